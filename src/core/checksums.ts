@@ -36,7 +36,11 @@ export function parseChecksums(v: unknown): Checksums {
   };
 }
 
-export function newChecksums(template_id: string, revision_hash: string, files: Record<string, string>): Checksums {
+export function newChecksums(
+  template_id: string,
+  revision_hash: string,
+  files: Record<string, string>,
+): Checksums {
   return { schema_version: CHECKSUMS_SCHEMA_VERSION, template_id, revision_hash, files: sortedRecord(files) };
 }
 

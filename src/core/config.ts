@@ -56,7 +56,8 @@ export function parseTemplateConfig(file: string, text: string, fallbackBase: st
     const variants = list.map((item, i) => {
       const vr = r.child(`variants[${i}]`, item);
       const vallowed = new Set(["name", "role", "profile", "vcpus", "mem_mib", "data_disk_mib"]);
-      for (const k of vr.keys()) if (!vallowed.has(k)) throw new ShapeError(`variants[${i}].${k}`, "unknown key");
+      for (const k of vr.keys())
+        if (!vallowed.has(k)) throw new ShapeError(`variants[${i}].${k}`, "unknown key");
       const role = vr.string("role", { check: identProblem });
       const explicit = vr.optString("name") ?? "";
       const name = explicit || `${base}-${role}`;

@@ -75,7 +75,9 @@ function parseArtifactPaths(r: Reader): ArtifactPaths {
   const out: ArtifactPaths = {
     vmlinux: r.string("vmlinux", { pattern: FILE_NAME }),
     rootfs: r.string("rootfs", { pattern: FILE_NAME }),
-    fc_base_config: r.has("fc_base_config") ? r.string("fc_base_config", { pattern: FILE_NAME }) : "fc-base.json",
+    fc_base_config: r.has("fc_base_config")
+      ? r.string("fc_base_config", { pattern: FILE_NAME })
+      : "fc-base.json",
   };
   const initrd = r.optString("initrd", { pattern: FILE_NAME });
   if (initrd !== undefined) out.initrd = initrd;

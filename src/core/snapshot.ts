@@ -1,4 +1,4 @@
-import { Reader, ShapeError, U32, U64, U8 } from "./validate.js";
+import { type Reader, ShapeError, U32, U64, U8 } from "./validate.js";
 
 /**
  * Everything a snapshot must match to be restored. Recorded at snapshot time and compared field by
@@ -36,7 +36,8 @@ export function parseSnapshotInfo(r: Reader): SnapshotInfo {
   if (fp) {
     const out: SnapshotFingerprint = {};
     for (const k of fp.keys()) {
-      if (!/^[a-z0-9_]{1,64}$/.test(k)) throw new ShapeError("snapshot.fingerprint", `bad key ${JSON.stringify(k)}`);
+      if (!/^[a-z0-9_]{1,64}$/.test(k))
+        throw new ShapeError("snapshot.fingerprint", `bad key ${JSON.stringify(k)}`);
       const v = fp.raw(k);
       if (typeof v === "string") out[k] = fp.string(k, { max: 4096 });
       else if (typeof v === "number" || typeof v === "boolean" || v === null) out[k] = v;
@@ -53,7 +54,9 @@ export function fingerprintMismatches(recorded: SnapshotFingerprint, current: Sn
   const keys = new Set([...Object.keys(recorded), ...Object.keys(current)]);
   for (const k of [...keys].sort()) {
     if (recorded[k] !== current[k])
-      out.push(`${k}: snapshot has ${JSON.stringify(recorded[k] ?? null)}, now ${JSON.stringify(current[k] ?? null)}`);
+      out.push(
+        `${k}: snapshot has ${JSON.stringify(recorded[k] ?? null)}, now ${JSON.stringify(current[k] ?? null)}`,
+      );
   }
   return out;
 }

@@ -29,7 +29,9 @@ export const SPEC_DEFAULTS = {
   data_disk_mib: 0,
 } as const;
 
-export function newSpec(fields: Omit<TemplateSpec, "schema_version" | "created_at" | "updated_at">): TemplateSpec {
+export function newSpec(
+  fields: Omit<TemplateSpec, "schema_version" | "created_at" | "updated_at">,
+): TemplateSpec {
   const now = specTimestamp();
   return {
     schema_version: SPEC_SCHEMA_VERSION,

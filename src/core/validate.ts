@@ -2,7 +2,10 @@
 // names the field path in its error, so a corrupt file is reported as "<file>: field x.y: expected …".
 
 export class ShapeError extends Error {
-  constructor(readonly field: string, readonly problem: string) {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
     super(field ? `field ${field}: ${problem}` : problem);
     this.name = "ShapeError";
   }
@@ -40,13 +43,19 @@ export class Reader {
     return this.obj[key];
   }
 
-  string(key: string, opts: { max?: number; pattern?: RegExp; check?: (s: string) => string | undefined } = {}) {
+  string(
+    key: string,
+    opts: { max?: number; pattern?: RegExp; check?: (s: string) => string | undefined } = {},
+  ) {
     const v = this.obj[key];
     if (typeof v !== "string") throw new ShapeError(this.name(key), `expected a string, got ${describe(v)}`);
     const max = opts.max ?? 4096;
     if (v.length > max) throw new ShapeError(this.name(key), `longer than ${max} characters`);
     if (opts.pattern && !opts.pattern.test(v))
-      throw new ShapeError(this.name(key), `${JSON.stringify(v.slice(0, 80))} does not match ${opts.pattern}`);
+      throw new ShapeError(
+        this.name(key),
+        `${JSON.stringify(v.slice(0, 80))} does not match ${opts.pattern}`,
+      );
     const problem = opts.check?.(v);
     if (problem) throw new ShapeError(this.name(key), problem);
     return v;
@@ -76,7 +85,8 @@ export class Reader {
 
   bool(key: string): boolean {
     const v = this.obj[key];
-    if (typeof v !== "boolean") throw new ShapeError(this.name(key), `expected true or false, got ${describe(v)}`);
+    if (typeof v !== "boolean")
+      throw new ShapeError(this.name(key), `expected true or false, got ${describe(v)}`);
     return v;
   }
 

@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../context.js";
+import { registerCreate, registerCreateMulti } from "./create.js";
+import { registerDelete } from "./delete.js";
+import { registerEdit } from "./edit.js";
+import { registerInfo } from "./info.js";
+import { registerInit } from "./init.js";
+import { registerList } from "./list.js";
+
+/** `mvmctl template …`: one file per subcommand; add new ones to this list. */
+export function registerTemplate(program: Command, ctx: CliContext): void {
+  const template = program
+    .command("template")
+    .description("Manage templates: build flakes into microVM images and snapshots, and share them")
+    .exitOverride();
+  for (const register of [
+    registerCreate,
+    registerCreateMulti,
+    registerList,
+    registerInfo,
+    registerEdit,
+    registerDelete,
+    registerInit,
+  ])
+    register(template, ctx);
+}

@@ -1,0 +1,87 @@
+import { promises as fs } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import type { TemplateStore } from "../../../store/templates.js";
+import { paint, printJson, printLine } from "../../../ui/output.js";
+import type { CliContext } from "../../context.js";
+
+interface TemplateRow {
+  name: string;
+  revision: string | null;
+  built_at: string | null;
+  snapshot: boolean;
+}
+
+/** Directories in `dir` that hold a scaffolded or locally built template (spec §1.3 "local"). */
+async function localTemplates(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  const out: string[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name.startsWith(".")) continue;
+    const base = join(dir, e.name);
+    const hasRevisions = await fs.stat(join(base, "artifacts", "revisions")).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    const scaffolded = await fs.readFile(join(base, "flake.nix"), "utf8").then(
+      (t) => t.includes("mkGuest"),
+      () => false,
+    );
+    if (hasRevisions || scaffolded) out.push(e.name);
+  }
+  return out.sort();
+}
+
+async function rows(store: TemplateStore, names: string[]): Promise<TemplateRow[]> {
+  return Promise.all(
+    names.map(async (name) => {
+      const cur = await store.loadCurrent(name).catch(() => undefined);
+      return {
+        name,
+        revision: cur?.rev ?? null,
+        built_at: cur?.revision?.built_at ?? null,
+        snapshot: Boolean(cur?.revision?.snapshot),
+      };
+    }),
+  );
+}
+
+export function registerList(template: Command, ctx: CliContext): void {
+  template
+    .command("list")
+    .alias("ls")
+    .description("List templates in the data dir and template directories here")
+    .option("--json", "print JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const store = ctx.store;
+      const { templates, broken } = await store.list();
+      const localBase = resolve(process.cwd());
+      const local = await localTemplates(localBase);
+      const detail = await rows(store, templates);
+      if (opts.json) {
+        printJson({
+          vm_base: ctx.paths.templates,
+          vm: templates,
+          local_base: localBase,
+          local,
+          templates: detail,
+          broken,
+        });
+        return;
+      }
+      printLine(`Templates (${ctx.paths.templates}):`);
+      if (detail.length === 0 && broken.length === 0) printLine("  (none)");
+      for (const r of detail) {
+        const rev = r.revision
+          ? `  ${r.revision.slice(0, 12)}${r.snapshot ? " +snapshot" : ""}`
+          : "  (not built)";
+        printLine(`  ${r.name.padEnd(24)}${rev}`);
+      }
+      for (const b of broken)
+        printLine(`  ${b.name.padEnd(24)}  ${paint("red", "broken", process.stdout)}: ${b.error}`);
+      printLine("");
+      printLine("Local templates (base: ./):");
+      if (local.length === 0) printLine("  (none)");
+      for (const n of local) printLine(`  ${n}`);
+    });
+}

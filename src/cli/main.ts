@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { CommanderError } from "commander";
+import { renderError } from "../ui/errors.js";
+import { buildProgram } from "./program.js";
+
+// Entry point: parse, run, and render every failure in one place with the right exit code.
+async function main(argv: string[]): Promise<number> {
+  const { program, ctx } = buildProgram();
+  ctx.debug = argv.includes("--debug");
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (
+        e.code === "commander.helpDisplayed" ||
+        e.code === "commander.version" ||
+        e.code === "commander.help"
+      )
+        return 0;
+      // Commander's messages already read "error: …"; usage problems exit 2.
+      process.stderr.write(`${e.message.startsWith("error:") ? e.message : `error: ${e.message}`}\n`);
+      return 2;
+    }
+    return renderError(e, ctx.debug);
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.exitCode = renderError(e, process.argv.includes("--debug"));
+  },
+);
