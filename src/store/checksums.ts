@@ -1,0 +1,46 @@
+import { createHash } from "node:crypto";
+import { createReadStream, promises as fs } from "node:fs";
+import { join } from "node:path";
+import { ARTIFACT_FILES, CHECKSUMS_FILE } from "../core/artifacts.js";
+import { type Checksums, newChecksums, parseChecksums } from "../core/checksums.js";
+import { MvmError } from "../core/errors.js";
+import { parseJsonFile, toJson } from "../core/schema.js";
+import { writeFileAtomic } from "./atomic.js";
+
+/** SHA-256 of a file, streamed (constant memory whatever the size). */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/** The known artifact files present in a revision directory (relative names, sorted). */
+export async function presentArtifacts(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of ARTIFACT_FILES) {
+    const st = await fs.lstat(join(dir, name)).catch(() => undefined);
+    if (st?.isFile()) out.push(name);
+  }
+  return out.sort();
+}
+
+/** Hashes every artifact of a revision directory and writes its checksums.json atomically. */
+export async function writeChecksums(dir: string, templateId: string, rev: string): Promise<Checksums> {
+  const files: Record<string, string> = {};
+  for (const name of await presentArtifacts(dir)) files[name] = await sha256File(join(dir, name));
+  const sums = newChecksums(templateId, rev, files);
+  await writeFileAtomic(join(dir, CHECKSUMS_FILE), toJson(sums));
+  return sums;
+}
+
+export async function readChecksums(dir: string): Promise<Checksums> {
+  const file = join(dir, CHECKSUMS_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new MvmError("not_found", `missing ${file}`);
+    throw e;
+  }
+  return parseJsonFile(file, text, parseChecksums);
+}
