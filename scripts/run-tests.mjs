@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Runs every compiled test file with node's test runner. MVM_TEST_FILTER=<substring> narrows the set.
+// Runs every compiled test file with node's test runner and ends with one plain summary line
+// ("N passed, N failed, N skipped"). MVM_TEST_FILTER=<substring> narrows the set of files.
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 function find(dir) {
@@ -28,5 +30,26 @@ if (files.length === 0) {
   console.error(`no test files found under dist/test${filter ? ` matching ${filter}` : ""}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], { stdio: "inherit" });
+const tap = join(mkdtempSync(join(tmpdir(), "mvm-tests-")), "results.tap");
+const r = spawnSync(
+  process.execPath,
+  [
+    "--test",
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=tap",
+    `--test-reporter-destination=${tap}`,
+    ...files,
+  ],
+  { stdio: "inherit" },
+);
+let summary = "";
+try {
+  const text = readFileSync(tap, "utf8");
+  const count = (k) => Number((new RegExp(`^# ${k} (\\d+)$`, "m").exec(text) ?? [])[1] ?? 0);
+  summary = `${count("pass")} passed, ${count("fail") + count("cancelled")} failed, ${count("skipped")} skipped`;
+} catch {
+  summary = "0 passed, 1 failed";
+}
+console.log(summary);
 process.exit(r.status ?? 1);
