@@ -1,0 +1,97 @@
+/* mvm-agent: the guest side of mvmctl. One static binary with subcommands:
+ *   serve                 answer the host over virtio-serial (org.mvm.agent) and vsock port 52
+ *   supervise NAME        keep service NAME running (restart loop with backoff)
+ *   exec-service NAME     become service NAME: user, env, log file, then sh -c COMMAND
+ *   pre-start NAME        run NAME's preStart as root with the service env
+ * Configuration is read from files under /etc/mvm written verbatim by the Nix library, so no value
+ * is ever re-parsed by a shell (see docs/guest-protocol.md). */
+#ifndef MVM_AGENT_H
+#define MVM_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <poll.h>
+#include <sys/types.h>
+
+#define MVM_AGENT_VERSION "0.1.0"
+#define MVM_PROTOCOL_VERSION 1
+#define MVM_MAX_FRAME (256 * 1024)
+#define MVM_CONFIG_DIR "/etc/mvm"
+#define MVM_RUN_DIR "/run/mvm"
+#define MVM_VSOCK_PORT 52
+#define MVM_SERIAL_NAME "org.mvm.agent"
+
+/* util.c */
+char *read_file(const char *path, size_t *len); /* NUL-terminated, exact bytes; NULL if absent */
+int write_file(const char *path, const char *data, size_t len, int mode);
+long read_long_file(const char *path, long fallback);
+int64_t now_ms(void);         /* CLOCK_BOOTTIME in ms: keeps counting across suspend */
+int64_t wall_time_s(void);    /* CLOCK_REALTIME seconds */
+void format_rfc3339(int64_t secs, char out[32]);
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int valid_name(const char *s);
+void set_nonblock(int fd);
+void set_cloexec(int fd);
+
+/* Growable byte buffer used for JSON output and I/O. */
+typedef struct {
+  char *data;
+  size_t len, cap;
+} buf_t;
+void buf_init(buf_t *b);
+void buf_free(buf_t *b);
+void buf_put(buf_t *b, const void *p, size_t n);
+void buf_puts(buf_t *b, const char *s);
+void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_json_string(buf_t *b, const char *s, size_t n);
+void buf_consume(buf_t *b, size_t n);
+
+/* json.c: a small strict parser producing a tree. */
+typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype_t;
+typedef struct jval {
+  jtype_t type;
+  int boolean;
+  double num;
+  char *str; /* J_STR: decoded bytes, NUL-terminated; strlen may be shorter if it holds \u0000 */
+  size_t str_len;
+  struct jval **items; /* J_ARR values / J_OBJ values */
+  char **keys;         /* J_OBJ keys */
+  size_t count;
+} jval_t;
+jval_t *json_parse(const char *text, size_t len, const char **err);
+void json_free(jval_t *v);
+const jval_t *json_get(const jval_t *obj, const char *key);
+
+/* checks.c */
+typedef struct check check_t;
+int checks_load(const char *dir);
+int checks_count(void);
+void checks_tick(int64_t now);                 /* start due checks, enforce timeouts */
+void checks_collect_fds(struct pollfd *fds, int *n, int max);
+void checks_handle_fds(struct pollfd *fds, int n);
+void checks_reap(void);                        /* after SIGCHLD */
+int64_t checks_next_deadline(int64_t now);
+void checks_run_all_now(void);
+int checks_any_running(void);
+void checks_report(buf_t *out, int64_t now, int *all_healthy);
+extern int64_t agent_started_ms;
+
+/* requests.c */
+int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out);
+void reply_error(buf_t *reply, double id, int has_id, const char *code, const char *message);
+void reply_health(buf_t *reply, double id);
+
+/* service.c */
+int cmd_exec_service(const char *name, int pre_start);
+int cmd_supervise(const char *name);
+
+/* serve.c */
+int cmd_serve(void);
+
+/* Set from the command line (tests run the agent on the host against a temp config). */
+extern const char *cfg_dir;
+extern const char *run_dir;
+extern pid_t init_pid;
+extern int pending_shutdown;
+extern const char *listen_unix;
+#endif

@@ -1,0 +1,271 @@
+/* Request handlers. Every request is a JSON object {"id": N, "type": "..."}; every reply carries the
+ * same id and either "ok": true with the type's fields or "ok": false with {"error": {code, message}}.
+ * docs/guest-protocol.md is the reference; keep the two in step. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+const char *cfg_dir = MVM_CONFIG_DIR;
+const char *run_dir = MVM_RUN_DIR;
+pid_t init_pid = 1;
+int pending_shutdown; /* set by "shutdown"; serve.c signals init once the reply is written */
+
+static void reply_head(buf_t *r, double id, const char *type) {
+  buf_printf(r, "{\"id\":%.0f,\"ok\":true,\"type\":\"%s\"", id, type);
+}
+
+void reply_error(buf_t *r, double id, int has_id, const char *code, const char *message) {
+  if (has_id) buf_printf(r, "{\"id\":%.0f,\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":", id, code);
+  else buf_printf(r, "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":", code);
+  buf_json_string(r, message, strlen(message));
+  buf_puts(r, "}}");
+}
+
+void reply_health(buf_t *r, double id) {
+  int64_t now = now_ms();
+  buf_t checks;
+  buf_init(&checks);
+  int all_healthy;
+  checks_report(&checks, now, &all_healthy);
+  reply_head(r, id, "health");
+  buf_printf(r, ",\"ready\":%s,\"checks\":", all_healthy ? "true" : "false");
+  buf_put(r, checks.data, checks.len);
+  buf_puts(r, "}");
+  buf_free(&checks);
+}
+
+static void reply_ping(buf_t *r, double id) {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  reply_head(r, id, "pong");
+  buf_printf(r, ",\"protocol\":%d,\"agent\":\"mvm-agent %s\",\"uptime_ms\":%lld,\"agent_uptime_ms\":%lld,\"hostname\":",
+             MVM_PROTOCOL_VERSION, MVM_AGENT_VERSION, (long long)now_ms(), (long long)(now_ms() - agent_started_ms));
+  buf_json_string(r, host, strlen(host));
+  buf_puts(r, "}");
+}
+
+static int by_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* State files written by `mvm-agent supervise` under <run>/services/<name>/. */
+static void reply_services(buf_t *r, double id) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/services", cfg_dir);
+  char *names[128];
+  int n = 0;
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 128)
+      if (valid_name(e->d_name)) names[n++] = strdup(e->d_name);
+    closedir(d);
+  }
+  qsort(names, (size_t)n, sizeof names[0], by_str);
+  reply_head(r, id, "services");
+  buf_puts(r, ",\"services\":[");
+  for (int i = 0; i < n; i++) {
+    char f[600];
+    snprintf(f, sizeof f, "%s/services/%s/pid", run_dir, names[i]);
+    long pid = read_long_file(f, 0);
+    snprintf(f, sizeof f, "%s/services/%s/restarts", run_dir, names[i]);
+    long restarts = read_long_file(f, 0);
+    snprintf(f, sizeof f, "%s/services/%s/last_exit", run_dir, names[i]);
+    char *last = read_file(f, NULL);
+    int running = pid > 0 && kill((pid_t)pid, 0) == 0;
+    if (i) buf_puts(r, ",");
+    buf_puts(r, "{\"name\":");
+    buf_json_string(r, names[i], strlen(names[i]));
+    buf_printf(r, ",\"running\":%s,\"pid\":%ld,\"restarts\":%ld,\"last_exit\":", running ? "true" : "false",
+               running ? pid : 0, restarts);
+    if (last) {
+      size_t l = strlen(last);
+      while (l && last[l - 1] == '\n') l--;
+      buf_json_string(r, last, l);
+    } else {
+      buf_puts(r, "null");
+    }
+    buf_puts(r, "}");
+    free(last);
+    free(names[i]);
+  }
+  buf_puts(r, "]}");
+}
+
+static int b64val(int c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+/* Standard base64 with padding; returns the decoded length or -1. */
+static long b64decode(const char *s, size_t n, unsigned char *out, size_t cap) {
+  if (n % 4) return -1;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    int v[4];
+    for (int k = 0; k < 4; k++) {
+      char c = s[i + k];
+      v[k] = c == '=' && i + 4 == n && k >= 2 ? 0 : b64val(c);
+      if (v[k] < 0) return -1;
+    }
+    unsigned triple = ((unsigned)v[0] << 18) | ((unsigned)v[1] << 12) | ((unsigned)v[2] << 6) | (unsigned)v[3];
+    int pad = (s[i + 2] == '=') + (s[i + 3] == '=');
+    if (s[i + 2] == '=' && s[i + 3] != '=') return -1;
+    unsigned char bytes[3] = {(unsigned char)(triple >> 16), (unsigned char)(triple >> 8), (unsigned char)triple};
+    for (int k = 0; k < 3 - pad; k++) {
+      if (o >= cap) return -1;
+      out[o++] = bytes[k];
+    }
+  }
+  return (long)o;
+}
+
+static int is_suffix_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
+
+static void post_restore(const jval_t *req, buf_t *r, double id) {
+  const jval_t *ent = json_get(req, "entropy");
+  const jval_t *ident = json_get(req, "identity");
+  if (!ent || ent->type != J_STR) return reply_error(r, id, 1, "bad_request", "entropy must be a base64 string");
+  unsigned char raw[4096];
+  long nraw = b64decode(ent->str, ent->str_len, raw, sizeof raw);
+  if (nraw < 16) return reply_error(r, id, 1, "bad_request", "entropy must be 16 to 4096 bytes of base64");
+  const jval_t *suffix = ident ? json_get(ident, "hostname_suffix") : NULL;
+  const jval_t *mid = ident ? json_get(ident, "machine_id") : NULL;
+  if (ident && ident->type != J_OBJ) return reply_error(r, id, 1, "bad_request", "identity must be an object");
+  if (suffix && suffix->type != J_NULL) {
+    int ok = suffix->type == J_STR && suffix->str_len >= 1 && suffix->str_len <= 32 &&
+             strlen(suffix->str) == suffix->str_len && suffix->str[0] != '-';
+    for (size_t i = 0; ok && i < suffix->str_len; i++) ok = is_suffix_char(suffix->str[i]);
+    if (!ok) return reply_error(r, id, 1, "bad_request", "hostname_suffix must be 1-32 of [a-z0-9-], not starting with -");
+  } else {
+    suffix = NULL;
+  }
+  if (mid && mid->type != J_NULL) {
+    int ok = mid->type == J_STR && mid->str_len == 32 && strlen(mid->str) == 32;
+    for (size_t i = 0; ok && i < 32; i++)
+      ok = (mid->str[i] >= '0' && mid->str[i] <= '9') || (mid->str[i] >= 'a' && mid->str[i] <= 'f');
+    if (!ok) return reply_error(r, id, 1, "bad_request", "machine_id must be 32 lowercase hex digits");
+  } else {
+    mid = NULL;
+  }
+
+  /* Reseed: every restored copy of a snapshot starts with the same RNG state, so mix in host bytes
+   * and credit them, then ask the kernel to reseed its CRNG now rather than at its next interval. */
+  int fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return reply_error(r, id, 1, "internal", "cannot open /dev/random");
+  struct {
+    struct rand_pool_info info;
+    unsigned char data[4096];
+  } pool;
+  pool.info.entropy_count = (int)(nraw * 8);
+  pool.info.buf_size = (int)nraw;
+  memcpy(pool.data, raw, (size_t)nraw);
+  int rc = ioctl(fd, RNDADDENTROPY, &pool);
+  int err = errno;
+#ifdef RNDRESEEDCRNG
+  if (rc == 0) ioctl(fd, RNDRESEEDCRNG);
+#endif
+  close(fd);
+  if (rc < 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "RNDADDENTROPY failed: %s", strerror(err));
+    return reply_error(r, id, 1, "internal", msg);
+  }
+
+  char path[512], host[128] = "";
+  if (suffix) {
+    snprintf(path, sizeof path, "%s/hostname", cfg_dir);
+    char *base = read_file(path, NULL);
+    size_t bl = base ? strcspn(base, "\n") : 0;
+    if (bl > 63 - 1 - suffix->str_len) bl = 63 - 1 - suffix->str_len;
+    snprintf(host, sizeof host, "%.*s-%s", (int)bl, base ? base : "mvm", suffix->str);
+    free(base);
+    if (sethostname(host, strlen(host)) < 0) return reply_error(r, id, 1, "internal", "sethostname failed");
+    snprintf(path, sizeof path, "%s/hostname", run_dir);
+    char line[140];
+    int n = snprintf(line, sizeof line, "%s\n", host);
+    write_file(path, line, (size_t)n, 0644);
+  } else {
+    gethostname(host, sizeof host - 1);
+  }
+  if (mid) {
+    snprintf(path, sizeof path, "%s/machine-id", run_dir);
+    char line[40];
+    int n = snprintf(line, sizeof line, "%s\n", mid->str);
+    if (write_file(path, line, (size_t)n, 0444) < 0) return reply_error(r, id, 1, "internal", "cannot write machine-id");
+  }
+  /* PID 1 re-reads config and secrets and restarts the services (SIGUSR1), and checks run again at
+   * once so a "fresh" health request reflects the restored guest, not the snapshot. */
+  int signalled = kill(init_pid, SIGUSR1) == 0;
+  checks_run_all_now();
+  reply_head(r, id, "post_restore");
+  buf_printf(r, ",\"reseeded_bytes\":%ld,\"hostname\":", nraw);
+  buf_json_string(r, host, strlen(host));
+  buf_puts(r, ",\"machine_id\":");
+  if (mid) buf_json_string(r, mid->str, 32);
+  else buf_puts(r, "null");
+  buf_printf(r, ",\"signalled_init\":%s}", signalled ? "true" : "false");
+}
+
+/* Returns 0 when a reply was written to `reply`, 1 when the reply is deferred (fresh health). */
+int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out) {
+  const char *err = NULL;
+  *defer_fresh = 0;
+  jval_t *req = json_parse(body, len, &err);
+  if (!req) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "request is not valid JSON: %s", err);
+    reply_error(reply, 0, 0, "bad_json", msg);
+    return 0;
+  }
+  const jval_t *idv = json_get(req, "id");
+  const jval_t *type = json_get(req, "type");
+  if (req->type != J_OBJ || !idv || idv->type != J_NUM || idv->num < 0 || idv->num > 4294967295.0 ||
+      idv->num != (double)(long long)idv->num) {
+    reply_error(reply, 0, 0, "bad_request", "request must be an object with an integer \"id\" from 0 to 2^32-1");
+    json_free(req);
+    return 0;
+  }
+  double id = idv->num;
+  *id_out = id;
+  if (!type || type->type != J_STR) {
+    reply_error(reply, id, 1, "bad_request", "request needs a string \"type\"");
+  } else if (strcmp(type->str, "ping") == 0) {
+    reply_ping(reply, id);
+  } else if (strcmp(type->str, "health") == 0) {
+    const jval_t *fresh = json_get(req, "fresh");
+    if (fresh && fresh->type == J_BOOL && fresh->boolean && checks_count() > 0) {
+      checks_run_all_now();
+      *defer_fresh = 1;
+      json_free(req);
+      return 1;
+    }
+    reply_health(reply, id);
+  } else if (strcmp(type->str, "services") == 0) {
+    reply_services(reply, id);
+  } else if (strcmp(type->str, "post_restore") == 0) {
+    post_restore(req, reply, id);
+  } else if (strcmp(type->str, "shutdown") == 0) {
+    reply_head(reply, id, "shutdown");
+    buf_puts(reply, "}");
+    pending_shutdown = 1;
+  } else {
+    char msg[160];
+    snprintf(msg, sizeof msg, "unknown request type \"%.64s\"", type->str);
+    reply_error(reply, id, 1, "unknown_type", msg);
+  }
+  json_free(req);
+  return 0;
+}
