@@ -18,12 +18,19 @@ export type ErrorKind =
 export class MvmError extends Error {
   readonly kind: ErrorKind;
   readonly hint: string | undefined;
+  /** Context lines shown under the error (e.g. the last lines of a failed build's log). */
+  readonly details: readonly string[];
 
-  constructor(kind: ErrorKind, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    opts: { hint?: string; cause?: unknown; details?: readonly string[] } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "MvmError";
     this.kind = kind;
     this.hint = opts.hint;
+    this.details = opts.details ?? [];
   }
 
   get exitCode(): number {

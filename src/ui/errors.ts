@@ -23,6 +23,7 @@ export function renderError(e: unknown, debug: boolean): number {
   }
   const first = (lines[0] ?? "unknown error").split("\n")[0];
   process.stderr.write(`${paint("red", "error:")} ${first}\n`);
+  if (isMvmError(e)) for (const d of e.details) process.stderr.write(`  ${paint("dim", d)}\n`);
   if (hint) process.stderr.write(`${paint("dim", "hint:")} ${hint}\n`);
   if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   else if (!isMvmError(e)) process.stderr.write(`${paint("dim", "(run with --debug for details)")}\n`);
