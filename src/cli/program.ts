@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { registerCompletion } from "./commands/completion.js";
+import { registerDoctor } from "./commands/doctor.js";
 import { registerTemplate } from "./commands/template/index.js";
 import { CliContext } from "./context.js";
 import { VERSION } from "./version.js";
@@ -23,6 +24,7 @@ export function buildProgram(): { program: Command; ctx: CliContext } {
     if (cmd.optsWithGlobals().color === false) process.env.MVM_NO_COLOR = "1";
   });
   registerTemplate(program, ctx);
+  registerDoctor(program, ctx);
   registerCompletion(program, ctx);
   return { program, ctx };
 }

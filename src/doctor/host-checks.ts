@@ -1,0 +1,116 @@
+import { constants, promises as fs } from "node:fs";
+import { arch } from "node:os";
+import { join } from "node:path";
+import { formatBytes } from "../core/sizes.js";
+import type { DataPaths } from "../store/paths.js";
+import { type DoctorCheck, firstLine, probe } from "./check.js";
+
+const NIX_FLAGS = [
+  "--extra-experimental-features",
+  "nix-command flakes",
+  "--option",
+  "build-users-group",
+  "",
+];
+
+export async function checkNix(): Promise<DoctorCheck[]> {
+  const v = await probe("nix", ["--version"]);
+  if (!v.ok)
+    return [
+      {
+        name: "nix",
+        status: "fail",
+        detail: v.missing ? "nix is not installed" : `nix --version failed: ${firstLine(v.stderr)}`,
+        fix: "apt-get install nix-bin",
+      },
+    ];
+  const flakes = await probe("nix", [...NIX_FLAGS, "eval", "--raw", "--expr", '"ok"'], 30_000);
+  return [
+    { name: "nix", status: "ok", detail: firstLine(v.stdout) },
+    flakes.ok && flakes.stdout === "ok"
+      ? { name: "nix flakes", status: "ok", detail: "nix-command and flakes evaluate" }
+      : {
+          name: "nix flakes",
+          status: "fail",
+          detail: `evaluation with flakes enabled failed: ${firstLine(flakes.stderr)}`,
+          fix: "check /etc/nix/nix.conf; run as root or configure build users",
+        },
+  ];
+}
+
+export function qemuBinary(): string {
+  return arch() === "arm64" ? "qemu-system-aarch64" : "qemu-system-x86_64";
+}
+
+export async function checkQemu(): Promise<DoctorCheck[]> {
+  const bin = qemuBinary();
+  const v = await probe(bin, ["--version"]);
+  const img = await probe("qemu-img", ["--version"]);
+  return [
+    v.ok
+      ? { name: "qemu", status: "ok", detail: firstLine(v.stdout) }
+      : {
+          name: "qemu",
+          status: "fail",
+          detail: `${bin} not found`,
+          fix: arch() === "arm64" ? "apt-get install qemu-system-arm" : "apt-get install qemu-system-x86",
+        },
+    img.ok
+      ? { name: "qemu-img", status: "ok", detail: firstLine(img.stdout) }
+      : { name: "qemu-img", status: "fail", detail: "qemu-img not found", fix: "apt-get install qemu-utils" },
+  ];
+}
+
+export async function checkKvm(): Promise<DoctorCheck> {
+  try {
+    await fs.access("/dev/kvm", constants.R_OK | constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return {
+      name: "/dev/kvm",
+      status: "warn",
+      detail:
+        code === "ENOENT"
+          ? "no /dev/kvm: VMs run under TCG emulation (slow boots)"
+          : "/dev/kvm is not accessible",
+      fix:
+        code === "ENOENT"
+          ? "enable virtualisation in the BIOS or the host"
+          : "add your user to the kvm group",
+    };
+  }
+  return { name: "/dev/kvm", status: "ok", detail: "present and read/write" };
+}
+
+export async function checkDataDir(paths: DataPaths): Promise<DoctorCheck[]> {
+  const out: DoctorCheck[] = [];
+  try {
+    await fs.mkdir(paths.root, { recursive: true });
+    const probeFile = join(paths.root, `.doctor-${process.pid}`);
+    await fs.writeFile(probeFile, "ok");
+    await fs.rm(probeFile);
+    out.push({ name: "data dir", status: "ok", detail: `${paths.root} is writable` });
+  } catch (e) {
+    out.push({
+      name: "data dir",
+      status: "fail",
+      detail: `${paths.root} is not writable: ${(e as Error).message}`,
+      fix: `mkdir -p ${paths.root} && chown $(id -u) ${paths.root}  (or set MVM_DATA_DIR)`,
+    });
+    return out;
+  }
+  const st = await fs.statfs(paths.root);
+  const free = st.bavail * st.bsize;
+  const detail = `${formatBytes(free)} free`;
+  if (free < 1024 ** 3)
+    out.push({ name: "disk space", status: "fail", detail, fix: "free disk space or set MVM_DATA_DIR" });
+  else if (free < 10 * 1024 ** 3)
+    out.push({
+      name: "disk space",
+      status: "warn",
+      detail: `${detail} (templates with snapshots take GiBs)`,
+      fix: "mvmctl template prune NAME",
+    });
+  else out.push({ name: "disk space", status: "ok", detail });
+  return out;
+}
