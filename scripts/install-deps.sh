@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mvmctl and its tests use, only those that are missing.
+# Used by the quick start and by CI (.ci/run). Needs root (or sudo) for apt-get.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+APT_PACKAGES=(
+  git ca-certificates
+  nix-bin                    # template builds (real nix, offline)
+  qemu-system-x86 qemu-utils # the QEMU backend (KVM when usable, TCG otherwise)
+  linux-image-cloud-amd64    # the offline guest kit's kernel
+  busybox-static             # the offline guest kit's userland
+  e2fsprogs                  # rootfs packing (mke2fs -d)
+  cpio util-linux            # initramfs; setpriv, fallocate
+  gcc libc6-dev              # the guest agent is compiled statically for the kit
+)
+if [ "${1:-}" = "--with-test-services" ]; then
+  APT_PACKAGES+=(
+    docker-registry          # real OCI registry for registry tests
+    apache2-utils            # htpasswd for the registry's auth
+    awscli                   # S3 baseline for the registry benchmark
+  )
+fi
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
