@@ -1,0 +1,166 @@
+import { assertRenderablePlan } from "../plan.js";
+import type { PlanOrigin, TemplatePlan } from "../model.js";
+import { indent, nixAttr, nixFragment, nixStr } from "./nix-text.js";
+import { type GuestWorkload, type Target, workloadFor } from "./workloads.js";
+
+// Renders flake.nix. Two shapes share one workload description (workloads.ts):
+// - default: nixpkgs plus our Nix library, with packages for both systems mkGuest supports, so the host's
+//   system (x86_64-linux or aarch64-linux) is always there (the original hard-coded aarch64-linux);
+// - offline: only local inputs (our Nix library and the guest kit), for the kit's system.
+// The library is a path input pointing at the copy shipped with this mvmctl, so it matches the CLI.
+
+export const NIXPKGS_URL = "github:NixOS/nixpkgs/nixos-25.11";
+export const SYSTEMS = ["x86_64-linux", "aarch64-linux"] as const;
+export type NixSystem = (typeof SYSTEMS)[number];
+
+export interface FlakeInputs {
+  /** Absolute path of our Nix library (the directory holding its flake.nix). */
+  libraryPath: string;
+  /** Offline only: absolute path of the guest kit directory. */
+  kitPath?: string;
+  /** Offline only: the kit's system. */
+  system?: NixSystem;
+}
+
+export interface FlakeRequest {
+  name: string;
+  plan: TemplatePlan;
+  origin: PlanOrigin;
+  target: Target;
+  inputs: FlakeInputs;
+}
+
+/** Characters that a `path:` URL carries verbatim (Nix 2.8 does not percent-decode path URLs). */
+const URL_SAFE_PATH = /^\/[A-Za-z0-9._/+-]*$/;
+
+/**
+ * A path input: the short `url = "path:…"` form when the path is URL-safe, else the attribute form,
+ * which takes any path (spaces included).
+ */
+function pathInput(input: string, path: string, extra = ""): string {
+  if (URL_SAFE_PATH.test(path)) {
+    if (!extra) return `${input}.url = ${nixStr(`path:${path}`)};`;
+    return `${input} = { url = ${nixStr(`path:${path}`)};${extra} };`;
+  }
+  return `${input} = { type = "path"; path = ${nixStr(path)};${extra} };`;
+}
+
+function description(name: string, plan: TemplatePlan, origin: PlanOrigin): string {
+  const how =
+    origin.mode === "preset" ? `${plan.primaryPreset} preset` : `${plan.primaryPreset} prompt scaffold`;
+  return `mvm microVM template ${name} (${how})`;
+}
+
+/** The Nix antiquotation of `system`, spelled out so it never reads as a JS template placeholder. */
+const SYS = "$" + "{system}";
+
+const NO_SERVICES_HINT = [
+  "# Add supervised services here; each runs in a restart loop as the user mvm, e.g.:",
+  '# services.my-service = { command = "my-program --port 8080"; preStart = "mkdir -p /var/lib/my-service"; };',
+  "# and a health check that the snapshot waits for before saving:",
+  '# healthChecks.my-service = { healthCmd = "wget -q -O /dev/null http://127.0.0.1:8080/"; healthIntervalSecs = 2; healthTimeoutSecs = 2; };',
+];
+
+/** The attribute set passed to mkGuest, without the braces. */
+function mkGuestBody(name: string, w: GuestWorkload, target: Target): string {
+  const out: string[] = [];
+  out.push(target === "offline" ? "kit = mvm-kit;" : "inherit pkgs;");
+  out.push(`name = ${nixStr(name)};`, `hostname = ${nixStr(name)};`);
+  if (w.packages.length > 0) out.push("", `packages = [ ${[...new Set(w.packages)].join(" ")} ];`);
+  for (const u of w.users) {
+    out.push(
+      "",
+      `users.${nixAttr(u.name)} = { uid = ${u.uid}; group = ${nixStr(u.group)}; home = ${nixStr(u.home)}; };`,
+    );
+  }
+  out.push("");
+  if (w.services.length === 0) out.push(...NO_SERVICES_HINT);
+  for (const s of w.services) {
+    const lines = [`services.${nixAttr(s.name)} = {`];
+    if (s.user) lines.push(`  user = ${nixStr(s.user)};`);
+    if (s.preStart) lines.push(`  preStart = ${nixFragment(s.preStart)};`);
+    lines.push(`  command = ${nixFragment(s.command)};`);
+    if (s.env) {
+      const env = Object.entries(s.env).map(([k, v]) => `${nixAttr(k)} = ${nixStr(v)};`);
+      lines.push(`  env = { ${env.join(" ")} };`);
+    }
+    lines.push("};");
+    out.push(...lines);
+  }
+  for (const h of w.healthChecks) {
+    out.push(
+      `healthChecks.${nixAttr(h.name)} = {`,
+      `  healthCmd = ${nixFragment(h.cmd)};`,
+      `  healthIntervalSecs = ${h.intervalSecs};`,
+      `  healthTimeoutSecs = ${h.timeoutSecs};`,
+      "};",
+    );
+  }
+  return out.join("\n");
+}
+
+function letBlock(w: GuestWorkload): string {
+  return w.lets.flatMap((l) => l.lines).join("\n");
+}
+
+function nixpkgsFlake(req: FlakeRequest, w: GuestWorkload): string {
+  const lets = letBlock(w);
+  const guest = `default = mvm.lib.${SYS}.mkGuest {\n${indent(mkGuestBody(req.name, w, "nixpkgs"), 2)}\n};`;
+  const perSystem = lets
+    ? `let\n${indent(lets, 2)}\nin {\n${indent(guest, 2)}\n}`
+    : `{\n${indent(guest, 2)}\n}`;
+  return [
+    "{",
+    `  description = ${nixStr(description(req.name, req.plan, req.origin))};`,
+    "",
+    "  inputs = {",
+    `    ${pathInput("mvm", req.inputs.libraryPath)}`,
+    `    nixpkgs.url = ${nixStr(NIXPKGS_URL)};`,
+    "  };",
+    "",
+    "  outputs = { self, mvm, nixpkgs, ... }:",
+    "    let",
+    "      # Both systems mkGuest supports: `nix build .#default` picks the host's.",
+    `      systems = [ ${SYSTEMS.map((s) => nixStr(s)).join(" ")} ];`,
+    `      forEachSystem = f: nixpkgs.lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${SYS});`,
+    "    in {",
+    "      packages = forEachSystem (system: pkgs:",
+    indent(perSystem, 8),
+    "      );",
+    "    };",
+    "}",
+    "",
+  ].join("\n");
+}
+
+function offlineFlake(req: FlakeRequest, w: GuestWorkload): string {
+  const { kitPath, system } = req.inputs;
+  if (!kitPath || !system) throw new Error("offline flake needs the kit path and system");
+  return [
+    "{",
+    `  description = ${nixStr(description(req.name, req.plan, req.origin))};`,
+    "",
+    "  # Local inputs only: builds with no network.",
+    "  inputs = {",
+    `    ${pathInput("mvm", req.inputs.libraryPath)}`,
+    `    ${pathInput("mvm-kit", kitPath, " flake = false;")}`,
+    "  };",
+    "",
+    "  outputs = { self, mvm, mvm-kit, ... }:",
+    "    let",
+    `      system = ${nixStr(system)};`,
+    "    in {",
+    `      packages.${SYS}.default = mvm.lib.${SYS}.mkGuest {`,
+    indent(mkGuestBody(req.name, w, "offline"), 8),
+    "      };",
+    "    };",
+    "}",
+    "",
+  ].join("\n");
+}
+
+export function renderFlake(req: FlakeRequest): string {
+  assertRenderablePlan(req.plan);
+  const w = workloadFor(req.name, req.plan, req.target);
+  return req.target === "offline" ? offlineFlake(req, w) : nixpkgsFlake(req, w);
+}
