@@ -6,6 +6,9 @@ import { registerEdit } from "./edit.js";
 import { registerInfo } from "./info.js";
 import { registerInit } from "./init.js";
 import { registerList } from "./list.js";
+import { registerPull } from "./pull.js";
+import { registerPush } from "./push.js";
+import { registerVerify } from "./verify.js";
 
 /** `mvmctl template …`: one file per subcommand; add new ones to this list. */
 export function registerTemplate(program: Command, ctx: CliContext): void {
@@ -21,6 +24,9 @@ export function registerTemplate(program: Command, ctx: CliContext): void {
     registerEdit,
     registerDelete,
     registerInit,
+    registerPush,
+    registerPull,
+    registerVerify,
   ])
     register(template, ctx);
 }

@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { withRegistry } from "../../../registry/open.js";
 import type { TemplateStore } from "../../../store/templates.js";
 import { paint, printJson, printLine } from "../../../ui/output.js";
 import type { CliContext } from "../../context.js";
@@ -46,13 +47,38 @@ async function rows(store: TemplateStore, names: string[]): Promise<TemplateRow[
   );
 }
 
+/** `list --remote`: the templates and revisions a registry holds (issue 8 §6). */
+async function listRemote(ctx: CliContext, registry: string | undefined, json: boolean): Promise<void> {
+  await withRegistry(registry, ctx.paths.registry, async (transport) => {
+    const templates = await transport.list();
+    if (json) {
+      printJson({ registry: transport.display, templates });
+      return;
+    }
+    printLine(`Templates in ${transport.display}:`);
+    if (templates.length === 0) printLine("  (none)");
+    for (const t of templates) {
+      const cur = t.current ? `current ${t.current.slice(0, 12)}` : "no current";
+      printLine(`  ${t.name.padEnd(24)}  ${cur}, ${t.revisions.length} revision(s)`);
+      for (const r of t.revisions) printLine(`    ${r}${r === t.current ? "  (current)" : ""}`);
+    }
+  });
+}
+
 export function registerList(template: Command, ctx: CliContext): void {
   template
     .command("list")
     .alias("ls")
     .description("List templates in the data dir and template directories here")
     .option("--json", "print JSON")
-    .action(async (opts: { json?: boolean }) => {
+    .option("--remote", "list what a registry holds instead")
+    .option(
+      "--registry <url>",
+      "registry for --remote (default: $MVM_TEMPLATE_REGISTRY, else file://<data>/registry)",
+    )
+    .action(async (opts: { json?: boolean; remote?: boolean; registry?: string }) => {
+      if (opts.remote || opts.registry !== undefined)
+        return listRemote(ctx, opts.registry, Boolean(opts.json));
       const store = ctx.store;
       const { templates, broken } = await store.list();
       const localBase = resolve(process.cwd());

@@ -1,0 +1,53 @@
+import type { Command } from "commander";
+import { validateRevision } from "../../../core/names.js";
+import { formatBytes } from "../../../core/sizes.js";
+import { withRegistry } from "../../../registry/open.js";
+import { silentProgress, StderrProgress } from "../../../registry/progress.js";
+import { pushRevision } from "../../../registry/push.js";
+import { info, printJson, success } from "../../../ui/output.js";
+import type { CliContext } from "../../context.js";
+import * as parse from "../../parse.js";
+
+export function registerPush(template: Command, ctx: CliContext): void {
+  template
+    .command("push")
+    .description("Upload a built revision (kernel, rootfs, initrd, snapshot, spec) to a registry")
+    .argument("<name>", "template name", parse.name)
+    .option("--revision <rev>", "revision to push (default: current)", (v: string) => validateRevision(v))
+    .option(
+      "--registry <url>",
+      "file:///dir, s3://bucket/prefix or oci://host/repository (default: $MVM_TEMPLATE_REGISTRY, else file://<data>/registry)",
+    )
+    .option("--no-snapshot", "leave the snapshot at home (revision.json is pushed without it)")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      "\nEnvironment: MVM_TEMPLATE_REGISTRY, MVM_TEMPLATE_REGISTRY_{ENDPOINT,BUCKET,ACCESS_KEY_ID,SECRET_ACCESS_KEY,PREFIX,REGION,INSECURE},\nAWS_* (S3), MVM_OCI_USERNAME / MVM_OCI_PASSWORD or ~/.docker/config.json (OCI), MVM_REGISTRY_RETRIES.",
+    )
+    .action(
+      async (
+        name: string,
+        opts: { revision?: string; registry?: string; snapshot: boolean; json?: boolean },
+      ) => {
+        const result = await withRegistry(opts.registry, ctx.paths.registry, (transport) => {
+          if (!opts.json) info(`Pushing ${name} to ${transport.display}`);
+          return pushRevision(ctx.store, transport, {
+            template: name,
+            ...(opts.revision ? { revision: opts.revision } : {}),
+            snapshot: opts.snapshot,
+            progress: opts.json ? silentProgress : new StderrProgress(`push ${name}`),
+          });
+        });
+        if (opts.json) {
+          printJson(result);
+          return;
+        }
+        const sent = result.files.filter((f) => f.uploaded).length;
+        success(
+          `Pushed ${name} revision ${result.revision.slice(0, 12)}${result.snapshot ? " with snapshot" : ""}: ` +
+            `${sent} of ${result.files.length} files sent (${formatBytes(result.uploaded_bytes)}), ` +
+            `${result.files.length - sent} already in the registry`,
+        );
+      },
+    );
+}

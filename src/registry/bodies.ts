@@ -1,0 +1,57 @@
+import { createHash } from "node:crypto";
+import { promises as fs } from "node:fs";
+import type { Encoding } from "./index.js";
+import { encodeIdentity, encodeSparse, type RawDigest, SPARSE_ENCODING } from "./sparse.js";
+import type { UploadBody, Uploaded } from "./transport.js";
+
+// Upload bodies: the stored bytes of one file (encoded on the fly) with two running digests, one over
+// the file's own bytes (checked against checksums.json) and one over the stored bytes (the OCI blob
+// digest, the S3/file dedup key).
+
+export type Source = { kind: "file"; path: string } | { kind: "bytes"; data: Buffer };
+
+export interface OpenBody extends UploadBody {
+  raw(): RawDigest;
+  close(): Promise<void>;
+}
+
+export async function openBody(source: Source, encoding: Encoding): Promise<OpenBody> {
+  const stored = createHash("sha256");
+  let storedSize = 0;
+  let storedResult: Uploaded | undefined;
+  const raw: Partial<RawDigest> = {};
+  let inner: AsyncIterable<Buffer>;
+  let close = async () => {};
+  if (source.kind === "bytes") {
+    const data = source.data;
+    inner = (async function* () {
+      raw.sha256 = createHash("sha256").update(data).digest("hex");
+      raw.size = data.length;
+      yield data;
+    })();
+  } else {
+    const fh = await fs.open(source.path, "r");
+    close = () => fh.close();
+    inner = encoding === SPARSE_ENCODING ? encodeSparse(fh, raw) : encodeIdentity(fh, raw);
+  }
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for await (const c of inner) {
+      stored.update(c);
+      storedSize += c.length;
+      yield c;
+    }
+    storedResult = { stored_sha256: stored.digest("hex"), stored_size: storedSize };
+  }
+  return {
+    chunks: chunks(),
+    result() {
+      if (!storedResult) throw new Error("upload body read before it was finished");
+      return storedResult;
+    },
+    raw() {
+      if (raw.sha256 === undefined || raw.size === undefined) throw new Error("upload body not finished");
+      return { sha256: raw.sha256, size: raw.size };
+    },
+    close,
+  };
+}

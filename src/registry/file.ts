@@ -1,0 +1,142 @@
+import { createHash } from "node:crypto";
+import { createReadStream, promises as fs } from "node:fs";
+import { dirname, join } from "node:path";
+import { CHECKSUMS_FILE } from "../core/artifacts.js";
+import { MvmError } from "../core/errors.js";
+import { revisionProblem, templateNameProblem } from "../core/names.js";
+import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
+import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
+import type { FileLocation } from "./location.js";
+import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
+
+// file:// registry: a directory laid out exactly like the S3 keys,
+// <root>/templates/<id>/{current, revisions/<rev>/<file>, revisions/<rev>/checksums.json}.
+// Every file is written under a temp name, fsynced and renamed, so a reader (or a crash) never sees
+// half an object; `current` is written last by the push service.
+
+export class FileTransport implements RegistryTransport {
+  readonly kind = "file" as const;
+  readonly display: string;
+
+  constructor(private readonly loc: FileLocation) {
+    this.display = `file://${loc.root}`;
+  }
+
+  private templateDir(template: string): string {
+    return join(this.loc.root, "templates", template);
+  }
+
+  private revDir(template: string, rev: string): string {
+    return join(this.templateDir(template), "revisions", rev);
+  }
+
+  async getCurrent(template: string): Promise<string | undefined> {
+    const file = join(this.templateDir(template), "current");
+    const text = await fs.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
+    });
+    if (text === undefined) return undefined;
+    const rev = text.trim();
+    if (rev === "")
+      throw new MvmError("corrupt", `Registry current revision is empty for template ${template}`);
+    return rev;
+  }
+
+  async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
+    const file = join(this.revDir(template, rev), CHECKSUMS_FILE);
+    let text: string;
+    try {
+      text = await fs.readFile(file, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+    return parseRemoteIndex(file, text);
+  }
+
+  async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
+    const path = join(this.revDir(template, rev), obj.name);
+    const st = await fs.stat(path).catch(() => undefined);
+    if (!st?.isFile() || st.size !== obj.stored_size) return false;
+    // Local disk reads are cheap next to a copy, and only an exact digest proves the content.
+    const h = createHash("sha256");
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+    return h.digest("hex") === obj.stored_sha256;
+  }
+
+  async putObject(
+    template: string,
+    rev: string,
+    obj: StoredObject,
+    body: UploadBody,
+    onBytes: (n: number) => void,
+  ): Promise<Uploaded> {
+    const path = join(this.revDir(template, rev), obj.name);
+    await fs.mkdir(dirname(path), { recursive: true });
+    const tmp = tempSibling(path);
+    const fh = await fs.open(tmp, "wx", 0o644);
+    try {
+      for await (const chunk of body.chunks) {
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+          off += bytesWritten;
+        }
+        onBytes(chunk.length);
+      }
+      await fh.sync();
+      await fh.close();
+      await fs.rename(tmp, path);
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    await fsyncDir(dirname(path));
+    return body.result();
+  }
+
+  async *getObject(template: string, rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array> {
+    const path = join(this.revDir(template, rev), obj.name);
+    try {
+      yield* createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT")
+        throw new MvmError(
+          "not_found",
+          `registry object ${template}/${rev}/${obj.name} is missing (${path})`,
+        );
+      throw e;
+    }
+  }
+
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+    await writeFileAtomic(join(this.revDir(template, rev), CHECKSUMS_FILE), renderRemoteIndex(index));
+  }
+
+  async setCurrent(template: string, rev: string): Promise<void> {
+    await writeFileAtomic(join(this.templateDir(template), "current"), `${rev}\n`);
+  }
+
+  async list(): Promise<RemoteTemplate[]> {
+    const base = join(this.loc.root, "templates");
+    const names = await fs.readdir(base).catch(() => [] as string[]);
+    const out: RemoteTemplate[] = [];
+    for (const name of names.sort()) {
+      if (name.startsWith(".") || templateNameProblem(name)) continue;
+      const revs = await fs.readdir(join(base, name, "revisions")).catch(() => [] as string[]);
+      const committed: string[] = [];
+      for (const r of revs.sort()) {
+        if (revisionProblem(r)) continue;
+        const st = await fs.stat(join(base, name, "revisions", r, CHECKSUMS_FILE)).catch(() => undefined);
+        if (st?.isFile()) committed.push(r);
+      }
+      const current = (await this.getCurrent(name).catch(() => undefined)) ?? null;
+      out.push({ name, current, revisions: committed });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

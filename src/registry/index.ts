@@ -1,0 +1,83 @@
+import { CHECKSUMS_SCHEMA_VERSION, type Checksums, parseChecksums } from "../core/checksums.js";
+import { MvmError } from "../core/errors.js";
+import { parseJsonFile, toJson } from "../core/schema.js";
+import { Reader, ShapeError, U64 } from "../core/validate.js";
+import { SPARSE_ENCODING } from "./sparse.js";
+
+// The checksums.json a registry holds for a revision: the original's document (schema_version,
+// template_id, revision_hash, files) plus a `transfer` map saying how each file is stored remotely
+// (its encoding, and the size and digest of the stored bytes). Readers that only know the original's
+// fields still see the SHA-256 of every decoded file.
+
+export type Encoding = "identity" | typeof SPARSE_ENCODING;
+
+export interface StoredForm {
+  encoding: Encoding;
+  /** Decoded (real) size of the file. */
+  size: number;
+  /** Size and SHA-256 of the bytes the registry stores (equal to the file's for "identity"). */
+  stored_size: number;
+  stored_sha256: string;
+}
+
+export interface RemoteIndex extends Checksums {
+  transfer: Record<string, StoredForm>;
+}
+
+export const CHECKSUMS_SCHEMA = CHECKSUMS_SCHEMA_VERSION;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function parseTransfer(raw: unknown, files: Record<string, string>): Record<string, StoredForm> {
+  const r = Reader.root(raw, "transfer");
+  const out: Record<string, StoredForm> = {};
+  for (const name of Object.keys(files)) {
+    if (!r.has(name)) throw new ShapeError(`transfer`, `no entry for ${JSON.stringify(name)}`);
+    const e = r.obj_(name);
+    const encoding = e.string("encoding", { max: 32 });
+    if (encoding !== "identity" && encoding !== SPARSE_ENCODING)
+      throw new ShapeError(`transfer.${name}.encoding`, `unknown encoding ${JSON.stringify(encoding)}`);
+    out[name] = {
+      encoding,
+      size: e.int("size", 0, U64),
+      stored_size: e.int("stored_size", 0, U64),
+      stored_sha256: e.string("stored_sha256", { pattern: SHA256_HEX }),
+    };
+  }
+  for (const name of r.keys())
+    if (!Object.hasOwn(files, name))
+      throw new ShapeError("transfer", `entry for ${JSON.stringify(name)} that files does not list`);
+  return out;
+}
+
+/** Parses a registry's checksums.json; names outside the closed artifact set are refused. */
+export function parseRemoteIndex(where: string, text: string): RemoteIndex {
+  return parseJsonFile(where, text, (v) => {
+    const sums = parseChecksums(v);
+    const root = Reader.root(v, "checksums.json");
+    if (!root.has("transfer"))
+      throw new ShapeError("transfer", "missing (this revision was not pushed by mvmctl's registry client)");
+    return { ...sums, transfer: parseTransfer(root.raw("transfer"), sums.files) };
+  });
+}
+
+export function renderRemoteIndex(index: RemoteIndex): string {
+  const transfer: Record<string, StoredForm> = {};
+  for (const k of Object.keys(index.transfer).sort()) transfer[k] = index.transfer[k]!;
+  return toJson({
+    schema_version: index.schema_version,
+    template_id: index.template_id,
+    revision_hash: index.revision_hash,
+    files: index.files,
+    transfer,
+  });
+}
+
+/** Checks that a fetched index belongs to the template and revision it was fetched for. */
+export function checkIndexIdentity(index: RemoteIndex, template: string, rev: string, where: string): void {
+  if (index.template_id !== template || index.revision_hash !== rev)
+    throw new MvmError(
+      "corrupt",
+      `${where} describes ${index.template_id}/${index.revision_hash}, not ${template}/${rev}`,
+    );
+}

@@ -1,0 +1,419 @@
+import { createHash } from "node:crypto";
+import { MvmError } from "../core/errors.js";
+import { revisionProblem, templateNameProblem } from "../core/names.js";
+import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
+import { describeLocation, type OciLocation } from "./location.js";
+import { basicHeader, fetchToken, type OciCredentials, ociCredentials, parseChallenge } from "./oci-auth.js";
+import { TransientError } from "./retry.js";
+import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
+
+// oci:// registry over the OCI distribution API. Each template is a repository <repository>/<name>;
+// each revision is one artifact manifest (artifactType application/vnd.mvm.template.v1) whose config
+// blob is the revision's index (checksums.json with the transfer map) and whose layers are the files,
+// one per file with its own media type, tagged with the revision id and `current`. Blobs are
+// content-addressed, so a file unchanged between revisions is stored and sent once.
+
+export const ARTIFACT_TYPE = "application/vnd.mvm.template.v1";
+const CONFIG_TYPE = "application/vnd.mvm.template.config.v1+json";
+const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
+const CHUNK = 8 << 20;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+const KIND_OF_FILE: Record<string, string> = {
+  vmlinux: "kernel",
+  kernel: "kernel",
+  initrd: "initrd",
+  "rootfs.ext4": "rootfs",
+  "fc-base.json": "fc-base",
+  "revision.json": "revision",
+  "template.json": "spec",
+  "snapshot/vmstate.bin": "snapshot.vmstate",
+  "snapshot/mem.bin": "snapshot.memory",
+  "snapshot/disk.qcow2": "snapshot.disk-qcow2",
+  "snapshot/disk.ext4": "snapshot.disk-ext4",
+};
+
+export function layerMediaType(name: string, encoding: string): string {
+  const kind = KIND_OF_FILE[name] ?? "file";
+  const json = name.endsWith(".json");
+  return `application/vnd.mvm.template.${kind}.v1${json ? "+json" : encoding === "identity" ? "" : `+${encoding}`}`;
+}
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+interface Manifest {
+  schemaVersion: number;
+  mediaType?: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+function sha256(data: Buffer | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+export class OciTransport implements RegistryTransport {
+  readonly kind = "oci" as const;
+  readonly display: string;
+  private readonly base: string;
+  /** Authorization header per scope key (repository or catalog), learned from 401 challenges. */
+  private readonly auth = new Map<string, string>();
+
+  private constructor(
+    private readonly loc: OciLocation,
+    private readonly creds: OciCredentials | undefined,
+  ) {
+    this.display = describeLocation(loc);
+    this.base = `${loc.scheme}://${loc.host}`;
+  }
+
+  static async open(loc: OciLocation): Promise<OciTransport> {
+    return new OciTransport(loc, await ociCredentials(loc.host));
+  }
+
+  private repo(template: string): string {
+    return `${this.loc.repository}/${template}`;
+  }
+
+  /** One HTTP request with authentication: retried once after answering a 401 challenge. */
+  private async request(
+    scopeKey: string,
+    method: string,
+    pathOrUrl: string,
+    init: { headers?: Record<string, string>; body?: Buffer | string } = {},
+  ): Promise<Response> {
+    const url = pathOrUrl.startsWith("http") ? pathOrUrl : `${this.base}${pathOrUrl}`;
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { ...init.headers };
+      const auth = this.auth.get(scopeKey);
+      if (auth) headers.authorization = auth;
+      const res = await fetch(url, {
+        method,
+        headers,
+        ...(init.body !== undefined
+          ? { body: init.body as unknown as NonNullable<RequestInit["body"]> }
+          : {}),
+        redirect: "follow",
+      });
+      if (res.status === 401 && attempt === 0) {
+        await res.body?.cancel();
+        await this.authenticate(scopeKey, res.headers.get("www-authenticate"));
+        continue;
+      }
+      if (res.status >= 500 || res.status === 429) {
+        await res.body?.cancel();
+        throw new TransientError(`${method} ${new URL(url).pathname}: registry answered HTTP ${res.status}`);
+      }
+      if (res.status === 401 || res.status === 403) {
+        await res.body?.cancel();
+        throw new MvmError(
+          "network",
+          `${this.display} refused ${method} ${new URL(url).pathname} (HTTP ${res.status})`,
+          {
+            hint: "Set MVM_OCI_USERNAME and MVM_OCI_PASSWORD, or log in with 'docker login'.",
+          },
+        );
+      }
+      return res;
+    }
+  }
+
+  private async authenticate(scopeKey: string, header: string | null): Promise<void> {
+    const ch = header ? parseChallenge(header) : undefined;
+    if (ch?.scheme === "basic" || (!ch && this.creds)) {
+      if (!this.creds)
+        throw new MvmError("network", `${this.display} requires authentication`, {
+          hint: "Set MVM_OCI_USERNAME and MVM_OCI_PASSWORD, or log in with 'docker login'.",
+        });
+      this.auth.set(scopeKey, basicHeader(this.creds));
+      return;
+    }
+    if (ch?.scheme === "bearer") {
+      const token = await fetchToken(ch, this.creds, this.loc.scheme === "http");
+      this.auth.set(scopeKey, `Bearer ${token}`);
+      return;
+    }
+    throw new MvmError("network", `${this.display} requires authentication it did not describe`);
+  }
+
+  private async fail(res: Response, what: string): Promise<never> {
+    const text = (await res.text().catch(() => "")).slice(0, 300).replace(/\s+/g, " ");
+    throw new MvmError("network", `${what}: registry answered HTTP ${res.status}${text ? `: ${text}` : ""}`);
+  }
+
+  private async getManifest(template: string, ref: string): Promise<Manifest | undefined> {
+    const res = await this.request(
+      this.repo(template),
+      "GET",
+      `/v2/${this.repo(template)}/manifests/${ref}`,
+      {
+        headers: { accept: MANIFEST_TYPE },
+      },
+    );
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
+    const m = (await res.json()) as Manifest;
+    if (m?.artifactType !== ARTIFACT_TYPE && m?.config?.mediaType !== CONFIG_TYPE)
+      throw new MvmError("corrupt", `${this.repo(template)}:${ref} is not an mvm template artifact`);
+    if (!DIGEST.test(m.config.digest))
+      throw new MvmError("corrupt", `${this.repo(template)}:${ref} has a bad config digest`);
+    return m;
+  }
+
+  private async getBlobText(template: string, digest: string, limit: number): Promise<string> {
+    const res = await this.request(this.repo(template), "GET", `/v2/${this.repo(template)}/blobs/${digest}`);
+    if (!res.ok) return this.fail(res, `reading blob ${digest}`);
+    const buf = Buffer.from(await res.arrayBuffer());
+    if (buf.length > limit) throw new MvmError("corrupt", `blob ${digest} is larger than ${limit} bytes`);
+    if (`sha256:${sha256(buf)}` !== digest)
+      throw new MvmError("integrity", `blob ${digest} does not match its digest`);
+    return buf.toString("utf8");
+  }
+
+  async getCurrent(template: string): Promise<string | undefined> {
+    const m = await this.getManifest(template, "current");
+    if (!m) return undefined;
+    const rev = m.annotations?.["vnd.mvm.revision"];
+    if (!rev) throw new MvmError("corrupt", `${this.repo(template)}:current names no revision`);
+    return rev;
+  }
+
+  async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
+    const m = await this.getManifest(template, rev);
+    if (!m) return undefined;
+    const text = await this.getBlobText(template, m.config.digest, 1 << 20);
+    return parseRemoteIndex(`${this.display} ${this.repo(template)}:${rev}`, text);
+  }
+
+  private async blobExists(template: string, digest: string, size: number): Promise<boolean> {
+    const res = await this.request(this.repo(template), "HEAD", `/v2/${this.repo(template)}/blobs/${digest}`);
+    await res.body?.cancel();
+    if (res.status === 404) return false;
+    if (!res.ok) return this.fail(res, `checking blob ${digest}`);
+    const len = res.headers.get("content-length");
+    return len === null || Number(len) === size;
+  }
+
+  async hasObject(template: string, _rev: string, obj: Required<StoredObject>): Promise<boolean> {
+    return this.blobExists(template, `sha256:${obj.stored_sha256}`, obj.stored_size);
+  }
+
+  private nextLocation(res: Response, what: string): string {
+    const loc = res.headers.get("location");
+    if (!loc) throw new MvmError("network", `${what}: registry sent no upload location`);
+    return new URL(loc, this.base).toString();
+  }
+
+  /** Chunked blob upload: POST a session, PATCH CHUNK-sized pieces in order, PUT with the digest. */
+  private async uploadBlob(
+    template: string,
+    chunks: AsyncIterable<Buffer>,
+    onBytes: (n: number) => void,
+  ): Promise<{ digest: string; size: number }> {
+    const repo = this.repo(template);
+    const what = `uploading to ${repo}`;
+    const start = await this.request(repo, "POST", `/v2/${repo}/blobs/uploads/`, {
+      headers: { "content-length": "0" },
+    });
+    await start.body?.cancel();
+    if (start.status !== 202) return this.fail(start, what);
+    let location = this.nextLocation(start, what);
+    const hash = createHash("sha256");
+    let offset = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      const res = await this.request(repo, "PATCH", location, {
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-range": `${offset}-${offset + body.length - 1}`,
+          "content-length": String(body.length),
+        },
+        body,
+      });
+      await res.body?.cancel();
+      if (res.status !== 202) return this.fail(res, what);
+      location = this.nextLocation(res, what);
+      offset += body.length;
+      onBytes(body.length);
+    };
+    for await (const c of chunks) {
+      hash.update(c);
+      pending.push(c);
+      pendingBytes += c.length;
+      if (pendingBytes >= CHUNK) await flush();
+    }
+    await flush();
+    const digest = `sha256:${hash.digest("hex")}`;
+    const done = new URL(location);
+    done.searchParams.set("digest", digest);
+    const res = await this.request(repo, "PUT", done.toString(), { headers: { "content-length": "0" } });
+    await res.body?.cancel();
+    if (res.status !== 201) return this.fail(res, what);
+    return { digest, size: offset };
+  }
+
+  async putObject(
+    template: string,
+    _rev: string,
+    _obj: StoredObject,
+    body: UploadBody,
+    onBytes: (n: number) => void,
+  ): Promise<Uploaded> {
+    const { digest, size } = await this.uploadBlob(template, body.chunks, onBytes);
+    const res = body.result();
+    if (`sha256:${res.stored_sha256}` !== digest || res.stored_size !== size)
+      throw new MvmError("internal", "upload digest disagrees with the body's digest");
+    return res;
+  }
+
+  async *getObject(template: string, _rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array> {
+    const digest = `sha256:${obj.stored_sha256}`;
+    const res = await this.request(this.repo(template), "GET", `/v2/${this.repo(template)}/blobs/${digest}`);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new MvmError(
+        "not_found",
+        `registry blob ${digest} (${obj.name}) is missing from ${this.repo(template)}`,
+      );
+    }
+    if (!res.ok || !res.body) await this.fail(res, `downloading ${obj.name}`);
+    yield* res.body as unknown as AsyncIterable<Uint8Array>;
+  }
+
+  private async putManifest(template: string, tag: string, payload: string): Promise<void> {
+    const res = await this.request(
+      this.repo(template),
+      "PUT",
+      `/v2/${this.repo(template)}/manifests/${tag}`,
+      {
+        headers: { "content-type": MANIFEST_TYPE },
+        body: payload,
+      },
+    );
+    await res.body?.cancel();
+    if (res.status !== 201) return this.fail(res, `tagging ${this.repo(template)}:${tag}`);
+  }
+
+  private manifestFor(
+    template: string,
+    rev: string,
+    index: RemoteIndex,
+    configDigest: string,
+    configSize: number,
+  ): string {
+    const layers: Descriptor[] = Object.keys(index.files)
+      .sort()
+      .map((name) => {
+        const t = index.transfer[name]!;
+        return {
+          mediaType: layerMediaType(name, t.encoding),
+          digest: `sha256:${t.stored_sha256}`,
+          size: t.stored_size,
+          annotations: {
+            "org.opencontainers.image.title": name,
+            "vnd.mvm.file.sha256": index.files[name]!,
+            "vnd.mvm.file.size": String(t.size),
+            "vnd.mvm.file.encoding": t.encoding,
+          },
+        };
+      });
+    const total = Object.values(index.transfer).reduce((n, t) => n + t.size, 0);
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MANIFEST_TYPE,
+      artifactType: ARTIFACT_TYPE,
+      config: { mediaType: CONFIG_TYPE, digest: configDigest, size: configSize },
+      layers,
+      annotations: {
+        "vnd.mvm.template": template,
+        "vnd.mvm.revision": rev,
+        "vnd.mvm.total-size": String(total),
+        "vnd.mvm.stored-size": String(layers.reduce((n, l) => n + l.size, 0)),
+      },
+    };
+    return JSON.stringify(manifest, null, 2);
+  }
+
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+    const config = Buffer.from(renderRemoteIndex(index));
+    const configDigest = `sha256:${sha256(config)}`;
+    if (!(await this.blobExists(template, configDigest, config.length)))
+      await this.uploadBlob(
+        template,
+        (async function* () {
+          yield config;
+        })(),
+        () => {},
+      );
+    await this.putManifest(
+      template,
+      rev,
+      this.manifestFor(template, rev, index, configDigest, config.length),
+    );
+  }
+
+  async setCurrent(template: string, rev: string): Promise<void> {
+    // Re-tag the revision's exact manifest bytes, so both tags resolve to one digest.
+    const res = await this.request(
+      this.repo(template),
+      "GET",
+      `/v2/${this.repo(template)}/manifests/${rev}`,
+      {
+        headers: { accept: MANIFEST_TYPE },
+      },
+    );
+    if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${rev}`);
+    await this.putManifest(template, "current", await res.text());
+  }
+
+  async list(): Promise<RemoteTemplate[]> {
+    const repos: string[] = [];
+    let next: string | undefined = "/v2/_catalog?n=1000";
+    while (next) {
+      const res = await this.request("catalog", "GET", next);
+      if (!res.ok) return this.fail(res, "listing repositories");
+      const body = (await res.json()) as { repositories?: unknown };
+      if (Array.isArray(body.repositories))
+        for (const r of body.repositories) if (typeof r === "string") repos.push(r);
+      const link = res.headers.get("link");
+      const m = link ? /<([^>]+)>;\s*rel="?next"?/.exec(link) : null;
+      next = m?.[1] ? new URL(m[1], this.base).pathname + new URL(m[1], this.base).search : undefined;
+    }
+    const prefix = `${this.loc.repository}/`;
+    const out: RemoteTemplate[] = [];
+    for (const repo of repos.sort()) {
+      if (!repo.startsWith(prefix)) continue;
+      const name = repo.slice(prefix.length);
+      if (templateNameProblem(name)) continue;
+      const res = await this.request(repo, "GET", `/v2/${repo}/tags/list`);
+      if (res.status === 404) continue;
+      if (!res.ok) return this.fail(res, `listing tags of ${repo}`);
+      const tags = ((await res.json()) as { tags?: unknown }).tags;
+      const revisions = Array.isArray(tags)
+        ? tags
+            .filter((t): t is string => typeof t === "string" && t !== "current" && !revisionProblem(t))
+            .sort()
+        : [];
+      const current = (await this.getCurrent(name).catch(() => undefined)) ?? null;
+      out.push({ name, current, revisions });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

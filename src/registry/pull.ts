@@ -1,0 +1,260 @@
+import { promises as fs } from "node:fs";
+import { dirname, join } from "node:path";
+import { isKnownArtifact, REVISION_FILE, SPEC_FILE } from "../core/artifacts.js";
+import { newChecksums } from "../core/checksums.js";
+import { MvmError } from "../core/errors.js";
+import { revisionProblem } from "../core/names.js";
+import { parseRevision } from "../core/revision.js";
+import { parseJsonFile, toJson } from "../core/schema.js";
+import { formatBytes } from "../core/sizes.js";
+import { parseSpec, type TemplateSpec } from "../core/spec.js";
+import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
+import { sha256File } from "../store/checksums.js";
+import type { TemplateStore } from "../store/templates.js";
+import { checkIndexIdentity, type RemoteIndex } from "./index.js";
+import { mapLimit } from "./limit.js";
+import type { ProgressSink } from "./progress.js";
+import { withRetry } from "./retry.js";
+import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
+import type { RegistryTransport } from "./transport.js";
+
+// pull (issue 8 §4): download into a hidden staging directory next to the revisions, checking every
+// SHA-256 while the bytes stream in; then, holding the template lock, rename the revision into place,
+// write the template's template.json and move `current` last. A failure or a SIGKILL at any point
+// leaves the previous revision and `current` as they were (the staging dir is swept later).
+
+export interface PullOptions {
+  template: string;
+  revision?: string;
+  progress: ProgressSink;
+}
+
+export interface PullResult {
+  template: string;
+  revision: string;
+  registry: string;
+  path: string;
+  files: { name: string; size: number; stored_size: number }[];
+  downloaded_bytes: number;
+  already_present: boolean;
+}
+
+/** Resolves the revision to fetch and its validated index. */
+export async function remoteRevision(
+  transport: RegistryTransport,
+  template: string,
+  revision: string | undefined,
+): Promise<{ rev: string; index: RemoteIndex }> {
+  let rev = revision;
+  if (rev === undefined) {
+    rev = await withRetry(`reading current of ${template}`, () => transport.getCurrent(template));
+    if (rev === undefined)
+      throw new MvmError("not_found", `registry ${transport.display} has no template ${template}`, {
+        hint: "List what it holds with 'mvmctl template list --remote'.",
+      });
+    const problem = revisionProblem(rev);
+    if (problem)
+      throw new MvmError("corrupt", `registry current of ${template} is not a revision id: ${problem}`);
+  }
+  const r = rev;
+  const index = await withRetry(`reading the index of ${template}/${r}`, () =>
+    transport.getIndex(template, r),
+  );
+  if (!index)
+    throw new MvmError(
+      "not_found",
+      `registry ${transport.display} has no revision ${r} of template ${template}`,
+    );
+  checkIndexIdentity(index, template, r, `${transport.display} ${template}/${r}/checksums.json`);
+  for (const name of Object.keys(index.files))
+    if (!isKnownArtifact(name))
+      throw new MvmError("corrupt", `registry index names unexpected file ${JSON.stringify(name)}`);
+  if (index.files[REVISION_FILE] === undefined)
+    throw new MvmError("corrupt", `registry revision ${template}/${r} has no revision.json`);
+  return { rev: r, index };
+}
+
+async function download(
+  transport: RegistryTransport,
+  template: string,
+  rev: string,
+  index: RemoteIndex,
+  name: string,
+  staging: string,
+  progress: ProgressSink,
+): Promise<void> {
+  const form = index.transfer[name]!;
+  const expected = index.files[name]!;
+  const path = join(staging, name);
+  await fs.mkdir(dirname(path), { recursive: true });
+  await withRetry(`downloading ${name} from ${transport.display}`, async () => {
+    const fh = await fs.open(path, "w", 0o644);
+    let received = 0;
+    try {
+      const counted = (async function* () {
+        for await (const chunk of transport.getObject(template, rev, {
+          name,
+          encoding: form.encoding,
+          sha256: expected,
+          size: form.size,
+          stored_sha256: form.stored_sha256,
+          stored_size: form.stored_size,
+        })) {
+          received += chunk.length;
+          if (received > form.stored_size)
+            throw new MvmError(
+              "integrity",
+              `${name}: the registry sent more than the ${form.stored_size} bytes it stores`,
+            );
+          progress.add(chunk.length);
+          yield chunk;
+        }
+      })();
+      const got =
+        form.encoding === SPARSE_ENCODING
+          ? await decodeSparse(counted, fh)
+          : await decodeIdentity(counted, fh);
+      if (got.sha256 !== expected || got.size !== form.size)
+        throw new MvmError(
+          "integrity",
+          `checksum mismatch for ${name} (expected ${expected}, got ${got.sha256}); nothing was installed`,
+        );
+      await fh.sync();
+    } catch (e) {
+      progress.add(-received);
+      throw e;
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+function loadPulledSpec(
+  template: string,
+  staging: string,
+  specText: string | undefined,
+  revSpec: TemplateSpec | undefined,
+): TemplateSpec {
+  const spec =
+    specText !== undefined ? parseJsonFile(join(staging, SPEC_FILE), specText, parseSpec) : revSpec;
+  if (!spec)
+    throw new MvmError(
+      "corrupt",
+      `registry revision of ${template} carries no template spec; it cannot be run after a pull`,
+    );
+  if (spec.template_id !== template)
+    throw new MvmError(
+      "corrupt",
+      `pulled template.json is for ${JSON.stringify(spec.template_id)}, not ${template}`,
+    );
+  return spec;
+}
+
+/** Whether a local revision dir already holds exactly these files. */
+async function alreadyPresent(dir: string | undefined, index: RemoteIndex): Promise<boolean> {
+  if (!dir) return false;
+  for (const [name, sha] of Object.entries(index.files)) {
+    const st = await fs.stat(join(dir, name)).catch(() => undefined);
+    if (!st?.isFile() || st.size !== index.transfer[name]?.size) return false;
+    if ((await sha256File(join(dir, name))) !== sha) return false;
+  }
+  return true;
+}
+
+export async function pullRevision(
+  store: TemplateStore,
+  transport: RegistryTransport,
+  opts: PullOptions,
+): Promise<PullResult> {
+  const { template } = opts;
+  const { rev, index } = await remoteRevision(transport, template, opts.revision);
+  const names = Object.keys(index.files).sort(
+    (a, b) => (index.transfer[b]?.stored_size ?? 0) - (index.transfer[a]?.stored_size ?? 0),
+  );
+  const target = store.paths.revision(template, rev);
+  const files = names.map((name) => ({
+    name,
+    size: index.transfer[name]!.size,
+    stored_size: index.transfer[name]!.stored_size,
+  }));
+  const result = (downloaded: number, present: boolean): PullResult => ({
+    template,
+    revision: rev,
+    registry: transport.display,
+    path: target,
+    files,
+    downloaded_bytes: downloaded,
+    already_present: present,
+  });
+
+  await store.sweep(template);
+  const existing = await store.revisionDir(template, rev);
+  const present = existing === target && (await alreadyPresent(existing, index));
+
+  let staging: string | undefined;
+  let downloaded = 0;
+  if (!present) {
+    await fs.mkdir(store.paths.revisions(template), { recursive: true });
+    staging = tempSibling(target, "pull");
+    await fs.mkdir(staging);
+  }
+  try {
+    const dir = staging ?? target;
+    if (staging) {
+      const stagingDir = staging;
+      opts.progress.start(names.reduce((n, name) => n + index.transfer[name]!.stored_size, 0));
+      try {
+        await mapLimit(names, 2, async (name) => {
+          await download(transport, template, rev, index, name, stagingDir, opts.progress);
+          downloaded += index.transfer[name]!.stored_size;
+          const f = index.transfer[name]!;
+          opts.progress.fileDone(
+            `${name}: ${formatBytes(f.size)}${f.stored_size !== f.size ? ` (${formatBytes(f.stored_size)} received)` : ""}`,
+          );
+        });
+      } finally {
+        opts.progress.finish();
+      }
+      // The local checksums.json lists exactly the files that arrived, so `verify` checks them all.
+      await writeFileAtomic(
+        join(stagingDir, "checksums.json"),
+        toJson(newChecksums(template, rev, index.files)),
+      );
+    }
+    const revFile = join(dir, REVISION_FILE);
+    const revision = parseJsonFile(revFile, await fs.readFile(revFile, "utf8"), parseRevision);
+    if (revision.revision_hash !== rev)
+      throw new MvmError(
+        "corrupt",
+        `pulled revision.json names revision ${revision.revision_hash}, not ${rev}`,
+      );
+    if (revision.snapshot !== null && !names.some((n) => n.startsWith("snapshot/")))
+      throw new MvmError(
+        "corrupt",
+        `pulled revision ${rev} records a snapshot but the registry holds no snapshot files`,
+      );
+    const specText = names.includes(SPEC_FILE) ? await fs.readFile(join(dir, SPEC_FILE), "utf8") : undefined;
+    const spec = loadPulledSpec(template, dir, specText, revision.spec);
+
+    await store.withLock(template, async () => {
+      if (staging) {
+        await fsyncDir(staging);
+        const old = await fs.stat(target).then(
+          () => tempSibling(target, "trash"),
+          () => undefined,
+        );
+        // A damaged copy of the same revision is moved aside; `current` may name it only for this instant.
+        if (old) await fs.rename(target, old);
+        await fs.rename(staging, target);
+        staging = undefined;
+        await fsyncDir(dirname(target));
+        if (old) await fs.rm(old, { recursive: true, force: true });
+      }
+      await store.writeSpec(spec);
+      await store.setCurrent(template, rev);
+    });
+    return result(downloaded, present);
+  } finally {
+    if (staging) await fs.rm(staging, { recursive: true, force: true });
+  }
+}

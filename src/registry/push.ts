@@ -1,0 +1,286 @@
+import { createHash } from "node:crypto";
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import { REVISION_FILE, ROOTFS_NAME, SPEC_FILE } from "../core/artifacts.js";
+import type { Checksums } from "../core/checksums.js";
+import { MvmError } from "../core/errors.js";
+import { parseRevision } from "../core/revision.js";
+import { parseJsonFile, toJson } from "../core/schema.js";
+import { formatBytes } from "../core/sizes.js";
+import { readChecksums, sha256File, writeChecksums } from "../store/checksums.js";
+import type { TemplateStore } from "../store/templates.js";
+import { openBody, type Source } from "./bodies.js";
+import { CHECKSUMS_SCHEMA, type Encoding, type RemoteIndex, type StoredForm } from "./index.js";
+import { mapLimit } from "./limit.js";
+import type { ProgressSink } from "./progress.js";
+import { withRetry } from "./retry.js";
+import { SPARSE_ENCODING } from "./sparse.js";
+import type { RegistryTransport, StoredObject } from "./transport.js";
+
+// push (issue 8 §2, §3): every file a pulled revision needs to run (spec, revision.json, kernel,
+// initrd, rootfs, snapshot files), objects first, then the index (checksums.json / manifest), then
+// `current`. Files are hashed while they stream and must match the revision's checksums.json.
+
+/** Files that are mostly zeros and travel as their non-zero extents. */
+const SPARSE_FILES = new Set([ROOTFS_NAME, "snapshot/mem.bin", "snapshot/disk.ext4", "snapshot/disk.qcow2"]);
+
+export function encodingFor(name: string): Encoding {
+  return SPARSE_FILES.has(name) ? SPARSE_ENCODING : "identity";
+}
+
+export interface PushOptions {
+  template: string;
+  revision?: string;
+  /** false with --no-snapshot: snapshot files stay home and revision.json loses its snapshot field. */
+  snapshot: boolean;
+  progress: ProgressSink;
+}
+
+export interface PushedFile {
+  name: string;
+  size: number;
+  encoding: Encoding;
+  stored_size: number;
+  uploaded: boolean;
+}
+
+export interface PushResult {
+  template: string;
+  revision: string;
+  registry: string;
+  files: PushedFile[];
+  uploaded_bytes: number;
+  skipped_bytes: number;
+  snapshot: boolean;
+}
+
+interface Planned {
+  obj: StoredObject;
+  source: Source;
+}
+
+async function localChecksums(store: TemplateStore, template: string, rev: string, dir: string) {
+  try {
+    return await readChecksums(dir);
+  } catch (e) {
+    if (!(e instanceof MvmError && e.kind === "not_found")) throw e;
+    // Revisions built before checksums.json existed (or by the original): record them now.
+    return store.withLock(template, () => writeChecksums(dir, template, rev));
+  }
+}
+
+async function plan(
+  store: TemplateStore,
+  opts: PushOptions,
+): Promise<{ rev: string; planned: Planned[]; snapshot: boolean }> {
+  const { template } = opts;
+  const spec = await store.loadSpec(template);
+  const rev = opts.revision ?? (await store.currentRevisionId(template));
+  if (!rev)
+    throw new MvmError("not_found", `template ${template} has no built revision to push`, {
+      hint: `Build it first: mvmctl template build ${template}`,
+    });
+  const dir = await store.revisionDir(template, rev);
+  if (!dir) throw new MvmError("not_found", `template ${template} has no revision ${rev}`);
+  const revFile = join(dir, REVISION_FILE);
+  const revText = await fs.readFile(revFile, "utf8").catch(() => {
+    throw new MvmError("corrupt", `${revFile} is missing: revision ${rev} cannot be pushed`);
+  });
+  const revision = parseJsonFile(revFile, revText, parseRevision);
+  if (revision.revision_hash !== rev)
+    throw new MvmError("corrupt", `${revFile} names revision ${revision.revision_hash}, not ${rev}`);
+  const sums: Checksums = await localChecksums(store, template, rev, dir);
+  if (sums.revision_hash !== rev || sums.template_id !== template)
+    throw new MvmError(
+      "corrupt",
+      `${join(dir, "checksums.json")} belongs to ${sums.template_id}/${sums.revision_hash}`,
+    );
+
+  const withSnapshot = opts.snapshot && revision.snapshot !== null;
+  const planned: Planned[] = [];
+  for (const [name, sha256] of Object.entries(sums.files)) {
+    if (name === SPEC_FILE || name === REVISION_FILE) continue; // generated below
+    if (name.startsWith("snapshot/") && !withSnapshot) continue;
+    const path = join(dir, name);
+    const st = await fs.stat(path).catch(() => undefined);
+    if (!st?.isFile())
+      throw new MvmError("corrupt", `${path} is missing`, {
+        hint: `Check the revision with 'mvmctl template verify ${template} --revision ${rev}'.`,
+      });
+    planned.push({
+      obj: { name, sha256, size: st.size, encoding: encodingFor(name) },
+      source: { kind: "file", path },
+    });
+  }
+  if (withSnapshot && !planned.some((p) => p.obj.name.startsWith("snapshot/")))
+    throw new MvmError(
+      "corrupt",
+      `revision ${rev} records a snapshot but checksums.json lists no snapshot files`,
+    );
+
+  // revision.json as pushed: unchanged, or without its snapshot when the snapshot stays home.
+  let revBytes = Buffer.from(revText);
+  if (revision.snapshot !== null && !withSnapshot)
+    revBytes = Buffer.from(toJson({ ...revision, snapshot: null }));
+  else if (
+    sums.files[REVISION_FILE] !== undefined &&
+    (await sha256File(revFile)) !== sums.files[REVISION_FILE]
+  )
+    throw new MvmError("integrity", `${revFile} does not match its checksums.json`);
+  // template.json as pushed: the spec the revision was built from (the original pushed the current,
+  // possibly edited, spec; we fall back to it for revisions that do not record theirs).
+  const specBytes = Buffer.from(toJson(revision.spec ?? spec, false));
+  for (const [name, data] of [
+    [REVISION_FILE, revBytes],
+    [SPEC_FILE, specBytes],
+  ] as const) {
+    const sha256 = createHash("sha256").update(data).digest("hex");
+    planned.push({
+      obj: {
+        name,
+        sha256,
+        size: data.length,
+        encoding: "identity",
+        stored_sha256: sha256,
+        stored_size: data.length,
+      },
+      source: { kind: "bytes", data },
+    });
+  }
+  for (const p of planned)
+    if (p.obj.encoding === "identity") {
+      p.obj.stored_sha256 = p.obj.sha256;
+      p.obj.stored_size = p.obj.size;
+    }
+  planned.sort((a, b) => b.obj.size - a.obj.size || a.obj.name.localeCompare(b.obj.name));
+  return { rev, planned, snapshot: withSnapshot };
+}
+
+/** Where the registry may already hold a file's stored bytes: the same revision, or (OCI) any blob. */
+async function knownForms(
+  transport: RegistryTransport,
+  template: string,
+  rev: string,
+): Promise<RemoteIndex[]> {
+  const out: RemoteIndex[] = [];
+  const same = await transport.getIndex(template, rev).catch(() => undefined);
+  if (same) out.push(same);
+  if (transport.kind === "oci") {
+    const cur = await transport.getCurrent(template).catch(() => undefined);
+    if (cur && cur !== rev) {
+      const idx = await transport.getIndex(template, cur).catch(() => undefined);
+      if (idx) out.push(idx);
+    }
+  }
+  return out;
+}
+
+function reusable(obj: StoredObject, known: RemoteIndex[]): StoredForm | undefined {
+  for (const idx of known) {
+    const form = idx.transfer[obj.name];
+    if (idx.files[obj.name] === obj.sha256 && form?.encoding === obj.encoding && form.size === obj.size)
+      return form;
+  }
+  return undefined;
+}
+
+export async function pushRevision(
+  store: TemplateStore,
+  transport: RegistryTransport,
+  opts: PushOptions,
+): Promise<PushResult> {
+  const { template } = opts;
+  const { rev, planned, snapshot } = await plan(store, opts);
+  const known = await knownForms(transport, template, rev);
+  const transfer: Record<string, StoredForm> = {};
+  const files: PushedFile[] = [];
+  let uploadedBytes = 0;
+  let skippedBytes = 0;
+
+  const toUpload: Planned[] = [];
+  for (const p of planned) {
+    const form = reusable(p.obj, known);
+    if (
+      form &&
+      (await transport.hasObject(template, rev, {
+        ...p.obj,
+        stored_sha256: form.stored_sha256,
+        stored_size: form.stored_size,
+      }))
+    ) {
+      transfer[p.obj.name] = form;
+      files.push({
+        name: p.obj.name,
+        size: p.obj.size,
+        encoding: p.obj.encoding,
+        stored_size: form.stored_size,
+        uploaded: false,
+      });
+      skippedBytes += p.obj.size;
+    } else toUpload.push(p);
+  }
+  opts.progress.start(toUpload.reduce((n, p) => n + p.obj.size, 0));
+  try {
+    await mapLimit(toUpload, 2, async (p) => {
+      const up = await withRetry(`uploading ${p.obj.name} to ${transport.display}`, async () => {
+        const body = await openBody(p.source, p.obj.encoding);
+        let sent = 0;
+        try {
+          const res = await transport.putObject(template, rev, p.obj, body, (n) => {
+            sent += n;
+            opts.progress.add(n);
+          });
+          const raw = body.raw();
+          if (raw.sha256 !== p.obj.sha256 || raw.size !== p.obj.size)
+            throw new MvmError(
+              "integrity",
+              `${p.obj.name} of ${template}/${rev} changed since its checksum was recorded (expected ${p.obj.sha256}, read ${raw.sha256})`,
+              { hint: `Check it with 'mvmctl template verify ${template} --revision ${rev}'.` },
+            );
+          return res;
+        } catch (e) {
+          opts.progress.add(-sent);
+          throw e;
+        } finally {
+          await body.close();
+        }
+      });
+      transfer[p.obj.name] = { encoding: p.obj.encoding, size: p.obj.size, ...up };
+      uploadedBytes += up.stored_size;
+      files.push({
+        name: p.obj.name,
+        size: p.obj.size,
+        encoding: p.obj.encoding,
+        stored_size: up.stored_size,
+        uploaded: true,
+      });
+      opts.progress.fileDone(
+        `${p.obj.name}: ${formatBytes(p.obj.size)}${up.stored_size !== p.obj.size ? ` (${formatBytes(up.stored_size)} sent)` : ""}`,
+      );
+    });
+  } finally {
+    opts.progress.finish();
+  }
+
+  const filesSums: Record<string, string> = {};
+  for (const p of planned) filesSums[p.obj.name] = p.obj.sha256;
+  const index: RemoteIndex = {
+    schema_version: CHECKSUMS_SCHEMA,
+    template_id: template,
+    revision_hash: rev,
+    files: Object.fromEntries(Object.entries(filesSums).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    transfer,
+  };
+  await withRetry(`writing the index of ${template}/${rev}`, () => transport.commit(template, rev, index));
+  await withRetry(`moving current of ${template}`, () => transport.setCurrent(template, rev));
+  files.sort((a, b) => a.name.localeCompare(b.name));
+  return {
+    template,
+    revision: rev,
+    registry: transport.display,
+    files,
+    uploaded_bytes: uploadedBytes,
+    skipped_bytes: skippedBytes,
+    snapshot,
+  };
+}

@@ -1,0 +1,252 @@
+import { Readable } from "node:stream";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { CHECKSUMS_FILE } from "../core/artifacts.js";
+import { MvmError } from "../core/errors.js";
+import { revisionProblem, templateNameProblem } from "../core/names.js";
+import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
+import { describeLocation, type S3Location, templateKey } from "./location.js";
+import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
+
+// s3:// registry through the AWS SDK (the client real users point at AWS, MinIO, R2): the original's
+// key layout <prefix>/templates/<id>/{current, revisions/<rev>/<file>}. Large objects go up as
+// multipart uploads with a few parts in flight (constant memory: PART_SIZE × QUEUE). Each object
+// carries the SHA-256 and encoding of the file it holds as metadata, so an unchanged file is not sent
+// twice.
+
+const PART_SIZE = 8 << 20;
+const QUEUE = 3;
+const META_SHA = "mvm-sha256";
+const META_ENCODING = "mvm-encoding";
+
+function statusOf(e: unknown): number | undefined {
+  return (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function isNotFound(e: unknown): boolean {
+  const name = (e as { name?: string }).name;
+  return name === "NoSuchKey" || name === "NotFound" || statusOf(e) === 404;
+}
+
+/** Turns SDK failures that retrying cannot fix into one-line errors (never including credentials). */
+function s3Failure(what: string, e: unknown): unknown {
+  const status = statusOf(e);
+  if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+    const name = (e as { name?: string }).name ?? "Error";
+    const hint =
+      status === 403
+        ? "Check the access key and secret (MVM_TEMPLATE_REGISTRY_ACCESS_KEY_ID / _SECRET_ACCESS_KEY or AWS_*)."
+        : name === "NoSuchBucket"
+          ? "Create the bucket first, or fix the bucket name."
+          : undefined;
+    return new MvmError(
+      "network",
+      `${what}: ${name} (HTTP ${status}): ${(e as Error).message}`,
+      hint ? { hint } : {},
+    );
+  }
+  return e;
+}
+
+async function bodyText(body: unknown): Promise<string> {
+  const b = body as { transformToString?: () => Promise<string> } | undefined;
+  if (!b?.transformToString) throw new MvmError("network", "S3 answered without a body");
+  return b.transformToString();
+}
+
+export class S3Transport implements RegistryTransport {
+  readonly kind = "s3" as const;
+  readonly display: string;
+  private readonly client: S3Client;
+
+  constructor(private readonly loc: S3Location) {
+    this.display = describeLocation(loc);
+    const config: S3ClientConfig = {
+      region: loc.region,
+      forcePathStyle: loc.forcePathStyle,
+      maxAttempts: 3,
+      // Checksums are ours (SHA-256 over the decoded bytes); the SDK's extra CRC trailers are not
+      // understood by every S3-compatible server.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    };
+    if (loc.endpoint) config.endpoint = loc.endpoint;
+    if (loc.credentials) config.credentials = loc.credentials;
+    this.client = new S3Client(config);
+  }
+
+  private key(template: string, rest: string): string {
+    return `${templateKey(this.loc.prefix, template)}/${rest}`;
+  }
+
+  private async getText(key: string): Promise<string | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      return await bodyText(out.Body);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw s3Failure(`reading s3://${this.loc.bucket}/${key}`, e);
+    }
+  }
+
+  private async putText(key: string, text: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.loc.bucket,
+          Key: key,
+          Body: text,
+          ContentType: "application/json",
+        }),
+      );
+    } catch (e) {
+      throw s3Failure(`writing s3://${this.loc.bucket}/${key}`, e);
+    }
+  }
+
+  async getCurrent(template: string): Promise<string | undefined> {
+    const text = await this.getText(this.key(template, "current"));
+    if (text === undefined) return undefined;
+    const rev = text.trim();
+    if (rev === "")
+      throw new MvmError("corrupt", `Registry current revision is empty for template ${template}`);
+    return rev;
+  }
+
+  async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
+    const key = this.key(template, `revisions/${rev}/${CHECKSUMS_FILE}`);
+    const text = await this.getText(key);
+    return text === undefined ? undefined : parseRemoteIndex(`s3://${this.loc.bucket}/${key}`, text);
+  }
+
+  async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
+    const key = this.key(template, `revisions/${rev}/${obj.name}`);
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      // The stored bytes are a pure function of the file's bytes and the encoding.
+      return (
+        head.ContentLength === obj.stored_size &&
+        head.Metadata?.[META_SHA] === obj.sha256 &&
+        head.Metadata?.[META_ENCODING] === obj.encoding
+      );
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw s3Failure(`checking s3://${this.loc.bucket}/${key}`, e);
+    }
+  }
+
+  async putObject(
+    template: string,
+    rev: string,
+    obj: StoredObject,
+    body: UploadBody,
+    onBytes: (n: number) => void,
+  ): Promise<Uploaded> {
+    const key = this.key(template, `revisions/${rev}/${obj.name}`);
+    const counted = (async function* () {
+      for await (const chunk of body.chunks) {
+        onBytes(chunk.length);
+        yield chunk;
+      }
+    })();
+    const upload = new Upload({
+      client: this.client,
+      queueSize: QUEUE,
+      partSize: PART_SIZE,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.loc.bucket,
+        Key: key,
+        Body: Readable.from(counted, { objectMode: false, highWaterMark: 1 << 20 }),
+        ContentType: "application/octet-stream",
+        Metadata: { [META_SHA]: obj.sha256, [META_ENCODING]: obj.encoding },
+      },
+    });
+    try {
+      await upload.done();
+    } catch (e) {
+      throw s3Failure(`uploading s3://${this.loc.bucket}/${key}`, e);
+    }
+    return body.result();
+  }
+
+  async *getObject(template: string, rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array> {
+    const key = this.key(template, `revisions/${rev}/${obj.name}`);
+    let body: unknown;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      body = out.Body;
+    } catch (e) {
+      if (isNotFound(e))
+        throw new MvmError("not_found", `registry object s3://${this.loc.bucket}/${key} is missing`);
+      throw s3Failure(`downloading s3://${this.loc.bucket}/${key}`, e);
+    }
+    yield* body as AsyncIterable<Uint8Array>;
+  }
+
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+    await this.putText(this.key(template, `revisions/${rev}/${CHECKSUMS_FILE}`), renderRemoteIndex(index));
+  }
+
+  async setCurrent(template: string, rev: string): Promise<void> {
+    await this.putText(this.key(template, "current"), `${rev}\n`);
+  }
+
+  private async listKeys(
+    prefix: string,
+    delimiter?: string,
+  ): Promise<{ keys: string[]; prefixes: string[] }> {
+    const keys: string[] = [];
+    const prefixes: string[] = [];
+    let token: string | undefined;
+    do {
+      let out: import("@aws-sdk/client-s3").ListObjectsV2CommandOutput;
+      try {
+        out = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.loc.bucket,
+            Prefix: prefix,
+            ...(delimiter ? { Delimiter: delimiter } : {}),
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+      } catch (e) {
+        throw s3Failure(`listing s3://${this.loc.bucket}/${prefix}`, e);
+      }
+      for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+      for (const p of out.CommonPrefixes ?? []) if (p.Prefix) prefixes.push(p.Prefix);
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return { keys, prefixes };
+  }
+
+  async list(): Promise<RemoteTemplate[]> {
+    const base = `${templateKey(this.loc.prefix, "")}`;
+    const { prefixes } = await this.listKeys(base, "/");
+    const out: RemoteTemplate[] = [];
+    for (const p of prefixes.sort()) {
+      const name = p.slice(base.length).replace(/\/$/, "");
+      if (templateNameProblem(name)) continue;
+      const { keys } = await this.listKeys(`${p}revisions/`);
+      const revisions = new Set<string>();
+      for (const k of keys) {
+        const m = /^([^/]+)\/checksums\.json$/.exec(k.slice(`${p}revisions/`.length));
+        if (m?.[1] && !revisionProblem(m[1])) revisions.add(m[1]);
+      }
+      const current = (await this.getCurrent(name).catch(() => undefined)) ?? null;
+      out.push({ name, current, revisions: [...revisions].sort() });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}

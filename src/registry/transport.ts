@@ -1,0 +1,65 @@
+import type { Encoding, RemoteIndex } from "./index.js";
+
+// One interface for every registry kind. A transport moves opaque stored objects (already encoded)
+// and the revision index; push, pull and verify (push.ts, pull.ts, verify.ts) do the rest, so adding
+// a registry kind means adding one file that implements this.
+
+/** One file of a revision as the registry stores it. */
+export interface StoredObject {
+  /** Artifact name from the closed set (src/core/artifacts.ts), e.g. "rootfs.ext4", "snapshot/mem.bin". */
+  name: string;
+  encoding: Encoding;
+  /** SHA-256 and size of the decoded file. */
+  sha256: string;
+  size: number;
+  /** SHA-256 and size of the stored bytes; known before upload only when the encoding is identity. */
+  stored_sha256?: string;
+  stored_size?: number;
+}
+
+/** What an upload learned about the stored bytes. */
+export interface Uploaded {
+  stored_sha256: string;
+  stored_size: number;
+}
+
+/** A stream of stored bytes that also reports the digest once it has been consumed. */
+export interface UploadBody {
+  chunks: AsyncIterable<Buffer>;
+  /** Filled in when `chunks` is exhausted. */
+  result(): Uploaded;
+}
+
+export interface RemoteTemplate {
+  name: string;
+  current: string | null;
+  revisions: string[];
+}
+
+export interface RegistryTransport {
+  /** The registry's address for messages, without credentials. */
+  readonly display: string;
+  readonly kind: "file" | "s3" | "oci";
+  /** Revision `current` names, or undefined when the template has none. */
+  getCurrent(template: string): Promise<string | undefined>;
+  /** Index of a committed revision, or undefined when the registry does not hold it. */
+  getIndex(template: string, rev: string): Promise<RemoteIndex | undefined>;
+  /** Whether the registry already holds these stored bytes where this revision would read them. */
+  hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean>;
+  /** Uploads one object (streamed; `onBytes` reports stored bytes sent). */
+  putObject(
+    template: string,
+    rev: string,
+    obj: StoredObject,
+    body: UploadBody,
+    onBytes: (n: number) => void,
+  ): Promise<Uploaded>;
+  /** Streams one stored object back. */
+  getObject(template: string, rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array>;
+  /** Makes a revision visible: its index after every object (S3/file), or its manifest (OCI). */
+  commit(template: string, rev: string, index: RemoteIndex): Promise<void>;
+  /** Moves `current`: always the last step of a push. */
+  setCurrent(template: string, rev: string): Promise<void>;
+  list(): Promise<RemoteTemplate[]>;
+  close(): Promise<void>;
+}

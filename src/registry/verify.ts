@@ -1,0 +1,120 @@
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import { CHECKSUMS_FILE } from "../core/artifacts.js";
+import { MvmError } from "../core/errors.js";
+import { readChecksums, sha256File } from "../store/checksums.js";
+import type { TemplateStore } from "../store/templates.js";
+import { remoteRevision } from "./pull.js";
+import type { RegistryTransport } from "./transport.js";
+
+// verify (issue 8 §5): every file of a local revision against its checksums.json, or (--remote)
+// against the registry's index of the same revision, whose objects must also be present.
+
+export type FileStatus = "OK" | "MISSING" | "MISMATCH" | "NOT_IN_REGISTRY" | "REGISTRY_OBJECT_MISSING";
+
+export interface VerifiedFile {
+  name: string;
+  status: FileStatus;
+  expected: string | null;
+  actual: string | null;
+}
+
+export interface VerifyResult {
+  template: string;
+  revision: string;
+  path: string;
+  against: string;
+  ok: boolean;
+  files: VerifiedFile[];
+}
+
+async function hashIfPresent(path: string): Promise<string | null> {
+  const st = await fs.stat(path).catch(() => undefined);
+  if (!st?.isFile()) return null;
+  return sha256File(path);
+}
+
+async function localRevision(store: TemplateStore, template: string, revision: string | undefined) {
+  if (!(await store.exists(template)) && (await store.listRevisions(template)).length === 0)
+    throw new MvmError("not_found", `template ${template} does not exist`, {
+      hint: "List available templates with 'mvmctl template list'.",
+    });
+  const rev = revision ?? (await store.currentRevisionId(template));
+  if (!rev) throw new MvmError("not_found", `template ${template} has no built revision`);
+  const dir = await store.revisionDir(template, rev);
+  if (!dir) throw new MvmError("not_found", `template ${template} has no revision ${rev}`);
+  return { rev, dir };
+}
+
+export async function verifyLocal(
+  store: TemplateStore,
+  template: string,
+  revision: string | undefined,
+): Promise<VerifyResult> {
+  const { rev, dir } = await localRevision(store, template, revision);
+  const sums = await readChecksums(dir);
+  const files: VerifiedFile[] = [];
+  for (const [name, expected] of Object.entries(sums.files)) {
+    const actual = await hashIfPresent(join(dir, name));
+    files.push({
+      name,
+      expected,
+      actual,
+      status: actual === null ? "MISSING" : actual === expected ? "OK" : "MISMATCH",
+    });
+  }
+  return {
+    template,
+    revision: rev,
+    path: dir,
+    against: join(dir, CHECKSUMS_FILE),
+    ok: files.every((f) => f.status === "OK"),
+    files,
+  };
+}
+
+export async function verifyRemote(
+  store: TemplateStore,
+  transport: RegistryTransport,
+  template: string,
+  revision: string | undefined,
+): Promise<VerifyResult> {
+  const { rev, dir } = await localRevision(store, template, revision);
+  const { index } = await remoteRevision(transport, template, rev);
+  const local = await readChecksums(dir).catch(() => undefined);
+  const names = new Set([...Object.keys(index.files), ...Object.keys(local?.files ?? {})]);
+  const files: VerifiedFile[] = [];
+  for (const name of [...names].sort()) {
+    const expected = index.files[name] ?? null;
+    const actual = await hashIfPresent(join(dir, name));
+    let status: FileStatus;
+    if (expected === null) status = "NOT_IN_REGISTRY";
+    else if (actual === null) status = "MISSING";
+    else if (actual !== expected) status = "MISMATCH";
+    else {
+      const form = index.transfer[name]!;
+      const held = await transport.hasObject(template, rev, {
+        name,
+        encoding: form.encoding,
+        sha256: expected,
+        size: form.size,
+        stored_sha256: form.stored_sha256,
+        stored_size: form.stored_size,
+      });
+      status = held ? "OK" : "REGISTRY_OBJECT_MISSING";
+    }
+    files.push({ name, expected, actual, status });
+  }
+  // A revision pushed with --no-snapshot legitimately leaves snapshot files at home.
+  const ok = files.every(
+    (f) => f.status === "OK" || (f.status === "NOT_IN_REGISTRY" && f.name.startsWith("snapshot/")),
+  );
+  return {
+    template,
+    revision: rev,
+    path: dir,
+    against: `${transport.display} ${template}/${rev}`,
+    ok,
+    files,
+  };
+}
