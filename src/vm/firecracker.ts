@@ -1,0 +1,686 @@
+// The Firecracker backend: one `firecracker --api-sock …` process per VM, configured over its REST
+// API (firecracker-api.ts). Built to Firecracker's documented v1.x API; see docs/firecracker.md for
+// what has been run against a real Firecracker and what only against the wire-level fake.
+//
+// Restorability: every path Firecracker bakes into a snapshot (the rootfs copy, the extra drives, the
+// vsock socket) is relative, and Firecracker is spawned with cwd = the VM directory, so one snapshot
+// restores in any VM directory. The network device is re-pointed at the new VM's own TAP with
+// `network_overrides` (Firecracker ≥ 1.12); the guest learns its new address from the post-restore
+// request. Guest memory is restored with the `File` backend, which maps the revision's mem.bin
+// privately: nothing is copied and pages are read on demand.
+
+import { execFile, spawn } from "node:child_process";
+import { promises as fs, openSync, closeSync } from "node:fs";
+import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
+import { MvmError, messageOf } from "../core/errors.js";
+import type { SnapshotFingerprint } from "../core/snapshot.js";
+import { pidAlive } from "../store/atomic.js";
+import { sha256File } from "../store/checksums.js";
+import { DataPaths } from "../store/paths.js";
+import type {
+  BackendCapabilities,
+  HypervisorBackend,
+  SnapshotFiles,
+  SnapshotResult,
+  VmConfig,
+  VmHandle,
+  VmState,
+} from "./backend.js";
+import { type Drive, FirecrackerApi } from "./firecracker-api.js";
+import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./firecracker-tap.js";
+
+/** File names inside a VM directory. The relative ones are baked into snapshots: never rename them. */
+export const FC_FILES = {
+  apiSocket: "firecracker.sock",
+  vsock: "v.sock",
+  rootfs: "rootfs.ext4",
+  console: "console.log",
+  log: "firecracker.log",
+  state: "firecracker.json",
+} as const;
+
+/** Snapshot file names inside a revision's snapshot/ directory (core/artifacts.ts). */
+export const FC_SNAPSHOT = { vmstate: "vmstate.bin", mem: "mem.bin", disk: "disk.ext4" } as const;
+
+/** The guest agent's vsock port (guest protocol) and the guest's context id. */
+export const GUEST_VSOCK_PORT = 52;
+export const GUEST_CID = 3;
+/** The one network interface a guest gets; its id is baked into snapshots. */
+export const NET_IFACE_ID = "eth0";
+/** `network_overrides` on PUT /snapshot/load exists from this Firecracker version on. */
+export const NETWORK_OVERRIDES_SINCE: readonly [number, number, number] = [1, 12, 0];
+
+/** sun_path is 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+
+const EXTRA_DRIVES = [
+  { key: "config", id: "config", file: "config.ext4", readOnly: true },
+  { key: "secrets", id: "secrets", file: "secrets.ext4", readOnly: true },
+  { key: "data", id: "data", file: "data.ext4", readOnly: false },
+] as const;
+
+export type FirecrackerNetwork = "tap" | "none";
+
+export interface FirecrackerOptions {
+  /** The binary; default `$MVM_FIRECRACKER_BIN`, else `firecracker` on `$PATH`. */
+  bin?: string;
+  /** "tap" (default, needs CAP_NET_ADMIN): a TAP per VM. "none": no network device, vsock only. */
+  network?: FirecrackerNetwork;
+  /** How long the API socket may take to appear after spawning. */
+  socketTimeoutMs?: number;
+  /** Per API request. */
+  apiTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  paths?: DataPaths;
+}
+
+/** What a VM directory records about its Firecracker process, so another mvmctl can stop it. */
+interface VmRecord {
+  pid: number;
+  tap: string | null;
+  tap_slot: number | null;
+  started_at: string;
+}
+
+/** Where the binary is: `$MVM_FIRECRACKER_BIN` (must exist) or the first `firecracker` on `$PATH`. */
+export async function findFirecracker(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const forced = env.MVM_FIRECRACKER_BIN?.trim();
+  if (forced) return (await isExecutable(forced)) ? resolve(forced) : undefined;
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, "firecracker");
+    if (await isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+async function isExecutable(p: string): Promise<boolean> {
+  try {
+    const st = await fs.stat(p);
+    if (!st.isFile()) return false;
+    await fs.access(p, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `firecracker --version` and returns e.g. "1.12.1". */
+export function firecrackerVersion(bin: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(bin, ["--version"], { timeout: 10_000, env }, (err, stdout, stderr) => {
+      if (err) {
+        const said = String(stderr).trim().split("\n")[0] || err.message;
+        reject(new MvmError("external", `${bin} --version failed: ${said}`));
+        return;
+      }
+      const m = /Firecracker v?(\d+\.\d+\.\d+[\w.+-]*)/i.exec(String(stdout));
+      if (!m?.[1]) {
+        reject(
+          new MvmError("external", `${bin} --version printed no Firecracker version: ${firstLine(stdout)}`),
+        );
+        return;
+      }
+      resolvePromise(m[1]);
+    });
+  });
+}
+
+/** Compares dotted versions numerically (pre-release suffixes ignored). */
+export function versionAtLeast(version: string, min: readonly [number, number, number]): boolean {
+  const parts = version.split(/[.-]/).map((p) => Number.parseInt(p, 10));
+  for (let i = 0; i < 3; i++) {
+    const have = Number.isFinite(parts[i]) ? (parts[i] as number) : 0;
+    if (have !== min[i]) return have > (min[i] as number);
+  }
+  return true;
+}
+
+export class FirecrackerBackend implements HypervisorBackend {
+  readonly name = "firecracker" as const;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly network: FirecrackerNetwork;
+  private readonly socketTimeoutMs: number;
+  private readonly apiTimeoutMs: number;
+  private readonly paths: DataPaths;
+  private binCache: Promise<string | undefined> | undefined;
+  private versionCache: Promise<string> | undefined;
+
+  constructor(private readonly opts: FirecrackerOptions = {}) {
+    this.env = opts.env ?? process.env;
+    const net = opts.network ?? this.env.MVM_FIRECRACKER_NETWORK;
+    if (net !== undefined && net !== "tap" && net !== "none")
+      throw new MvmError(
+        "usage",
+        `MVM_FIRECRACKER_NETWORK must be "tap" or "none", got ${JSON.stringify(net)}`,
+      );
+    this.network = net ?? "tap";
+    this.socketTimeoutMs = opts.socketTimeoutMs ?? 5_000;
+    this.apiTimeoutMs = opts.apiTimeoutMs ?? 120_000;
+    this.paths = opts.paths ?? new DataPaths();
+  }
+
+  private bin(): Promise<string | undefined> {
+    this.binCache ??= this.opts.bin ? Promise.resolve(this.opts.bin) : findFirecracker(this.env);
+    return this.binCache;
+  }
+
+  private async requireBin(): Promise<string> {
+    const bin = await this.bin();
+    if (!bin)
+      throw new MvmError("unsupported", "firecracker binary not found", {
+        hint: "Install Firecracker (github.com/firecracker-microvm/firecracker/releases) on $PATH or set MVM_FIRECRACKER_BIN.",
+      });
+    return bin;
+  }
+
+  version(): Promise<string> {
+    this.versionCache ??= this.requireBin().then((b) => firecrackerVersion(b, this.env));
+    this.versionCache.catch(() => {
+      this.versionCache = undefined; // a failed probe is not remembered
+    });
+    return this.versionCache;
+  }
+
+  async capabilities(): Promise<BackendCapabilities> {
+    return { snapshots: true, lazyMemoryRestore: true, portForwarding: false, kvm: true };
+  }
+
+  async available(): Promise<{ ok: boolean; reason?: string }> {
+    const bin = await this.bin();
+    if (!bin)
+      return {
+        ok: false,
+        reason: "firecracker binary not found (set MVM_FIRECRACKER_BIN or add it to PATH)",
+      };
+    try {
+      await fs.access("/dev/kvm", fs.constants.R_OK | fs.constants.W_OK);
+    } catch (e) {
+      return { ok: false, reason: `/dev/kvm is not usable: ${messageOf(e)}` };
+    }
+    try {
+      await this.version();
+    } catch (e) {
+      return { ok: false, reason: messageOf(e) };
+    }
+    return { ok: true };
+  }
+
+  async fingerprint(cfg: VmConfig): Promise<SnapshotFingerprint> {
+    return {
+      backend: this.name,
+      backend_version: await this.version(),
+      machine: `firecracker-${process.arch}`,
+      cpu_model: await hostCpuModel(),
+      vcpus: cfg.vcpus,
+      mem_mib: cfg.memMib,
+      kernel_sha256: await cachedSha256(cfg.images.kernel),
+      initrd_sha256: cfg.images.initrd ? await cachedSha256(cfg.images.initrd) : null,
+      rootfs_sha256: await cachedSha256(cfg.images.rootfs),
+      boot_args: stableBootArgs(cfg),
+      drives: driveIds(cfg).join(","),
+      network: this.network,
+    };
+  }
+
+  async boot(cfg: VmConfig): Promise<FirecrackerVm> {
+    const bin = await this.requireBin();
+    await prepareDir(cfg);
+    await copySparse(cfg.images.rootfs, join(cfg.dir, FC_FILES.rootfs));
+    const tap = this.network === "tap" ? await allocateTap(this.paths) : undefined;
+    const bootArgs = fullBootArgs(cfg, tap);
+    const vm = await this.launch(bin, cfg, tap, bootArgs, async (api) => {
+      await api.putBootSource({
+        kernel_image_path: resolve(cfg.images.kernel),
+        boot_args: bootArgs,
+        ...(cfg.images.initrd ? { initrd_path: resolve(cfg.images.initrd) } : {}),
+      });
+      await api.putMachineConfig({ vcpu_count: cfg.vcpus, mem_size_mib: cfg.memMib, smt: false });
+      for (const d of driveConfigs(cfg)) await api.putDrive(d);
+      if (tap)
+        await api.putNetworkInterface({
+          iface_id: NET_IFACE_ID,
+          host_dev_name: tap.name,
+          guest_mac: tap.guestMac,
+        });
+      await api.putVsock({ guest_cid: GUEST_CID, uds_path: FC_FILES.vsock });
+      await api.instanceStart();
+    });
+    return vm;
+  }
+
+  async restore(cfg: VmConfig, from: SnapshotFiles): Promise<FirecrackerVm> {
+    const bin = await this.requireBin();
+    const snap = {
+      vmstate: resolve(from.dir, FC_SNAPSHOT.vmstate),
+      mem: resolve(from.dir, FC_SNAPSHOT.mem),
+      disk: resolve(from.dir, FC_SNAPSHOT.disk),
+    };
+    for (const p of [snap.vmstate, snap.mem]) await mustExist(p, "snapshot file");
+    if (!(await exists(snap.disk))) {
+      const qemu = await exists(join(from.dir, "disk.qcow2"));
+      throw new MvmError(
+        qemu ? "unsupported" : "not_found",
+        qemu
+          ? `the snapshot in ${from.dir} was made by QEMU; Firecracker cannot restore it`
+          : `snapshot file missing: ${snap.disk}`,
+        { hint: "Cold-boot instead, or rebuild the snapshot with this backend (template build --snapshot)." },
+      );
+    }
+    let tap: TapDevice | undefined;
+    if (this.network === "tap") {
+      const version = await this.version();
+      if (!versionAtLeast(version, NETWORK_OVERRIDES_SINCE))
+        throw new MvmError(
+          "unsupported",
+          `Firecracker ${version} cannot re-point a restored VM's network device (network_overrides needs ${NETWORK_OVERRIDES_SINCE.join(".")} or later)`,
+          { hint: "Upgrade Firecracker, cold-boot with --cold, or set MVM_FIRECRACKER_NETWORK=none." },
+        );
+    }
+    await prepareDir(cfg);
+    await copySparse(snap.disk, join(cfg.dir, FC_FILES.rootfs));
+    if (this.network === "tap") tap = await allocateTap(this.paths);
+    const bootArgs = fullBootArgs(cfg, tap);
+    return this.launch(bin, cfg, tap, bootArgs, async (api) => {
+      await api.loadSnapshot({
+        snapshot_path: snap.vmstate,
+        mem_backend: { backend_type: "File", backend_path: snap.mem },
+        resume_vm: true,
+        ...(tap ? { network_overrides: [{ iface_id: NET_IFACE_ID, host_dev_name: tap.name }] } : {}),
+      });
+    });
+  }
+
+  /** Re-opens a VM started by another mvmctl process (for `ls`/`down`), or undefined if none. */
+  async attach(name: string, dir: string): Promise<FirecrackerVm | undefined> {
+    let rec: VmRecord;
+    try {
+      rec = JSON.parse(await fs.readFile(join(dir, FC_FILES.state), "utf8")) as VmRecord;
+    } catch {
+      return undefined;
+    }
+    if (!Number.isSafeInteger(rec.pid)) return undefined;
+    const tap = typeof rec.tap_slot === "number" ? tapForSlot(rec.tap_slot) : undefined;
+    return new FirecrackerVm(name, dir, rec.pid, this.api(dir), tap, undefined, "", this);
+  }
+
+  private api(dir: string): FirecrackerApi {
+    return new FirecrackerApi(join(dir, FC_FILES.apiSocket), { timeoutMs: this.apiTimeoutMs });
+  }
+
+  /**
+   * Spawns Firecracker in the VM directory, waits for its API, runs `configure`, and hands back the VM.
+   * On any failure the process is killed and the TAP removed before the error propagates.
+   */
+  private async launch(
+    bin: string,
+    cfg: VmConfig,
+    tap: TapDevice | undefined,
+    bootArgs: string,
+    configure: (api: FirecrackerApi) => Promise<void>,
+  ): Promise<FirecrackerVm> {
+    const dir = resolve(cfg.dir);
+    const apiSock = join(dir, FC_FILES.apiSocket);
+    const consolePath = join(dir, FC_FILES.console);
+    let child: ReturnType<typeof spawn> | undefined;
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    try {
+      for (const p of [apiSock, join(dir, FC_FILES.vsock)]) {
+        if (Buffer.byteLength(p) > MAX_SOCKET_PATH)
+          throw new MvmError(
+            "unsupported",
+            `socket path too long for a unix socket (${Buffer.byteLength(p)} bytes): ${p}`,
+            {
+              hint: "Use a shorter MVM_DATA_DIR.",
+            },
+          );
+        await fs.rm(p, { force: true });
+      }
+      // Firecracker opens the log file, it does not create it.
+      await fs.writeFile(join(dir, FC_FILES.log), "", { mode: 0o600 });
+      const out = openSync(consolePath, "a", 0o600);
+      try {
+        // cwd = the VM dir: the relative drive and vsock paths resolve here, at boot and at restore.
+        // detached: the VM outlives this mvmctl (up -d) and a Ctrl-C in the terminal does not reach it.
+        child = spawn(bin, ["--api-sock", apiSock], {
+          cwd: dir,
+          detached: true,
+          stdio: ["ignore", out, out],
+          env: this.env,
+        });
+      } finally {
+        closeSync(out);
+      }
+      const started = child;
+      started.on("exit", (code, signal) => {
+        exited = { code, signal };
+      });
+      const spawnError = new Promise<never>((_, reject) => started.once("error", reject));
+      spawnError.catch(() => {});
+      if (!started.pid) await spawnError;
+      const pid = started.pid as number;
+      const api = this.api(dir);
+      await Promise.race([waitForApi(apiSock, () => exited, this.socketTimeoutMs, consolePath), spawnError]);
+      await fs.writeFile(
+        join(dir, FC_FILES.state),
+        JSON.stringify({
+          pid,
+          tap: tap?.name ?? null,
+          tap_slot: tap?.slot ?? null,
+          started_at: new Date().toISOString(),
+        } satisfies VmRecord),
+        { mode: 0o600 },
+      );
+      await api.putLogger({ log_path: FC_FILES.log, level: "Warning", show_level: true });
+      try {
+        await configure(api);
+      } catch (e) {
+        throw await withConsoleHint(e, consolePath, exited);
+      }
+      started.unref();
+      return new FirecrackerVm(cfg.name, dir, pid, api, tap, cfg, bootArgs, this, started);
+    } catch (e) {
+      if (child?.pid && !exited) await killAndWait(child.pid, 0, () => exited !== undefined);
+      if (tap) await deleteTap(tap.name).catch(() => {});
+      await fs.rm(apiSock, { force: true });
+      await fs.rm(join(dir, FC_FILES.vsock), { force: true });
+      await fs.rm(join(dir, FC_FILES.state), { force: true });
+      if (
+        (e as NodeJS.ErrnoException).code === "ENOENT" &&
+        (e as NodeJS.ErrnoException).syscall?.startsWith("spawn")
+      )
+        throw new MvmError("external", `cannot run ${bin}: not found`);
+      throw e;
+    }
+  }
+}
+
+export class FirecrackerVm implements VmHandle {
+  readonly backend = "firecracker" as const;
+  readonly guestChannel: string;
+  readonly consoleLog: string;
+  /** The guest channel is vsock: connect to `guestChannel` and send `CONNECT <port>\n`. */
+  readonly guestVsockPort = GUEST_VSOCK_PORT;
+  private stopped = false;
+
+  constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly pid: number,
+    private readonly api: FirecrackerApi,
+    /** The VM's TAP and addresses; after a restore the guest must be told them (post-restore request). */
+    readonly tap: TapDevice | undefined,
+    private readonly cfg: VmConfig | undefined,
+    private readonly bootArgs: string,
+    private readonly backendRef: FirecrackerBackend,
+    private readonly child?: ReturnType<typeof spawn>,
+  ) {
+    this.guestChannel = join(dir, FC_FILES.vsock);
+    this.consoleLog = join(dir, FC_FILES.console);
+  }
+
+  private alive(): boolean {
+    if (this.child) return this.child.exitCode === null && this.child.signalCode === null;
+    return pidAlive(this.pid);
+  }
+
+  async state(): Promise<VmState> {
+    if (this.stopped || !this.alive()) return "stopped";
+    try {
+      const info = await this.api.describeInstance();
+      return info.state === "Running" ? "running" : info.state === "Paused" ? "paused" : "starting";
+    } catch (e) {
+      if (!this.alive()) return "stopped";
+      throw e;
+    }
+  }
+
+  async pause(): Promise<void> {
+    await this.api.pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.api.resume();
+  }
+
+  async snapshot(into: SnapshotFiles): Promise<SnapshotResult> {
+    if (!this.cfg) throw new MvmError("internal", "cannot snapshot a VM re-attached from another process");
+    if ((await this.state()) === "running") await this.pause();
+    await fs.mkdir(into.dir, { recursive: true, mode: 0o700 });
+    const vmstate = resolve(into.dir, FC_SNAPSHOT.vmstate);
+    const mem = resolve(into.dir, FC_SNAPSHOT.mem);
+    const disk = resolve(into.dir, FC_SNAPSHOT.disk);
+    await this.api.createSnapshot({ snapshot_type: "Full", snapshot_path: vmstate, mem_file_path: mem });
+    // The VM is paused and Firecracker has flushed its block devices: the disk matches the memory.
+    await copySparse(join(this.dir, FC_FILES.rootfs), disk);
+    for (const p of [vmstate, mem, disk]) {
+      await mustExist(p, "snapshot file Firecracker should have written");
+      await fs.chmod(p, 0o600);
+    }
+    const [vs, ms] = await Promise.all([fs.stat(vmstate), fs.stat(mem)]);
+    return {
+      vmstateBytes: vs.size,
+      memBytes: ms.size,
+      memAllocatedBytes: ms.blocks * 512,
+      bootArgs: this.bootArgs,
+      fingerprint: await this.backendRef.fingerprint(this.cfg),
+    };
+  }
+
+  async stop(opts: { graceMs?: number } = {}): Promise<void> {
+    if (!this.stopped) {
+      // Firecracker has no clean shutdown for a guest without ACPI power-off: SIGTERM, then SIGKILL.
+      if (this.alive()) await killAndWait(this.pid, opts.graceMs ?? 2_000, () => !this.alive());
+      this.stopped = true;
+    }
+    if (this.tap) await deleteTap(this.tap.name);
+    for (const f of [FC_FILES.apiSocket, FC_FILES.vsock, FC_FILES.state])
+      await fs.rm(join(this.dir, f), { force: true });
+  }
+}
+
+/** Polls until the API answers, the process exits, or the deadline passes. */
+async function waitForApi(
+  sock: string,
+  exited: () => { code: number | null; signal: NodeJS.Signals | null } | undefined,
+  timeoutMs: number,
+  consolePath: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const gone = exited();
+    if (gone) {
+      const how = gone.code !== null ? `with code ${gone.code}` : `on signal ${gone.signal}`;
+      const said = await lastLine(consolePath);
+      throw new MvmError("external", `firecracker exited ${how} before its API socket appeared`, {
+        ...(said ? { hint: `firecracker said: ${said}` } : {}),
+      });
+    }
+    if (await exists(sock)) {
+      try {
+        await new FirecrackerApi(sock, { timeoutMs: 1_000 }).describeInstance();
+        return;
+      } catch {
+        // bound but not serving yet
+      }
+    }
+    if (Date.now() >= deadline)
+      throw new MvmError(
+        "timeout",
+        `firecracker's API socket did not appear within ${timeoutMs} ms: ${sock}`,
+      );
+    await sleep(20);
+  }
+}
+
+async function withConsoleHint(
+  e: unknown,
+  consolePath: string,
+  exited: { code: number | null } | undefined,
+): Promise<unknown> {
+  if (!(e instanceof MvmError) || e.hint) return e;
+  const said = await lastLine(consolePath);
+  if (!said && !exited) return e;
+  const out = new MvmError(e.kind, e.message, {
+    hint: said ? `firecracker said: ${said}` : "firecracker exited",
+    cause: e,
+  });
+  return out;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`, then wait until the process is gone. */
+async function killAndWait(pid: number, graceMs: number, gone: () => boolean): Promise<void> {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // already gone
+    }
+  };
+  if (graceMs > 0) {
+    signal("SIGTERM");
+    const until = Date.now() + graceMs;
+    while (!gone() && Date.now() < until) await sleep(20);
+  }
+  if (!gone()) signal("SIGKILL");
+  const until = Date.now() + 10_000;
+  while (!gone() && Date.now() < until) await sleep(20);
+}
+
+/** Kernel words every guest gets; the root words only without an initrd (the initrd mounts root itself). */
+function stableBootArgs(cfg: VmConfig): string {
+  const words = ["console=ttyS0", "reboot=k", "panic=1"];
+  if (!cfg.images.initrd) words.push("root=/dev/vda", "rw", "rootwait", "init=/init");
+  if (cfg.bootArgs?.trim()) words.push(cfg.bootArgs.trim());
+  return words.join(" ");
+}
+
+/** Stable words plus the per-VM address (not part of the fingerprint: it differs per VM). */
+function fullBootArgs(cfg: VmConfig, tap: TapDevice | undefined): string {
+  const base = stableBootArgs(cfg);
+  return tap ? `${base} mvm.ip=${tap.guestIp}/${tap.prefixLen} mvm.gw=${tap.hostIp}` : base;
+}
+
+function driveIds(cfg: VmConfig): string[] {
+  return ["rootfs", ...EXTRA_DRIVES.filter((d) => cfg.drives?.[d.key]).map((d) => d.id)];
+}
+
+/** Drives in guest order (/dev/vda, vdb, …), every path relative to the VM directory. */
+function driveConfigs(cfg: VmConfig): Drive[] {
+  const out: Drive[] = [
+    { drive_id: "rootfs", path_on_host: FC_FILES.rootfs, is_root_device: true, is_read_only: false },
+  ];
+  for (const d of EXTRA_DRIVES)
+    if (cfg.drives?.[d.key])
+      out.push({ drive_id: d.id, path_on_host: d.file, is_root_device: false, is_read_only: d.readOnly });
+  return out;
+}
+
+/**
+ * Creates the VM directory and gives each extra drive its fixed relative name there (a symlink when
+ * the file lives elsewhere), so the names baked into a snapshot exist in every VM directory.
+ */
+async function prepareDir(cfg: VmConfig): Promise<void> {
+  await fs.mkdir(cfg.dir, { recursive: true, mode: 0o700 });
+  for (const d of EXTRA_DRIVES) {
+    const src = cfg.drives?.[d.key];
+    if (!src) continue;
+    const abs = resolve(src);
+    await mustExist(abs, `${d.key} drive`);
+    const link = join(cfg.dir, d.file);
+    if (abs === resolve(link)) continue;
+    await fs.rm(link, { force: true });
+    const rel = relative(resolve(cfg.dir), abs);
+    await fs.symlink(isAbsolute(rel) || rel.startsWith("..") ? abs : rel, link);
+  }
+}
+
+/** A per-VM copy that shares blocks where the filesystem can (reflink) and keeps holes everywhere. */
+function copySparse(src: string, dst: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      "cp",
+      ["--reflink=auto", "--sparse=always", "--no-preserve=mode,ownership", "--", src, dst],
+      { timeout: 600_000 },
+      (err, _o, stderr) => {
+        if (err)
+          reject(
+            new MvmError("external", `copying ${src} to ${dst} failed: ${firstLine(stderr) || err.message}`),
+          );
+        else resolvePromise();
+      },
+    );
+  });
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function mustExist(p: string, what: string): Promise<void> {
+  try {
+    await fs.stat(p);
+  } catch {
+    throw new MvmError("not_found", `${what} missing: ${p}`);
+  }
+}
+
+async function lastLine(path: string): Promise<string> {
+  try {
+    const h = await fs.open(path, "r");
+    try {
+      const st = await h.stat();
+      const len = Math.min(st.size, 4096);
+      const buf = Buffer.alloc(len);
+      await h.read(buf, 0, len, st.size - len);
+      const lines = buf
+        .toString("utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+      return (lines[lines.length - 1] ?? "").slice(0, 300);
+    } finally {
+      await h.close();
+    }
+  } catch {
+    return "";
+  }
+}
+
+function firstLine(s: string | Buffer): string {
+  return String(s).trim().split("\n")[0] ?? "";
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A KVM snapshot restores only on the CPU model it was taken on. */
+async function hostCpuModel(): Promise<string> {
+  try {
+    const text = await fs.readFile("/proc/cpuinfo", "utf8");
+    const m = /^model name\s*:\s*(.+)$/m.exec(text) ?? /^CPU part\s*:\s*(.+)$/m.exec(text);
+    return m?.[1]?.trim() ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Images are immutable revision files: hash each (path, size, mtime) once per process. */
+const hashCache = new Map<string, Promise<string>>();
+async function cachedSha256(path: string): Promise<string> {
+  const st = await fs.stat(path);
+  const key = `${resolve(path)}\0${st.size}\0${st.mtimeMs}`;
+  let h = hashCache.get(key);
+  if (!h) {
+    h = sha256File(path);
+    hashCache.set(key, h);
+    h.catch(() => hashCache.delete(key));
+  }
+  return h;
+}
