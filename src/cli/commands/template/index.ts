@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
+import { registerBuild } from "./build.js";
 import { registerCreate, registerCreateMulti } from "./create.js";
 import { registerDelete } from "./delete.js";
 import { registerEdit } from "./edit.js";
@@ -24,6 +25,7 @@ export function registerTemplate(program: Command, ctx: CliContext): void {
     registerEdit,
     registerDelete,
     registerInit,
+    registerBuild,
     registerPush,
     registerPull,
     registerVerify,

@@ -1,0 +1,95 @@
+import { promises as fs } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import type { NixContext } from "./nix/ops.js";
+import { nixFlakeInputs } from "./nix/ops.js";
+
+// What a local flake takes as inputs, read from flake.lock when there is one (no process needed) and
+// else from flake.nix's `inputs` (evaluated; a flake's inputs are literals, so nothing is fetched).
+// Two questions depend on it: can the build run without binary caches (every input is local), and which
+// directory is the offline guest kit (the `mvm-kit` input) that may need creating first.
+
+export const KIT_INPUT = "mvm-kit";
+
+export interface FlakeInputs {
+  /** Every input is a local path or a local git repository (or there are none). */
+  allLocal: boolean;
+  /** The local path of the `mvm-kit` input, when the flake has one. */
+  kitPath: string | undefined;
+}
+
+interface LockNode {
+  inputs?: Record<string, unknown>;
+  locked?: { type?: unknown; path?: unknown; url?: unknown };
+  original?: { type?: unknown; path?: unknown; url?: unknown };
+}
+
+function localUrl(url: string, flakeDir: string): string | undefined {
+  if (url.startsWith("path:")) {
+    const p = url.slice(5).split("?")[0]!;
+    return isAbsolute(p) ? p : resolve(flakeDir, p);
+  }
+  if (url.startsWith("git+file:")) return url.slice("git+file:".length).replace(/^\/\//, "").split("?")[0];
+  if (isAbsolute(url)) return url;
+  return undefined;
+}
+
+function fromLock(lock: { nodes?: Record<string, LockNode>; root?: unknown }, flakeDir: string): FlakeInputs {
+  const nodes = lock.nodes ?? {};
+  let allLocal = true;
+  for (const [key, node] of Object.entries(nodes)) {
+    if (key === lock.root) continue;
+    const type = node.locked?.type;
+    const url = typeof node.locked?.url === "string" ? node.locked.url : "";
+    const local = type === "path" || (type === "git" && url.startsWith("file:"));
+    if (!local) allLocal = false;
+  }
+  const rootNode = nodes[typeof lock.root === "string" ? lock.root : "root"];
+  const kitKey = rootNode?.inputs?.[KIT_INPUT];
+  const kitNode = typeof kitKey === "string" ? nodes[kitKey] : undefined;
+  const raw = kitNode?.original?.path ?? kitNode?.locked?.path;
+  const kitPath = typeof raw === "string" ? (isAbsolute(raw) ? raw : resolve(flakeDir, raw)) : undefined;
+  return { allLocal, kitPath };
+}
+
+function fromInputs(inputs: Record<string, unknown>, flakeDir: string): FlakeInputs {
+  let allLocal = true;
+  let kitPath: string | undefined;
+  for (const [name, spec] of Object.entries(inputs)) {
+    const s = (typeof spec === "string" ? { url: spec } : spec) as {
+      url?: unknown;
+      follows?: unknown;
+      path?: unknown;
+    };
+    if (s === null || typeof s !== "object") continue;
+    if (typeof s.follows === "string" && s.url === undefined) continue;
+    const url = typeof s.url === "string" ? s.url : typeof s.path === "string" ? `path:${s.path}` : undefined;
+    const local = url === undefined ? undefined : localUrl(url, flakeDir);
+    if (local === undefined) allLocal = false;
+    if (name === KIT_INPUT) kitPath = local;
+  }
+  return { allLocal, kitPath };
+}
+
+/** Reads the inputs of the flake in `flakeDir`. */
+export async function readFlakeInputs(flakeDir: string, ctx: NixContext): Promise<FlakeInputs> {
+  const text = await fs.readFile(join(flakeDir, "flake.lock"), "utf8").catch(() => undefined);
+  if (text !== undefined) {
+    try {
+      const fromFile = fromLock(JSON.parse(text), flakeDir);
+      // A lock written before the kit input was added does not know it: ask flake.nix then.
+      if (fromFile.kitPath !== undefined || !(await mentionsKit(flakeDir))) return fromFile;
+    } catch {
+      // A broken lock: nix will report it; decide from flake.nix meanwhile.
+    }
+  }
+  const flakeNix = join(flakeDir, "flake.nix");
+  // No `inputs` anywhere in the file: nothing to evaluate (saves a nix process on every build).
+  if (!(await fs.readFile(flakeNix, "utf8")).includes("inputs"))
+    return { allLocal: true, kitPath: undefined };
+  return fromInputs(await nixFlakeInputs(flakeNix, ctx), flakeDir);
+}
+
+async function mentionsKit(flakeDir: string): Promise<boolean> {
+  const text = await fs.readFile(join(flakeDir, "flake.nix"), "utf8").catch(() => "");
+  return text.includes(KIT_INPUT);
+}
