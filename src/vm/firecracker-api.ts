@@ -85,11 +85,19 @@ export class FirecrackerApiError extends MvmError {
     readonly path: string,
     readonly status: number | undefined,
     readonly faultMessage: string,
-    kind: "external" | "timeout" = "external",
+    opts: { kind?: "external" | "timeout"; hint?: string } = {},
   ) {
     const what = status === undefined ? "failed" : `answered ${status}`;
-    super(kind, `firecracker ${method} ${path} ${what}: ${faultMessage}`);
+    super(opts.kind ?? "external", `firecracker ${method} ${path} ${what}: ${faultMessage}`, {
+      ...(opts.hint === undefined ? {} : { hint: opts.hint }),
+    });
     this.name = "FirecrackerApiError";
+  }
+
+  /** The same error with a hint (e.g. the last line Firecracker printed before it died). */
+  withHint(hint: string): FirecrackerApiError {
+    const kind = this.kind === "timeout" ? "timeout" : "external";
+    return new FirecrackerApiError(this.method, this.path, this.status, this.faultMessage, { kind, hint });
   }
 }
 
@@ -165,6 +173,11 @@ export class FirecrackerApi {
     return v.firecracker_version;
   }
 
+  /** A PUT or PATCH without a typed wrapper (e.g. a resource this client does not model). */
+  call(method: "PUT" | "PATCH", path: string, body: object): Promise<void> {
+    return this.send(method, path, body);
+  }
+
   private async send(method: "PUT" | "PATCH", path: string, body: object): Promise<void> {
     const r = await this.exchange(method, path, body);
     if (r.status !== 204) throw new FirecrackerApiError(method, path, r.status, faultOf(r.text));
@@ -213,13 +226,9 @@ export class FirecrackerApi {
       });
       req.setTimeout(this.timeoutMs, () => {
         req.destroy(
-          new FirecrackerApiError(
-            method,
-            path,
-            undefined,
-            `no answer within ${this.timeoutMs} ms`,
-            "timeout",
-          ),
+          new FirecrackerApiError(method, path, undefined, `no answer within ${this.timeoutMs} ms`, {
+            kind: "timeout",
+          }),
         );
       });
       req.on("error", (e) => reject(wrapTransport(method, path, e)));

@@ -26,7 +26,7 @@ import type {
   VmHandle,
   VmState,
 } from "./backend.js";
-import { type Drive, FirecrackerApi } from "./firecracker-api.js";
+import { type Drive, FirecrackerApi, FirecrackerApiError } from "./firecracker-api.js";
 import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./firecracker-tap.js";
 
 /** File names inside a VM directory. The relative ones are baked into snapshots: never rename them. */
@@ -375,7 +375,7 @@ export class FirecrackerBackend implements HypervisorBackend {
       try {
         await configure(api);
       } catch (e) {
-        throw await withConsoleHint(e, consolePath, exited);
+        throw await withConsoleHint(e, consolePath);
       }
       started.unref();
       return new FirecrackerVm(cfg.name, dir, pid, api, tap, cfg, bootArgs, this, started);
@@ -513,19 +513,11 @@ async function waitForApi(
   }
 }
 
-async function withConsoleHint(
-  e: unknown,
-  consolePath: string,
-  exited: { code: number | null } | undefined,
-): Promise<unknown> {
-  if (!(e instanceof MvmError) || e.hint) return e;
+/** Adds Firecracker's last words to an API error, when it printed any (it logs why it refused or died). */
+async function withConsoleHint(e: unknown, consolePath: string): Promise<unknown> {
+  if (!(e instanceof FirecrackerApiError) || e.hint) return e;
   const said = await lastLine(consolePath);
-  if (!said && !exited) return e;
-  const out = new MvmError(e.kind, e.message, {
-    hint: said ? `firecracker said: ${said}` : "firecracker exited",
-    cause: e,
-  });
-  return out;
+  return said ? e.withHint(`firecracker said: ${said}`) : e;
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`, then wait until the process is gone. */

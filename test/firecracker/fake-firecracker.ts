@@ -38,6 +38,8 @@ interface Field {
 }
 
 class Fault extends Error {}
+/** A failed snapshot load: Firecracker reports it, then ends the process (its state may be half restored). */
+class FatalFault extends Fault {}
 
 function versionAtLeast(min: [number, number]): boolean {
   const [a = 0, b = 0] = VERSION.split(".").map(Number);
@@ -382,72 +384,81 @@ const ROUTES: Record<string, Route> = {
   "PUT /snapshot/load": {
     schema: "SnapshotLoadParams",
     run: (b) => {
-      if (state !== "Not started" || configured.size > 0)
+      preBoot();
+      if (configured.size > 0)
         throw new Fault("Loading a microVM snapshot not allowed after configuring boot-specific resources.");
-      const backend = b.mem_backend as { backend_type: string; backend_path: string } | undefined;
-      if ((backend === undefined) === (b.mem_file_path === undefined))
+      if ((b.mem_backend === undefined) === (b.mem_file_path === undefined))
         throw new Fault("Load snapshot error: exactly one of mem_backend and mem_file_path must be given.");
-      const memPath = backend?.backend_path ?? (b.mem_file_path as string);
-      if (backend && backend.backend_type !== "File")
-        throw new Fault("Load snapshot error: no UFFD handler listening.");
-      let snap: {
-        fake_firecracker_vmstate?: number;
-        version?: string;
-        machine: typeof machine;
-        drives: Record<string, unknown>[];
-        nets: Record<string, unknown>[];
-        vsock?: Record<string, unknown>;
-      };
       try {
-        snap = JSON.parse(readFileSync(b.snapshot_path as string, "utf8"));
+        loadSnapshot(b);
       } catch (e) {
-        throw new Fault(`Load snapshot error: Cannot deserialize the microVM state: ${(e as Error).message}`);
+        if (e instanceof Fault) throw new FatalFault(e.message);
+        throw e;
       }
-      if (snap.fake_firecracker_vmstate !== 1)
-        throw new Fault("Load snapshot error: Cannot deserialize the microVM state: bad magic");
-      if (snap.version !== VERSION)
-        throw new Fault(
-          `Load snapshot error: snapshot version ${snap.version} is not supported by Firecracker ${VERSION}`,
-        );
-      let memSize: number;
-      try {
-        memSize = statSync(memPath).size;
-      } catch {
-        throw new Fault(
-          `Load snapshot error: Cannot open the memory file: No such file or directory (os error 2)`,
-        );
-      }
-      if (memSize !== snap.machine.mem_size_mib * 1024 * 1024)
-        throw new Fault("Load snapshot error: the memory file size does not match the microVM's memory size");
-      // Disks are at the same relative paths as when the snapshot was taken: open them from our cwd.
-      for (const d of snap.drives)
-        openable(
-          d.path_on_host as string,
-          `Load snapshot error: Failed to restore block device ${String(d.drive_id)}`,
-        );
-      const overrides =
-        (b.network_overrides as { iface_id: string; host_dev_name: string }[] | undefined) ?? [];
-      for (const o of overrides)
-        if (!snap.nets.some((n) => n.iface_id === o.iface_id))
-          throw new Fault(
-            `Load snapshot error: Invalid network override: no network interface with id ${o.iface_id}`,
-          );
-      for (const n of snap.nets) {
-        const o = overrides.find((x) => x.iface_id === n.iface_id);
-        const tap = o ? o.host_dev_name : (n.host_dev_name as string);
-        tapOpenable(tap);
-        nets.set(n.iface_id as string, { ...n, host_dev_name: tap });
-      }
-      if (snap.vsock) bindVsock(snap.vsock.uds_path as string);
-      machine = snap.machine;
-      for (const d of snap.drives) drives.set(d.drive_id as string, d);
-      vsock = snap.vsock;
-      state = b.resume_vm === true ? "Running" : "Paused";
-      configured.add("snapshot");
-      serialOut("[fake guest] resumed from snapshot");
     },
   },
 };
+
+function loadSnapshot(b: Record<string, unknown>): void {
+  const backend = b.mem_backend as { backend_type: string; backend_path: string } | undefined;
+  const memPath = backend?.backend_path ?? (b.mem_file_path as string);
+  if (backend && backend.backend_type !== "File")
+    throw new Fault("Load snapshot error: no UFFD handler listening.");
+  let snap: {
+    fake_firecracker_vmstate?: number;
+    version?: string;
+    machine: typeof machine;
+    drives: Record<string, unknown>[];
+    nets: Record<string, unknown>[];
+    vsock?: Record<string, unknown>;
+  };
+  try {
+    snap = JSON.parse(readFileSync(b.snapshot_path as string, "utf8"));
+  } catch (e) {
+    throw new Fault(`Load snapshot error: Cannot deserialize the microVM state: ${(e as Error).message}`);
+  }
+  if (snap.fake_firecracker_vmstate !== 1)
+    throw new Fault("Load snapshot error: Cannot deserialize the microVM state: bad magic");
+  if (snap.version !== VERSION)
+    throw new Fault(
+      `Load snapshot error: snapshot version ${snap.version} is not supported by Firecracker ${VERSION}`,
+    );
+  let memSize: number;
+  try {
+    memSize = statSync(memPath).size;
+  } catch {
+    throw new Fault(
+      `Load snapshot error: Cannot open the memory file: No such file or directory (os error 2)`,
+    );
+  }
+  if (memSize !== snap.machine.mem_size_mib * 1024 * 1024)
+    throw new Fault("Load snapshot error: the memory file size does not match the microVM's memory size");
+  // Disks are at the same relative paths as when the snapshot was taken: open them from our cwd.
+  for (const d of snap.drives)
+    openable(
+      d.path_on_host as string,
+      `Load snapshot error: Failed to restore block device ${String(d.drive_id)}`,
+    );
+  const overrides = (b.network_overrides as { iface_id: string; host_dev_name: string }[] | undefined) ?? [];
+  for (const o of overrides)
+    if (!snap.nets.some((n) => n.iface_id === o.iface_id))
+      throw new Fault(
+        `Load snapshot error: Invalid network override: no network interface with id ${o.iface_id}`,
+      );
+  for (const n of snap.nets) {
+    const o = overrides.find((x) => x.iface_id === n.iface_id);
+    const tap = o ? o.host_dev_name : (n.host_dev_name as string);
+    tapOpenable(tap);
+    nets.set(n.iface_id as string, { ...n, host_dev_name: tap });
+  }
+  if (snap.vsock) bindVsock(snap.vsock.uds_path as string);
+  machine = snap.machine;
+  for (const d of snap.drives) drives.set(d.drive_id as string, d);
+  vsock = snap.vsock;
+  state = b.resume_vm === true ? "Running" : "Paused";
+  configured.add("snapshot");
+  serialOut("[fake guest] resumed from snapshot");
+}
 
 function answer(res: ServerResponse, status: number, body?: unknown): void {
   if (body === undefined) {
@@ -482,6 +493,7 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   let status = 204;
   let body: unknown;
   let failed = false;
+  let fatal = false;
   try {
     if (!route) throw new Fault(`Invalid request method and/or path: ${method} ${url}.`);
     let parsed: Record<string, unknown> = {};
@@ -507,6 +519,7 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
     status = 400;
     body = { fault_message: e.message };
     failed = true;
+    fatal = e instanceof FatalFault;
   }
   let logged: unknown = raw;
   try {
@@ -523,7 +536,7 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   });
   answer(res, status, body);
   // Firecracker ends itself after a failed snapshot load: its state may be half restored.
-  if (failed && key === "PUT /snapshot/load") setImmediate(() => process.exit(1));
+  if (fatal) setImmediate(() => process.exit(1));
 }
 
 function main(): void {
