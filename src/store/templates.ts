@@ -45,7 +45,7 @@ export class TemplateStore {
         throw new MvmError("not_found", `template ${name} does not exist`, {
           hint: "List available templates with 'mvmctl template list'.",
         });
-      throw e;
+      throw new MvmError("corrupt", `cannot read ${file}: ${(e as Error).message}`);
     }
     const spec = parseJsonFile(file, text, parseSpec);
     if (spec.template_id !== name)
@@ -124,7 +124,7 @@ export class TemplateStore {
       text = await fs.readFile(file, "utf8");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw e;
+      throw new MvmError("corrupt", `cannot read ${file}: ${(e as Error).message}`);
     }
     if (text.trim() === "") return undefined;
     return parseJsonFile(file, text, parseRevision);
