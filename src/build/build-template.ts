@@ -8,6 +8,7 @@ import {
   REVISION_FILE,
   ROOTFS_NAME,
   SNAPSHOT_DIR,
+  SNAPSHOT_FILES,
 } from "../core/artifacts.js";
 import { newChecksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
@@ -123,7 +124,7 @@ export async function buildTemplate(
       log.close();
     });
     try {
-      log.line(
+      log.note(
         `mvmctl template build ${name}${req.force ? " --force" : ""}${req.updateHash ? " --update-hash" : ""}`,
       );
       step(`Building template '${name}' (flake: ${spec.flake_ref}, profile: ${spec.profile})`);
@@ -152,7 +153,7 @@ export async function buildTemplate(
           }
         }
       } else ctx.offline = offlineOverride() ?? false;
-      log.line(`offline: ${ctx.offline}`);
+      log.note(`offline: ${ctx.offline}`);
 
       const attribute = await resolveAttribute(
         source.ref,
@@ -185,7 +186,7 @@ export async function buildTemplate(
         Boolean(req.force),
       );
       const rev = storeHash(outPath);
-      log.line(`output: ${outPath} (revision ${rev})`);
+      log.note(`output: ${outPath} (revision ${rev})`);
       const lockHash = (source.localDir && (await flakeLockHash(join(source.localDir, "flake.lock")))) || rev;
       const finalDir = store.paths.revision(name, rev);
       const existing = (await exists(finalDir)) ? await completeRevision(store, finalDir, rev) : undefined;
@@ -219,7 +220,7 @@ export async function buildTemplate(
       }
       if ((await store.currentRevisionId(name).catch(() => undefined)) !== rev)
         await store.setCurrent(name, rev);
-      log.line(cached ? "up to date" : `installed ${finalDir}`);
+      log.note(cached ? "up to date" : `installed ${finalDir}`);
       return {
         template: name,
         rev,
@@ -232,7 +233,7 @@ export async function buildTemplate(
         warnings,
       };
     } catch (e) {
-      log.line(`failed: ${(e as Error).message}`);
+      log.note(`failed: ${(e as Error).message}`);
       throw e;
     } finally {
       stopNix();
@@ -294,6 +295,16 @@ async function hashFiles(dir: string, names: readonly string[]): Promise<Record<
   return out;
 }
 
+/** Checksums of the snapshot files in `dir`: as recorded when they are, else computed. */
+async function snapshotSums(dir: string, recorded: Record<string, string>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of SNAPSHOT_FILES) {
+    if (!(await exists(join(dir, f)))) continue;
+    out[f] = recorded[f] ?? (await sha256File(join(dir, f)));
+  }
+  return out;
+}
+
 /** After a metadata-only rewrite: rehash fc-base.json and revision.json, keep every other entry. */
 async function refreshMetadataChecksums(dir: string, name: string, rev: string): Promise<void> {
   const old = await readChecksums(dir).catch(() => undefined);
@@ -344,9 +355,7 @@ async function assemble(name: string, spec: TemplateSpec, a: AssembleArgs): Prom
       const old = await readChecksums(a.finalDir).catch(() => undefined);
       const same = old !== undefined && IMAGE_FILES.every((f) => old.files[f] === imageSums[f]);
       if (same && old) {
-        keptSnapshotSums = Object.fromEntries(
-          Object.entries(old.files).filter(([f]) => f.startsWith(`${SNAPSHOT_DIR}/`)),
-        );
+        keptSnapshotSums = await snapshotSums(a.finalDir, old.files);
       } else if (snapshot || (await exists(join(a.finalDir, SNAPSHOT_DIR)))) {
         a.warn("the rebuilt image differs from the one the snapshot was taken from: the snapshot is dropped");
         snapshot = null;

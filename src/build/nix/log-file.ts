@@ -26,9 +26,15 @@ export class BuildLog {
     return new BuildLog(join(logsDir, `build-${template}-${stamp}-${process.pid}.log`));
   }
 
+  /** A line of nix's output: also kept for the error message of a failure. */
   line(text: string): void {
     this.tailLines.push(text);
     if (this.tailLines.length > TAIL_LINES) this.tailLines.shift();
+    this.note(text);
+  }
+
+  /** A line of our own (the command run, the outcome): in the file only. */
+  note(text: string): void {
     if (this.fd !== undefined) writeSync(this.fd, `${text}\n`);
   }
 

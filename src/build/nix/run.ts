@@ -47,7 +47,7 @@ export function nixMissingError(): MvmError {
 export function runNix(inv: NixInvocation): Promise<NixOutcome> {
   return new Promise((resolve, reject) => {
     const argv = [...nixGlobalArgs(inv.offline), ...inv.args];
-    inv.log?.line(`$ nix ${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`);
+    inv.log?.note(`$ nix ${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`);
     const child = spawn(nixProgram(), argv, { stdio: ["ignore", "pipe", "pipe"] });
     const parser = new NixLogParser();
     const errors: string[] = [];
@@ -89,7 +89,7 @@ export function runNix(inv: NixInvocation): Promise<NixOutcome> {
     child.on("close", (code, signal) => {
       if (pending !== "") handle(pending);
       const status = code ?? 128 + (signal === "SIGKILL" ? 9 : signal === "SIGINT" ? 2 : 15);
-      inv.log?.line(`(nix exited with status ${code ?? `signal ${signal}`})`);
+      inv.log?.note(`(nix exited with status ${code ?? `signal ${signal}`})`);
       resolve({ code: status, stdout: Buffer.concat(out).toString("utf8"), errors, warnings });
     });
   });

@@ -7,6 +7,7 @@ import { registerEdit } from "./edit.js";
 import { registerInfo } from "./info.js";
 import { registerInit } from "./init.js";
 import { registerList } from "./list.js";
+import { registerPrune } from "./prune.js";
 import { registerPull } from "./pull.js";
 import { registerPush } from "./push.js";
 import { registerVerify } from "./verify.js";
@@ -26,6 +27,7 @@ export function registerTemplate(program: Command, ctx: CliContext): void {
     registerDelete,
     registerInit,
     registerBuild,
+    registerPrune,
     registerPush,
     registerPull,
     registerVerify,
