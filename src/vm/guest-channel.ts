@@ -1,0 +1,343 @@
+import { randomBytes } from "node:crypto";
+import { connect, type Socket } from "node:net";
+import { MvmError } from "../core/errors.js";
+
+// Host side of the guest protocol (docs/guest-protocol.md): 4-byte big-endian length + JSON, one
+// reply per request matched by id. The same client runs over a QEMU virtio-serial chardev socket
+// and over Firecracker's vsock UDS (after its "CONNECT <port>" handshake). Replies to ids we are
+// not waiting for (e.g. a request that timed out, or bytes the guest sent before a snapshot) are
+// dropped, so a reconnect to a restored VM never mixes answers up.
+
+export const MAX_FRAME = 256 * 1024;
+export const AGENT_VSOCK_PORT = 52;
+
+export interface Pong {
+  protocol: number;
+  agent: string;
+  uptime_ms: number;
+  agent_uptime_ms: number;
+  hostname: string;
+}
+
+export type CheckStatus = "pending" | "starting" | "healthy" | "unhealthy";
+
+export interface CheckHealth {
+  name: string;
+  healthy: boolean;
+  status: CheckStatus;
+  detail: string;
+  /** Guest wall clock (RFC 3339); the guest may have no RTC, so prefer age_ms. */
+  checked_at: string | null;
+  age_ms: number | null;
+  duration_ms: number | null;
+  runs: number;
+  interval_secs: number;
+  timeout_secs: number;
+  startup_grace_secs: number;
+}
+
+export interface HealthReport {
+  /** Every check has passed its latest run (true when there are no checks). */
+  ready: boolean;
+  checks: CheckHealth[];
+}
+
+export interface ServiceState {
+  name: string;
+  running: boolean;
+  pid: number;
+  restarts: number;
+  last_exit: string | null;
+}
+
+export interface PostRestoreRequest {
+  /** Fresh random bytes for the guest RNG (16–4096; default 64 from the host's CSPRNG). */
+  entropy?: Uint8Array;
+  identity?: { hostnameSuffix?: string; machineId?: string };
+}
+
+export interface PostRestoreResult {
+  reseeded_bytes: number;
+  hostname: string;
+  machine_id: string | null;
+  signalled_init: boolean;
+}
+
+export interface ChannelOptions {
+  /** Per-request timeout (default 10 s). */
+  timeoutMs?: number;
+  /** Keep retrying the connection (socket not there yet, refused) until this many ms have passed. */
+  connectRetryMs?: number;
+}
+
+/** An error reply from the agent: `code` is one of the codes in docs/guest-protocol.md. */
+export class GuestError extends MvmError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super("external", `guest agent: ${message} (${code})`);
+  }
+}
+
+interface Pending {
+  type: string;
+  resolve: (v: Record<string, unknown>) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function openSocket(path: string, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new MvmError("timeout", `connecting to ${path} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      resolve(sock);
+    });
+    sock.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+async function connectWithRetry(path: string, retryMs: number, attemptTimeoutMs: number): Promise<Socket> {
+  const deadline = Date.now() + retryMs;
+  for (;;) {
+    try {
+      return await openSocket(path, attemptTimeoutMs);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const retryable = code === "ENOENT" || code === "ECONNREFUSED" || code === "EAGAIN";
+      if (!retryable || Date.now() >= deadline) {
+        if (code === "ENOENT") throw new MvmError("not_found", `guest channel socket ${path} does not exist`);
+        if (code === "ECONNREFUSED")
+          throw new MvmError("network", `guest channel socket ${path} refused the connection`);
+        throw e instanceof MvmError
+          ? e
+          : new MvmError("network", `cannot connect to ${path}: ${(e as Error).message}`);
+      }
+      await sleep(100);
+    }
+  }
+}
+
+/** Firecracker's host-initiated vsock: write "CONNECT <port>\n", expect "OK <host port>\n". */
+function vsockHandshake(sock: Socket, port: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const done = (err?: Error, rest?: Buffer) => {
+      clearTimeout(timer);
+      sock.off("data", onData);
+      sock.off("close", onClose);
+      if (err) reject(err);
+      else resolve(rest ?? Buffer.alloc(0));
+    };
+    const onData = (b: Buffer) => {
+      buf = Buffer.concat([buf, b]);
+      const nl = buf.indexOf(10);
+      if (nl < 0) {
+        if (buf.length > 64) done(new MvmError("network", "vsock handshake: no line from Firecracker"));
+        return;
+      }
+      const line = buf.subarray(0, nl).toString("latin1");
+      if (!line.startsWith("OK "))
+        done(new MvmError("network", `vsock handshake refused: ${JSON.stringify(line)}`));
+      else done(undefined, buf.subarray(nl + 1));
+    };
+    const onClose = () =>
+      done(
+        new MvmError(
+          "network",
+          `vsock handshake: connection closed (is the agent listening on port ${port}?)`,
+        ),
+      );
+    const timer = setTimeout(() => done(new MvmError("timeout", "vsock handshake timed out")), timeoutMs);
+    sock.on("data", onData);
+    sock.on("close", onClose);
+    sock.write(`CONNECT ${port}\n`);
+  });
+}
+
+export class GuestChannel {
+  private buf: Buffer = Buffer.alloc(0);
+  private nextId = randomBytes(4).readUInt32BE(0) & 0x3fffffff;
+  private pending = new Map<number, Pending>();
+  private closed = false;
+  private closeReason = "closed";
+
+  private constructor(
+    private readonly sock: Socket,
+    private readonly timeoutMs: number,
+    initial: Buffer = Buffer.alloc(0),
+  ) {
+    sock.on("data", (b: Buffer) => this.onData(b));
+    sock.on("error", (e) => {
+      this.closeReason = e.message;
+    });
+    sock.on("close", () =>
+      this.failAll(new MvmError("network", `guest channel closed: ${this.closeReason}`)),
+    );
+    if (initial.length) this.onData(initial);
+  }
+
+  /** QEMU: the unix socket of a `-chardev socket,server=on` wired to the `org.mvm.agent` port. */
+  static async connectUnix(path: string, opts: ChannelOptions = {}): Promise<GuestChannel> {
+    const sock = await connectWithRetry(path, opts.connectRetryMs ?? 0, 5000);
+    return new GuestChannel(sock, opts.timeoutMs ?? 10_000);
+  }
+
+  /** Firecracker: its vsock UDS, then the CONNECT handshake to the agent's port (52). */
+  static async connectFirecrackerVsock(
+    udsPath: string,
+    port: number = AGENT_VSOCK_PORT,
+    opts: ChannelOptions = {},
+  ): Promise<GuestChannel> {
+    const deadline = Date.now() + (opts.connectRetryMs ?? 0);
+    for (let attempt = 0; ; attempt++) {
+      const sock = await connectWithRetry(udsPath, Math.max(0, deadline - Date.now()), 5000);
+      try {
+        const rest = await vsockHandshake(sock, port, 5000);
+        return new GuestChannel(sock, opts.timeoutMs ?? 10_000, rest);
+      } catch (e) {
+        sock.destroy();
+        // The guest may not listen yet (booting): retry while the caller allows it.
+        if (Date.now() >= deadline && attempt >= 2) throw e;
+        await sleep(500);
+      }
+    }
+  }
+
+  private onData(b: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, b]) : b;
+    while (this.buf.length >= 4) {
+      const n = this.buf.readUInt32BE(0);
+      if (n === 0 || n > MAX_FRAME) {
+        this.close(`guest sent a frame of ${n} bytes (limit ${MAX_FRAME})`);
+        return;
+      }
+      if (this.buf.length < 4 + n) return;
+      const body = this.buf.subarray(4, 4 + n).toString("utf8");
+      this.buf = this.buf.subarray(4 + n);
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(body) as Record<string, unknown>;
+      } catch {
+        continue; // not ours to answer; the request it belonged to will time out with a clear error
+      }
+      const id = typeof msg.id === "number" ? msg.id : undefined;
+      const p = id === undefined ? undefined : this.pending.get(id);
+      if (!p) continue;
+      this.pending.delete(id!);
+      clearTimeout(p.timer);
+      if (msg.ok === true) p.resolve(msg);
+      else {
+        const err = (msg.error ?? {}) as { code?: string; message?: string };
+        p.reject(new GuestError(err.code ?? "unknown", err.message ?? "request failed"));
+      }
+    }
+  }
+
+  private failAll(e: Error): void {
+    this.closed = true;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
+    this.pending.clear();
+  }
+
+  /** Sends one request and waits for its reply. */
+  async request(
+    type: string,
+    fields: Record<string, unknown> = {},
+    timeoutMs = this.timeoutMs,
+  ): Promise<Record<string, unknown>> {
+    if (this.closed) throw new MvmError("network", `guest channel closed: ${this.closeReason}`);
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    const body = Buffer.from(JSON.stringify({ ...fields, id, type }), "utf8");
+    if (body.length > MAX_FRAME)
+      throw new MvmError("usage", `request of ${body.length} bytes exceeds ${MAX_FRAME}`);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length, 0);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new MvmError("timeout", `guest agent did not answer "${type}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { type, resolve, reject, timer });
+      this.sock.write(Buffer.concat([header, body]));
+    });
+  }
+
+  async ping(opts: { timeoutMs?: number } = {}): Promise<Pong> {
+    return (await this.request("ping", {}, opts.timeoutMs)) as unknown as Pong;
+  }
+
+  /** `fresh: true` runs every check now and answers once they have all finished. */
+  async health(opts: { fresh?: boolean; timeoutMs?: number } = {}): Promise<HealthReport> {
+    const r = await this.request("health", opts.fresh ? { fresh: true } : {}, opts.timeoutMs);
+    return { ready: r.ready === true, checks: (r.checks ?? []) as CheckHealth[] };
+  }
+
+  async services(opts: { timeoutMs?: number } = {}): Promise<ServiceState[]> {
+    const r = await this.request("services", {}, opts.timeoutMs);
+    return (r.services ?? []) as ServiceState[];
+  }
+
+  async postRestore(
+    req: PostRestoreRequest = {},
+    opts: { timeoutMs?: number } = {},
+  ): Promise<PostRestoreResult> {
+    const entropy = req.entropy ?? randomBytes(64);
+    if (entropy.length < 16 || entropy.length > 4096)
+      throw new MvmError("usage", "post-restore entropy must be 16 to 4096 bytes");
+    const identity: Record<string, string> = {};
+    if (req.identity?.hostnameSuffix !== undefined) identity.hostname_suffix = req.identity.hostnameSuffix;
+    if (req.identity?.machineId !== undefined) identity.machine_id = req.identity.machineId;
+    const r = await this.request(
+      "post_restore",
+      { entropy: Buffer.from(entropy).toString("base64"), identity },
+      opts.timeoutMs,
+    );
+    return r as unknown as PostRestoreResult;
+  }
+
+  /** Asks PID 1 to stop services and power off (SIGTERM to init). */
+  async shutdown(opts: { timeoutMs?: number } = {}): Promise<void> {
+    await this.request("shutdown", {}, opts.timeoutMs);
+  }
+
+  /**
+   * Pings until the agent answers (it may still be booting, or the host may have connected before
+   * the guest opened its port), each attempt with a short timeout.
+   */
+  async waitForAgent(timeoutMs: number, attemptMs = 1000): Promise<Pong> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.ping({ timeoutMs: Math.min(attemptMs, Math.max(1, deadline - Date.now())) });
+      } catch (e) {
+        if (!(e instanceof MvmError) || e.kind !== "timeout" || Date.now() >= deadline) throw e;
+      }
+    }
+  }
+
+  close(reason = "closed by host"): void {
+    this.closeReason = reason;
+    this.sock.destroy();
+    this.failAll(new MvmError("network", `guest channel closed: ${reason}`));
+  }
+}
+
+/** Fresh identity for a restored VM: an 8-character hostname suffix and a machine id. */
+export function freshIdentity(): { hostnameSuffix: string; machineId: string } {
+  return { hostnameSuffix: randomBytes(4).toString("hex"), machineId: randomBytes(16).toString("hex") };
+}
