@@ -27,6 +27,8 @@ export interface FakeFod {
   content: string;
   /** The hash written in flake.nix (empty, stale or right). */
   hash: string;
+  /** The derivation's builder fails instead of producing its content. */
+  fail?: boolean;
 }
 
 const BUILDER = `
@@ -69,7 +71,7 @@ export function writeFakeFlake(
       name = ${nixString(`fod-${n}`)};
       inherit system;
       builder = "\${bb}/bin/busybox";
-      args = [ "sh" "-c" ${nixString(FOD_BUILDER)} ];
+      args = [ "sh" "-c" ${nixString(f.fail ? "echo cannot fetch >&2; exit 7" : FOD_BUILDER)} ];
       content = ${nixString(f.content)};
       outputHashMode = "flat";
       outputHashAlgo = "sha256";
