@@ -10,7 +10,7 @@
 // privately: nothing is copied and pages are read on demand.
 
 import { execFile, spawn } from "node:child_process";
-import { promises as fs, openSync, closeSync } from "node:fs";
+import { closeSync, promises as fs, openSync, readFileSync } from "node:fs";
 import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
 import { MvmError, messageOf } from "../core/errors.js";
 import type { SnapshotFingerprint } from "../core/snapshot.js";
@@ -421,7 +421,22 @@ export class FirecrackerVm implements VmHandle {
 
   private alive(): boolean {
     if (this.child) return this.child.exitCode === null && this.child.signalCode === null;
-    return pidAlive(this.pid);
+    // Re-attached from another process: the pid must still be *this* VM's Firecracker, not a recycled pid.
+    return pidAlive(this.pid) && commandLineOf(this.pid).includes(join(this.dir, FC_FILES.apiSocket));
+  }
+
+  /**
+   * The address the guest must use. A restored guest still has the snapshot VM's address configured,
+   * so the post-restore request should carry this (the TAP's host end is the gateway).
+   */
+  guestNetwork(): { iface: string; address: string; gateway: string; mac: string } | undefined {
+    if (!this.tap) return undefined;
+    return {
+      iface: NET_IFACE_ID,
+      address: `${this.tap.guestIp}/${this.tap.prefixLen}`,
+      gateway: this.tap.hostIp,
+      mac: this.tap.guestMac,
+    };
   }
 
   async state(): Promise<VmState> {
@@ -451,6 +466,10 @@ export class FirecrackerVm implements VmHandle {
     const mem = resolve(into.dir, FC_SNAPSHOT.mem);
     const disk = resolve(into.dir, FC_SNAPSHOT.disk);
     await this.api.createSnapshot({ snapshot_type: "Full", snapshot_path: vmstate, mem_file_path: mem });
+    // A full snapshot holds every page of guest RAM; pages the guest never touched are zeros. Punching
+    // them out keeps an idle guest's snapshot small on disk (and in a registry). Optional: if
+    // fallocate is missing or the filesystem cannot punch holes, the file is simply left dense.
+    await digHoles(mem);
     // The VM is paused and Firecracker has flushed its block devices: the disk matches the memory.
     await copySparse(join(this.dir, FC_FILES.rootfs), disk);
     for (const p of [vmstate, mem, disk]) {
@@ -469,8 +488,15 @@ export class FirecrackerVm implements VmHandle {
 
   async stop(opts: { graceMs?: number } = {}): Promise<void> {
     if (!this.stopped) {
-      // Firecracker has no clean shutdown for a guest without ACPI power-off: SIGTERM, then SIGKILL.
-      if (this.alive()) await killAndWait(this.pid, opts.graceMs ?? 2_000, () => !this.alive());
+      const graceMs = opts.graceMs ?? 2_000;
+      // Firecracker's only guest shutdown request is Ctrl+Alt+Del (x86): the guest's init stops its
+      // services and syncs. Then SIGTERM, then SIGKILL: the process must be gone either way.
+      if (graceMs > 0 && this.alive()) {
+        await this.api.call("PUT", "/actions", { action_type: "SendCtrlAltDel" }).catch(() => {});
+        const until = Date.now() + graceMs;
+        while (this.alive() && Date.now() < until) await sleep(20);
+      }
+      if (this.alive()) await killAndWait(this.pid, Math.min(graceMs, 500), () => !this.alive());
       this.stopped = true;
     }
     if (this.tap) await deleteTap(this.tap.name);
@@ -584,6 +610,20 @@ async function prepareDir(cfg: VmConfig): Promise<void> {
     await fs.rm(link, { force: true });
     const rel = relative(resolve(cfg.dir), abs);
     await fs.symlink(isAbsolute(rel) || rel.startsWith("..") ? abs : rel, link);
+  }
+}
+
+function digHoles(path: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    execFile("fallocate", ["--dig-holes", "--", path], { timeout: 600_000 }, (err) => resolvePromise(!err));
+  });
+}
+
+function commandLineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
   }
 }
 

@@ -337,6 +337,9 @@ const ROUTES: Record<string, Route> = {
       if (b.action_type === "FlushMetrics") return;
       if (b.action_type === "SendCtrlAltDel") {
         postBoot();
+        // The guest reboots (reboot=k) and Firecracker exits, as it does for a guest-initiated reset.
+        serialOut("[fake guest] ctrl-alt-del: rebooting");
+        setTimeout(() => process.exit(0), 50);
         return;
       }
       preBoot();

@@ -114,7 +114,42 @@ describe("firecracker backend against the wire-level fake", () => {
     for (const f of ["firecracker.sock", "v.sock", "firecracker.json"])
       assert.equal(existsSync(join(c.dir, f)), false, f);
     await vm.stop(); // idempotent
+    const cad = fx
+      .requests()
+      .filter((r) => r.path === "/actions" && r.body?.action_type === "SendCtrlAltDel");
+    assert.deepEqual(
+      cad.map((r) => r.status),
+      [204],
+      "stop asks the guest to shut down once before any signal",
+    );
     assert.equal(sha(fx.rootfs), rootfsBefore, "the template rootfs was never written");
+  });
+
+  test("another mvmctl can re-attach to a running VM and stop it; a recycled pid is never killed", async () => {
+    const c = cfg("attach1");
+    const vm = await fx.backend().boot(c);
+    running.push(vm);
+    const other = fx.backend(); // as `mvmctl down` in a second process would build it
+    const again = await other.attach(c.name, c.dir);
+    assert.ok(again);
+    assert.equal(again.pid, vm.pid);
+    assert.equal(await again.state(), "running");
+    await again.stop({ graceMs: 0 });
+    assert.equal(pidAlive(vm.pid), false);
+    assert.equal(await other.attach(c.name, c.dir), undefined, "nothing to attach once stopped");
+
+    // A state file whose pid now belongs to some other process (here: this test runner).
+    mkdirSync(c.dir, { recursive: true });
+    writeFileSync(
+      join(c.dir, "firecracker.json"),
+      JSON.stringify({ pid: process.pid, tap: null, tap_slot: null, started_at: "x" }),
+    );
+    const stale = await other.attach(c.name, c.dir);
+    assert.ok(stale);
+    assert.equal(await stale.state(), "stopped");
+    await stale.stop();
+    assert.equal(pidAlive(process.pid), true, "still alive: the recycled pid was left alone");
+    assert.equal(existsSync(join(c.dir, "firecracker.json")), false);
   });
 
   test("extra drives keep fixed relative names (vdb config ro, vdc secrets ro, vdd data rw)", async () => {
