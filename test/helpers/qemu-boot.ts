@@ -1,0 +1,202 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { GuestChannel } from "../../src/vm/guest-channel.js";
+import type { GuestImage } from "./fixtures.js";
+
+// A small QEMU launcher for the guest-image tests (the real backend is src/vm/qemu.ts, owned by the
+// run issue). microvm with ACPI (virtio devices are found through ACPI), TCG, the root disk in
+// snapshot mode so the cached image is never written, slirp networking with host forwards, and
+// the agent's virtio-serial port on a unix socket.
+
+/**
+ * The guest kernel calibrates its TSC against the PIT; under TCG on a loaded host that fails
+ * ("Unable to calibrate against PIT") and the boot then hangs with no timer. TCG's TSC runs at the
+ * host's rate, so hand the guest that rate.
+ */
+export function hostTscKhz(): number | undefined {
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    return m?.[1] ? Math.round(Number(m[1]) * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BootOptions {
+  image: GuestImage;
+  workDir: string;
+  memMiB?: number;
+  /** Guest TCP ports to forward from 127.0.0.1:<free port>. */
+  forward?: number[];
+  /** Extra kernel command line words (e.g. mvm.ip=…). */
+  append?: string[];
+  /** Extra drives in order: vdb (config), vdc (secrets), vdd (data). */
+  drives?: string[];
+}
+
+export class TestVm {
+  readonly exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  constructor(
+    readonly proc: ChildProcess,
+    readonly workDir: string,
+    readonly agentSocket: string,
+    readonly consoleLog: string,
+    readonly ports: Map<number, number>,
+  ) {
+    this.exited = new Promise((resolve) => {
+      proc.on("exit", (code) => {
+        this.exitCode = code;
+        resolve(code);
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  console(): string {
+    try {
+      return readFileSync(this.consoleLog, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  async waitForConsole(re: RegExp, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.console())) {
+      if (!this.running)
+        throw new Error(`QEMU exited before ${re}; console:\n${this.console().slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${re}; console:\n${this.console().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Connects to the agent and waits until it answers a ping. */
+  async channel(timeoutMs = 120_000): Promise<GuestChannel> {
+    const ch = await GuestChannel.connectUnix(this.agentSocket, { connectRetryMs: 10_000 });
+    try {
+      await ch.waitForAgent(timeoutMs);
+    } catch (e) {
+      ch.close();
+      throw new Error(
+        `agent did not answer: ${(e as Error).message}; console:\n${this.console().slice(-3000)}`,
+      );
+    }
+    return ch;
+  }
+
+  async stop(): Promise<void> {
+    if (this.running && this.proc.pid) this.proc.kill("SIGKILL");
+    await this.exited;
+  }
+}
+
+export async function bootQemu(opts: BootOptions): Promise<TestVm> {
+  await fs.mkdir(opts.workDir, { recursive: true });
+  const agentSocket = join(opts.workDir, "agent.sock");
+  const consoleLog = join(opts.workDir, "console.log");
+  const ports = new Map<number, number>();
+  const fwd: string[] = [];
+  for (const guest of opts.forward ?? []) {
+    const host = await freePort();
+    ports.set(guest, host);
+    fwd.push(`,hostfwd=tcp:127.0.0.1:${host}-:${guest}`);
+  }
+  const tsc = hostTscKhz();
+  const append = [
+    "console=ttyS0",
+    "panic=-1",
+    "quiet",
+    ...(tsc ? [`tsc_early_khz=${tsc}`] : []),
+    ...(opts.append ?? []),
+  ];
+  const args = [
+    "-M",
+    "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on",
+    "-cpu",
+    "max",
+    "-m",
+    `${opts.memMiB ?? 256}M`,
+    "-smp",
+    "1",
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-serial",
+    `file:${consoleLog}`,
+    "-kernel",
+    opts.image.kernel,
+    "-initrd",
+    opts.image.initrd,
+    "-append",
+    append.join(" "),
+    "-drive",
+    `id=root,file=${opts.image.rootfs},format=raw,if=none,snapshot=on`,
+    "-device",
+    "virtio-blk-device,drive=root",
+  ];
+  (opts.drives ?? []).forEach((file, i) => {
+    args.push(
+      "-drive",
+      `id=d${i},file=${file},format=raw,if=none`,
+      "-device",
+      `virtio-blk-device,drive=d${i}`,
+    );
+  });
+  args.push(
+    "-netdev",
+    `user,id=n0${fwd.join("")}`,
+    "-device",
+    "virtio-net-device,netdev=n0",
+    "-device",
+    "virtio-serial-device",
+    "-chardev",
+    `socket,id=agent,path=${agentSocket},server=on,wait=off`,
+    "-device",
+    "virtserialport,chardev=agent,name=org.mvm.agent",
+  );
+  const proc = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  const vm = new TestVm(proc, opts.workDir, agentSocket, consoleLog, ports);
+  // Wait for QEMU to create its sockets (or fail on a bad command line).
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await fs.access(agentSocket);
+      return vm;
+    } catch {
+      // not yet
+    }
+    if (!vm.running) throw new Error(`QEMU failed to start: ${stderr}`);
+    if (Date.now() > deadline) {
+      await vm.stop();
+      throw new Error(`QEMU did not create ${agentSocket}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
