@@ -216,29 +216,56 @@ function postBoot(): void {
     throw new Fault("The requested operation is not supported before starting the microVM.");
 }
 
-/** Binds the vsock's host socket and answers the host-initiated handshake, as Firecracker's backend does. */
+/**
+ * Binds the vsock's host socket and answers the host-initiated handshake, as Firecracker's backend
+ * does. Behind it sits a stand-in for the guest agent on port 52 that answers `ping` frames (4-byte
+ * big-endian length + JSON, docs/guest-protocol.md); any other port has no listener, so the
+ * connection is closed without an `OK`, as Firecracker does.
+ */
 function bindVsock(path: string): void {
   if (existsSync(path))
     throw new Fault(
-      `Cannot create backend for vsock device: Error binding to the host-side Unix socket: Address in use (os error 98)`,
+      "Cannot create backend for vsock device: Error binding to the host-side Unix socket: Address in use (os error 98)",
     );
+  const bootedAt = Date.now();
   vsockServer = createNetServer((c) => {
-    let buf = "";
+    let buf = Buffer.alloc(0);
     let connected = false;
-    c.on("data", (d) => {
-      if (connected) {
-        c.write(d); // no guest here: echo, so a client can tell the stream is open
-        return;
+    c.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!connected) {
+        const nl = buf.indexOf(10);
+        if (nl < 0) return;
+        const m = /^CONNECT (\d+)$/.exec(buf.subarray(0, nl).toString("utf8"));
+        if (!m || Number(m[1]) !== 52 || state !== "Running") return void c.destroy();
+        connected = true;
+        c.write("OK 1073741824\n");
+        buf = buf.subarray(nl + 1);
       }
-      buf += d.toString("utf8");
-      const nl = buf.indexOf("\n");
-      if (nl < 0) return;
-      const m = /^CONNECT (\d+)$/.exec(buf.slice(0, nl));
-      if (!m) return void c.destroy();
-      connected = true;
-      c.write("OK 1073741824\n");
-      const rest = buf.slice(nl + 1);
-      if (rest) c.write(rest);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const n = buf.readUInt32BE(0);
+        const req = JSON.parse(buf.subarray(4, 4 + n).toString("utf8")) as { id?: number; type?: string };
+        buf = buf.subarray(4 + n);
+        const reply =
+          req.type === "ping"
+            ? {
+                id: req.id,
+                ok: true,
+                type: "ping",
+                protocol: 1,
+                agent: "fake-firecracker-guest",
+                uptime_ms: Date.now() - bootedAt,
+              }
+            : {
+                id: req.id,
+                ok: false,
+                error: { code: "unsupported", message: "the fake guest only answers ping" },
+              };
+        const body = Buffer.from(JSON.stringify(reply));
+        const head = Buffer.alloc(4);
+        head.writeUInt32BE(body.length, 0);
+        c.write(Buffer.concat([head, body]));
+      }
     });
     c.on("error", () => {});
   });

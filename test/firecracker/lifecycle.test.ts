@@ -19,6 +19,7 @@ import { after, describe, test } from "node:test";
 import { pidAlive } from "../../src/store/atomic.js";
 import type { VmConfig } from "../../src/vm/backend.js";
 import type { FirecrackerVm } from "../../src/vm/firecracker.js";
+import { GuestChannel } from "../../src/vm/guest-channel.js";
 import { fixture, MiB, processesMentioning } from "./helpers.js";
 
 const fx = fixture();
@@ -96,6 +97,13 @@ describe("firecracker backend against the wire-level fake", () => {
     assert.ok(lstatSync(vm.guestChannel).isSocket(), "the vsock socket is bound in the VM directory");
     assert.equal(vm.guestChannel, join(c.dir, "v.sock"));
     assert.equal(await vsockHandshake(vm.guestChannel, vm.guestVsockPort), "OK 1073741824");
+    const channel = await GuestChannel.connectFirecrackerVsock(vm.guestChannel, vm.guestVsockPort);
+    assert.equal(
+      (await channel.ping()).agent,
+      "fake-firecracker-guest",
+      "the guest channel client talks through it",
+    );
+    channel.close();
     assert.match(readFileSync(vm.consoleLog, "utf8"), /\[fake guest\] booting: console=ttyS0/);
     // The VM runs on its own copy; the template's image is untouched and the copy keeps its holes.
     const copy = join(c.dir, "rootfs.ext4");
@@ -221,7 +229,9 @@ describe("firecracker backend against the wire-level fake", () => {
     for (const v of [a, b]) {
       assert.equal(await v.state(), "running");
       assert.ok(lstatSync(v.guestChannel).isSocket());
-      assert.equal(await vsockHandshake(v.guestChannel, 52), "OK 1073741824");
+      const ch = await GuestChannel.connectFirecrackerVsock(v.guestChannel);
+      assert.equal((await ch.ping()).protocol, 1);
+      ch.close();
       assert.equal(existsSync(join(v.dir, "mem.bin")), false, "guest memory is not copied per VM");
       assert.equal(sha(join(v.dir, "rootfs.ext4")), sha(join(snapDir, "disk.ext4")));
     }
