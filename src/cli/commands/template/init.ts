@@ -1,12 +1,11 @@
 import { promises as fs } from "node:fs";
-import { arch } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { MvmError, usageError } from "../../../core/errors.js";
-import { nixLibraryDir } from "../../../kit/library.js";
+import { ensureKit, nixLibraryDir } from "../../../kit/index.js";
+import { parseManifest } from "../../../kit/manifest.js";
 import { isPreset, type PlannedTemplate, type Preset, PRESETS } from "../../../scaffold/model.js";
 import { PLANNER_CHOICES, type PlannerChoice, parsePlannerChoice } from "../../../scaffold/planners/index.js";
-import type { NixSystem } from "../../../scaffold/render/flake.js";
 import { type KitInfo, planScaffold, scaffold } from "../../../scaffold/scaffold.js";
 import type { DataPaths } from "../../../store/paths.js";
 import { info, printJson, printLine, success, warn } from "../../../ui/output.js";
@@ -58,25 +57,14 @@ function libraryPath(): string {
   return dir;
 }
 
-function hostSystem(): NixSystem {
-  const a = arch();
-  if (a === "x64") return "x86_64-linux";
-  if (a === "arm64") return "aarch64-linux";
-  throw new MvmError("unsupported", `--offline needs an x86_64 or aarch64 host, this one is ${a}`);
-}
-
-/** The offline guest kit: built on demand by the kit module (a content-addressed dir under <data>/kit). */
-async function offlineKit(paths: DataPaths): Promise<KitInfo> {
-  const system = hostSystem();
-  // Loaded lazily: only --offline needs it, and building the kit takes a few seconds.
-  const kitModule = "../../../kit/index.js";
-  const mod = (await import(kitModule)) as {
-    ensureKit: (p: DataPaths) => Promise<string | { path?: string; dir?: string }>;
-  };
-  const kit = await mod.ensureKit(paths);
-  const path = typeof kit === "string" ? kit : (kit.path ?? kit.dir);
-  if (!path) throw new MvmError("internal", "the kit module returned no kit directory");
-  return { path, system };
+/** The offline guest kit (a content-addressed dir under <data>/kit), built on demand by the kit module. */
+async function offlineKit(paths: DataPaths, quiet: boolean): Promise<KitInfo> {
+  if (!quiet) info("Preparing the offline guest kit...");
+  const kit = await ensureKit(paths, quiet ? {} : { onProgress: (m) => info(`kit: ${m}`) });
+  // The kit says which system its kernel and busybox are for; the flake must build for that one.
+  const manifest = parseManifest(await fs.readFile(join(kit.dir, "kit.json"), "utf8"));
+  if (!manifest) throw new MvmError("corrupt", `the guest kit at ${kit.dir} has no valid kit.json`);
+  return { path: kit.dir, system: manifest.system };
 }
 
 function planJson(name: string, p: PlannedTemplate, prompt: string | undefined) {
@@ -141,10 +129,7 @@ async function initLocal(ctx: CliContext, name: string, opts: InitOpts): Promise
     parentDir: resolve(opts.dir),
     force: Boolean(opts.force),
     libraryPath: lib,
-    kit: () => {
-      if (!opts.json) info("Preparing the offline guest kit...");
-      return offlineKit(ctx.paths);
-    },
+    kit: () => offlineKit(ctx.paths, Boolean(opts.json)),
   });
   if (opts.json) {
     printJson({
