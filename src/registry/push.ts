@@ -41,6 +41,7 @@ export interface PushedFile {
   size: number;
   encoding: Encoding;
   stored_size: number;
+  stored_sha256: string;
   uploaded: boolean;
 }
 
@@ -57,6 +58,8 @@ export interface PushResult {
 interface Planned {
   obj: StoredObject;
   source: Source;
+  /** Bytes we expect to send, for the progress bar: allocated blocks for sparse files. */
+  estimate: number;
 }
 
 async function localChecksums(store: TemplateStore, template: string, rev: string, dir: string) {
@@ -110,6 +113,7 @@ async function plan(
     planned.push({
       obj: { name, sha256, size: st.size, encoding: encodingFor(name) },
       source: { kind: "file", path },
+      estimate: encodingFor(name) === "identity" ? st.size : Math.min(st.size, st.blocks * 512),
     });
   }
   if (withSnapshot && !planned.some((p) => p.obj.name.startsWith("snapshot/")))
@@ -145,6 +149,7 @@ async function plan(
         stored_size: data.length,
       },
       source: { kind: "bytes", data },
+      estimate: data.length,
     });
   }
   for (const p of planned)
@@ -214,12 +219,13 @@ export async function pushRevision(
         size: p.obj.size,
         encoding: p.obj.encoding,
         stored_size: form.stored_size,
+        stored_sha256: form.stored_sha256,
         uploaded: false,
       });
       skippedBytes += p.obj.size;
     } else toUpload.push(p);
   }
-  opts.progress.start(toUpload.reduce((n, p) => n + p.obj.size, 0));
+  opts.progress.start(toUpload.reduce((n, p) => n + p.estimate, 0));
   try {
     await mapLimit(toUpload, 2, async (p) => {
       const up = await withRetry(`uploading ${p.obj.name} to ${transport.display}`, async () => {
@@ -252,6 +258,7 @@ export async function pushRevision(
         size: p.obj.size,
         encoding: p.obj.encoding,
         stored_size: up.stored_size,
+        stored_sha256: up.stored_sha256,
         uploaded: true,
       });
       opts.progress.fileDone(

@@ -13,6 +13,7 @@ import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
 import { describeLocation, type S3Location, templateKey } from "./location.js";
+import { retryAttempts } from "./retry.js";
 import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
 
 // s3:// registry through the AWS SDK (the client real users point at AWS, MinIO, R2): the original's
@@ -68,10 +69,13 @@ export class S3Transport implements RegistryTransport {
 
   constructor(private readonly loc: S3Location) {
     this.display = describeLocation(loc);
+    // The SDK warns on every run that future releases need Node 22; that is ours to track, not the user's.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const config: S3ClientConfig = {
       region: loc.region,
       forcePathStyle: loc.forcePathStyle,
-      maxAttempts: 3,
+      // The SDK retries single requests (a part, a GET); MVM_REGISTRY_RETRIES=0 turns that off too.
+      maxAttempts: retryAttempts() === 0 ? 1 : 3,
       // Checksums are ours (SHA-256 over the decoded bytes); the SDK's extra CRC trailers are not
       // understood by every S3-compatible server.
       requestChecksumCalculation: "WHEN_REQUIRED",
