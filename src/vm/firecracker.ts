@@ -225,6 +225,7 @@ export class FirecrackerBackend implements HypervisorBackend {
 
   async boot(cfg: VmConfig): Promise<FirecrackerVm> {
     const bin = await this.requireBin();
+    await checkKernelFormat(cfg.images.kernel);
     await prepareDir(cfg);
     await copySparse(cfg.images.rootfs, join(cfg.dir, FC_FILES.rootfs));
     const tap = this.network === "tap" ? await allocateTap(this.paths) : undefined;
@@ -611,6 +612,36 @@ async function prepareDir(cfg: VmConfig): Promise<void> {
     const rel = relative(resolve(cfg.dir), abs);
     await fs.symlink(isAbsolute(rel) || rel.startsWith("..") ? abs : rel, link);
   }
+}
+
+/**
+ * Firecracker on x86_64 loads only an uncompressed ELF `vmlinux`. A bzImage (what distributions ship
+ * in /boot) would fail at InstanceStart with a loader error; say so before starting anything.
+ */
+async function checkKernelFormat(kernel: string): Promise<void> {
+  if (process.arch !== "x64") return;
+  let head: Buffer;
+  try {
+    const h = await fs.open(kernel, "r");
+    try {
+      head = Buffer.alloc(0x206);
+      const { bytesRead } = await h.read(head, 0, head.length, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await h.close();
+    }
+  } catch (e) {
+    throw new MvmError("not_found", `cannot read the kernel ${kernel}: ${messageOf(e)}`);
+  }
+  if (head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return;
+  const bz = head.length >= 0x206 && head.subarray(0x202, 0x206).toString("latin1") === "HdrS";
+  throw new MvmError(
+    "unsupported",
+    `Firecracker boots an uncompressed ELF vmlinux; ${kernel} is ${bz ? "a bzImage" : "not an ELF image"}`,
+    {
+      hint: "Ship a vmlinux in the template (scripts/extract-vmlinux from the kernel tree), or use --hypervisor qemu.",
+    },
+  );
 }
 
 function digHoles(path: string): Promise<boolean> {

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { MvmError } from "../../src/core/errors.js";
@@ -132,6 +132,24 @@ describe("firecracker error paths", () => {
     running.push(ok);
     assert.equal(await ok.state(), "running");
     await ok.stop();
+  });
+
+  test("a bzImage kernel is refused before Firecracker starts, with the fix", async () => {
+    const bz = join(fx.root, "vmlinuz");
+    const img = Buffer.alloc(0x1000);
+    img.write("HdrS", 0x202, "latin1");
+    writeFileSync(bz, img);
+    const c = { ...cfg("bz"), images: { kernel: bz, rootfs: fx.rootfs } };
+    const before = fx.requests().length;
+    await assert.rejects(fx.backend().boot(c), (e: unknown) => {
+      assert.ok(e instanceof MvmError);
+      assert.equal(e.kind, "unsupported");
+      assert.match(e.message, /Firecracker boots an uncompressed ELF vmlinux; .*vmlinuz is a bzImage/);
+      assert.match(e.hint ?? "", /--hypervisor qemu/);
+      return true;
+    });
+    assert.equal(fx.requests().length, before, "no Firecracker was started");
+    assert.equal(existsSync(c.dir), false);
   });
 
   test("a missing binary makes the backend unavailable, with the fix", async () => {

@@ -51,7 +51,8 @@ export function fixture(): Fixture {
   writeFileSync(bin, '#!/bin/sh\nexec "$FAKE_FC_NODE" "$FAKE_FC_SCRIPT" "$@"\n');
   chmodSync(bin, 0o755);
   const kernel = join(root, "vmlinux");
-  writeFileSync(kernel, Buffer.from("not really a kernel\n"));
+  // An ELF header is all the fake (and the backend's format check) look at.
+  writeFileSync(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), Buffer.alloc(57)]));
   const rootfs = join(root, "rootfs.ext4");
   writeFileSync(rootfs, "rootfs superblock stand-in\n");
   // 16 MiB with a hole in the middle, like a freshly packed ext4 image.
