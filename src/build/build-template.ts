@@ -23,6 +23,7 @@ import { type BuildDeps, defaultDeps } from "./deps.js";
 import { readFlakeInputs } from "./flake-inputs.js";
 import { resolveFlakeSource } from "./flake-source.js";
 import { installNew, replaceInto } from "./install.js";
+import { offlineInputOverrides } from "./offline-inputs.js";
 import { onInterrupt } from "./interrupt.js";
 import { flakeLockHash } from "./lock-hash.js";
 import type { NixEvent } from "./nix/internal-json.js";
@@ -130,28 +131,30 @@ export async function buildTemplate(
       step(`Building template '${name}' (flake: ${spec.flake_ref}, profile: ${spec.profile})`);
       const source = await resolveFlakeSource(spec.flake_ref);
       for (const w of source.warnings) warn(w);
+      const extra: string[] = [];
       const ctx: NixContext = {
         offline: false,
         log,
-        onEvent: (event) => req.onProgress?.({ stage: "nix", event }),
+        onEvent: (event) => {
+          // Our own --override-input makes nix say it will not write the lock file: expected, not news.
+          if (
+            event.kind === "message" &&
+            /not writing modified lock file/.test(event.text) &&
+            extra.length > 0
+          )
+            return;
+          req.onProgress?.({ stage: "nix", event });
+        },
         onSpawn: (pid) => {
           nixPid = pid;
         },
       };
-      const extra: string[] = [];
       if (source.localDir) {
         const inputs = await readFlakeInputs(source.localDir, ctx);
         ctx.offline = offlineOverride() ?? inputs.allLocal;
-        if (inputs.kitPath !== undefined && !(await exists(inputs.kitPath))) {
-          step("Creating the offline guest kit (first offline build)");
-          const kit = await deps.ensureKit(store.paths);
-          if (kit !== inputs.kitPath) {
-            warn(
-              `the flake wants the guest kit at ${inputs.kitPath}, which does not exist; using this machine's kit ${kit}`,
-            );
-            extra.push("--override-input", "mvm-kit", `path:${kit}`);
-          }
-        }
+        const overrides = await offlineInputOverrides(inputs, store.paths, deps, step);
+        for (const note of overrides.notes) step(note);
+        extra.push(...overrides.args);
       } else ctx.offline = offlineOverride() ?? false;
       log.note(`offline: ${ctx.offline}`);
 

@@ -1,30 +1,27 @@
+import { currentKit, ensureKit, nixLibraryDir } from "../kit/index.js";
 import type { DataPaths } from "../store/paths.js";
+import { packRootfs } from "./rootfs-pack.js";
 import type { PackRootfs } from "./revision-files.js";
 
-// What the build takes from the guest-image side: packing a rootfs/ tree into a deterministic ext4, and
-// creating the offline guest kit. Injected so that tests and callers can substitute their own.
+// What the build takes from the guest-image side: packing a rootfs/ tree into a deterministic ext4,
+// creating the offline guest kit, and where mvmctl's own Nix library (mkGuest) lives. Injected so that
+// callers can substitute their own.
 
 export interface BuildDeps {
   packRootfs: PackRootfs;
-  /** Creates the guest kit if missing; returns its directory (`<data>/kit/<hash>`). */
-  ensureKit: (paths: DataPaths) => Promise<string>;
+  /** The guest kit's directory (`<data>/kit/<hash>`): the current one when complete, else a new one. */
+  ensureKit: (paths: DataPaths, onProgress: (message: string) => void) => Promise<string>;
+  /** The `nix/` directory shipped with mvmctl: the `mvm` input of offline flakes. */
+  nixLibraryDir: () => string;
 }
-
-// The guest-image modules are loaded on first use only: most builds need neither.
-const PACK_MODULE = "./rootfs-pack.js";
-const KIT_MODULE = "../kit/index.js";
 
 export const defaultDeps: BuildDeps = {
   packRootfs: async (treeDir, outFile) => {
-    const m = (await import(PACK_MODULE)) as { packRootfs: (t: string, o: string) => Promise<unknown> };
-    await m.packRootfs(treeDir, outFile);
+    await packRootfs(treeDir, outFile);
   },
-  ensureKit: async (paths) => {
-    const m = (await import(KIT_MODULE)) as { ensureKit: (p: DataPaths) => Promise<unknown> };
-    const r = await m.ensureKit(paths);
-    if (typeof r === "string") return r;
-    const dir = (r as { dir?: unknown; path?: unknown }).dir ?? (r as { path?: unknown }).path;
-    if (typeof dir !== "string") throw new Error("ensureKit returned no directory");
-    return dir;
-  },
+  // A complete kit is used as it is: fingerprinting the host's packages again on every build would cost
+  // more than the no-op build itself. `mvmctl kit build` refreshes it after a host upgrade.
+  ensureKit: async (paths, onProgress) =>
+    (await currentKit(paths))?.dir ?? (await ensureKit(paths, { onProgress })).dir,
+  nixLibraryDir,
 };

@@ -9,12 +9,15 @@ import { nixFlakeInputs } from "./nix/ops.js";
 // directory is the offline guest kit (the `mvm-kit` input) that may need creating first.
 
 export const KIT_INPUT = "mvm-kit";
+export const LIBRARY_INPUT = "mvm";
 
 export interface FlakeInputs {
   /** Every input is a local path or a local git repository (or there are none). */
   allLocal: boolean;
   /** The local path of the `mvm-kit` input, when the flake has one. */
   kitPath: string | undefined;
+  /** The local path of the `mvm` input (mvmctl's Nix library), when the flake has one. */
+  libraryPath: string | undefined;
 }
 
 interface LockNode {
@@ -44,16 +47,19 @@ function fromLock(lock: { nodes?: Record<string, LockNode>; root?: unknown }, fl
     if (!local) allLocal = false;
   }
   const rootNode = nodes[typeof lock.root === "string" ? lock.root : "root"];
-  const kitKey = rootNode?.inputs?.[KIT_INPUT];
-  const kitNode = typeof kitKey === "string" ? nodes[kitKey] : undefined;
-  const raw = kitNode?.original?.path ?? kitNode?.locked?.path;
-  const kitPath = typeof raw === "string" ? (isAbsolute(raw) ? raw : resolve(flakeDir, raw)) : undefined;
-  return { allLocal, kitPath };
+  const pathOf = (input: string): string | undefined => {
+    const key = rootNode?.inputs?.[input];
+    const node = typeof key === "string" ? nodes[key] : undefined;
+    const raw = node?.original?.path ?? node?.locked?.path;
+    return typeof raw === "string" ? (isAbsolute(raw) ? raw : resolve(flakeDir, raw)) : undefined;
+  };
+  return { allLocal, kitPath: pathOf(KIT_INPUT), libraryPath: pathOf(LIBRARY_INPUT) };
 }
 
 function fromInputs(inputs: Record<string, unknown>, flakeDir: string): FlakeInputs {
   let allLocal = true;
   let kitPath: string | undefined;
+  let libraryPath: string | undefined;
   for (const [name, spec] of Object.entries(inputs)) {
     const s = (typeof spec === "string" ? { url: spec } : spec) as {
       url?: unknown;
@@ -66,8 +72,9 @@ function fromInputs(inputs: Record<string, unknown>, flakeDir: string): FlakeInp
     const local = url === undefined ? undefined : localUrl(url, flakeDir);
     if (local === undefined) allLocal = false;
     if (name === KIT_INPUT) kitPath = local;
+    if (name === LIBRARY_INPUT) libraryPath = local;
   }
-  return { allLocal, kitPath };
+  return { allLocal, kitPath, libraryPath };
 }
 
 /** Reads the inputs of the flake in `flakeDir`. */
@@ -85,7 +92,7 @@ export async function readFlakeInputs(flakeDir: string, ctx: NixContext): Promis
   const flakeNix = join(flakeDir, "flake.nix");
   // No `inputs` anywhere in the file: nothing to evaluate (saves a nix process on every build).
   if (!(await fs.readFile(flakeNix, "utf8")).includes("inputs"))
-    return { allLocal: true, kitPath: undefined };
+    return { allLocal: true, kitPath: undefined, libraryPath: undefined };
   return fromInputs(await nixFlakeInputs(flakeNix, ctx), flakeDir);
 }
 
