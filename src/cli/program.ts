@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { registerCompletion } from "./commands/completion.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerKit } from "./commands/kit.js";
 import { registerTemplate } from "./commands/template/index.js";
 import { CliContext } from "./context.js";
 import { VERSION } from "./version.js";
@@ -25,6 +26,7 @@ export function buildProgram(): { program: Command; ctx: CliContext } {
   });
   registerTemplate(program, ctx);
   registerDoctor(program, ctx);
+  registerKit(program, ctx);
   registerCompletion(program, ctx);
   return { program, ctx };
 }

@@ -13,7 +13,8 @@ import { bootQemu, type TestVm } from "../helpers/qemu-boot.js";
 // boot: hostile quoting in commands and env values, a declared user, restart after SIGKILL,
 // failing / hanging / in-grace checks, config and secrets drives, static network from mvm.ip=.
 
-const TRICKY = 'it\'s "quoted" $HOME \\back\\slash ${x} $(echo no) `echo no`\nsecond line  with  spaces\n';
+// "$" + "{x}": a literal dollar-brace, not a placeholder.
+const TRICKY = `it's "quoted" $HOME \\back\\slash $${"{x}"} $(echo no) \`echo no\`\nsecond line  with  spaces\n`;
 const PRE = `mkdir -p /run/q && chown mvm /run/q && printf '%s' "pre'start \\"ok\\"" > /run/q/pre.out`;
 const CMD = [
   `printf '%s' "$TRICKY" > /run/q/env.out`,
