@@ -158,6 +158,32 @@ describe("template init --local", () => {
     assert.equal(readFileSync(join(parent, "taken"), "utf8"), "x");
   });
 
+  test("the library input is the shipped nix/ dir, or MVM_NIX_LIB made absolute", async () => {
+    const parent = tempDir("mvm-init-");
+    const shipped = await init(["lib1", "--preset", "http"], parent);
+    assert.equal(shipped.r.code, 0, shipped.r.stderr);
+    const packaged = join(import.meta.dirname, "..", "..", "..", "nix");
+    assert.ok(
+      readFileSync(join(parent, "lib1", "flake.nix"), "utf8").includes(`mvm.url = "path:${packaged}";`),
+      "points at the copy shipped with this mvmctl",
+    );
+    assert.doesNotMatch(shipped.r.stderr, /not at/);
+
+    const cwd = tempDir("mvm-cwd-");
+    const r = await runCli(["template", "init", "lib2", "--local", "--dir", parent, "--preset", "http"], {
+      dataDir: tempDir(),
+      cwd,
+      env: { ...NO_LLM, MVM_NIX_LIB: "my lib" },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: the mvm Nix library is not at .*my lib \(no flake\.nix\)/);
+    assert.ok(
+      readFileSync(join(parent, "lib2", "flake.nix"), "utf8").includes(
+        `mvm = { type = "path"; path = "${join(cwd, "my lib")}"; };`,
+      ),
+    );
+  });
+
   test("scaffold-only flags without --local are usage errors", async () => {
     for (const flag of ["--offline", "--plan-only"]) {
       const r = await runCli(["template", "init", "lay", flag], { dataDir: tempDir() });

@@ -11,7 +11,7 @@ import {
   presetPlan,
   type TemplatePlan,
 } from "../../src/scaffold/model.js";
-import type { FlakeInputs } from "../../src/scaffold/render/flake.js";
+import { type FlakeInputs, hostnameFor } from "../../src/scaffold/render/flake.js";
 import { escapeNixString, nixStr, shellQuote } from "../../src/scaffold/render/nix-text.js";
 import { renderScaffold } from "../../src/scaffold/scaffold.js";
 import type { Target } from "../../src/scaffold/render/workloads.js";
@@ -196,6 +196,15 @@ describe("flake rendering", () => {
       const { args } = await renderAndCheck(`c-${primaryPreset}`, planned(plan, "llm"), "nixpkgs", "p");
       assert.equal(Object.keys(args.services).length, features.length);
     }
+  });
+
+  test("the guest's host name is a valid label even when the template name is not", async () => {
+    assert.equal(hostnameFor("my_app-"), "my-app");
+    assert.equal(hostnameFor("a__b"), "a-b");
+    assert.equal(hostnameFor("9lives"), "9lives");
+    const { args } = await renderAndCheck("web_app-", planned(presetPlan("http")), "offline");
+    assert.equal(args.name, "web_app-");
+    assert.equal(args.hostname, "web-app");
   });
 
   test("offline refuses python and postgres before rendering", () => {

@@ -61,11 +61,24 @@ const NO_SERVICES_HINT = [
   '# healthChecks.my-service = { healthCmd = "wget -q -O /dev/null http://127.0.0.1:8080/"; healthIntervalSecs = 2; healthTimeoutSecs = 2; };',
 ];
 
+/**
+ * A host name (RFC 1123 label) for a template name: template names may hold "_" and end in "-", host
+ * names may not, and mkGuest refuses an invalid one.
+ */
+export function hostnameFor(name: string): string {
+  const label = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .slice(0, 63)
+    .replace(/^-+|-+$/g, "");
+  return label || "mvm";
+}
+
 /** The attribute set passed to mkGuest, without the braces. */
 function mkGuestBody(name: string, w: GuestWorkload, target: Target): string {
   const out: string[] = [];
   out.push(target === "offline" ? "kit = mvm-kit;" : "inherit pkgs;");
-  out.push(`name = ${nixStr(name)};`, `hostname = ${nixStr(name)};`);
+  out.push(`name = ${nixStr(name)};`, `hostname = ${nixStr(hostnameFor(name))};`);
   if (w.packages.length > 0) out.push("", `packages = [ ${[...new Set(w.packages)].join(" ")} ];`);
   for (const u of w.users) {
     out.push(
