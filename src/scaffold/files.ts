@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { fsyncDir, tempSibling } from "../store/atomic.js";
+import { fsyncDir, sweepTemps, tempSibling } from "../store/atomic.js";
 
 // Writes a scaffold all-or-nothing. Existing files are kept unless `force`. Every new content goes to a
 // temp sibling first (written and fsynced); only when all of them are staged are they renamed into
@@ -57,15 +57,20 @@ export async function writeScaffold(
   files: ScaffoldFile[],
   opts: { force: boolean },
 ): Promise<FileOutcome[]> {
-  const dirKind = await kind(dir);
-  if (dirKind !== "dir" && dirKind !== "none")
-    throw new MvmError("exists", `${dir} exists and is not a directory`);
+  // The scaffold directory itself may be a symlink to a directory; its files are never followed.
+  const dirStat = await fs.stat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (dirStat && !dirStat.isDirectory()) throw new MvmError("exists", `${dir} exists and is not a directory`);
   const createdDirs: string[] = [];
   const staged: Staged[] = [];
   const placed: Staged[] = [];
   const outcomes: FileOutcome[] = [];
   try {
     await mkdirTracked(dir, createdDirs);
+    // Temps a killed earlier run left behind (their process is gone) are removed first.
+    for (const d of new Set(files.map((f) => dirname(checkedTarget(dir, f.path))))) await sweepTemps(d);
     for (const f of files) {
       const target = checkedTarget(dir, f.path);
       const k = await kind(target);

@@ -14,6 +14,8 @@ import { offlineProblem, type Target } from "./render/workloads.js";
 
 export const GITIGNORE = "result*\nartifacts/\n";
 export const PROMPT_METADATA_FILE = "mvm-template-prompt.json";
+/** A description of a workload, not a document: keeps requests to a model small and bounded. */
+export const MAX_PROMPT = 8000;
 
 export interface KitInfo {
   path: string;
@@ -60,6 +62,10 @@ export async function planScaffold(opts: PlanOptions): Promise<PlannedTemplate> 
     };
   } else {
     if (opts.prompt.trim() === "") throw usageError("--prompt must not be empty");
+    if (opts.prompt.length > MAX_PROMPT)
+      throw usageError(
+        `--prompt is ${opts.prompt.length} characters; at most ${MAX_PROMPT} are sent to a planner`,
+      );
     planned = await planFromPrompt({
       name: opts.name,
       prompt: opts.prompt,

@@ -144,6 +144,9 @@ describe("template init --local", () => {
     assert.match(r.stdout, /^ {2}preset: {4}worker$/m);
     assert.match(r.stdout, /^ {2}features: {2}http, worker$/m);
     assert.deepEqual(readdirSync(parent), []);
+    const long = await init(["peek", "--prompt", "x".repeat(8001)]);
+    assert.equal(long.r.code, 2);
+    assert.match(long.r.stderr, /--prompt is 8001 characters; at most 8000/);
     const p = await init(["peek", "--planner", "heuristic"]);
     assert.equal(p.r.code, 2);
     assert.match(p.r.stderr, /--planner needs --prompt/);

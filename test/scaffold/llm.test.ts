@@ -92,6 +92,9 @@ describe("LLM planners over the wire", () => {
     assert.equal(format.type, "json_schema");
     assert.equal(format.strict, true);
     assert.equal(format.name, "mvm_template_plan");
+    const schema = format.schema as { required: string[]; additionalProperties: boolean };
+    assert.equal(schema.additionalProperties, false);
+    assert.deepEqual([...schema.required].sort(), Object.keys(plan()).sort(), "every plan field is required");
     assert.match(req.body, /Explicit preset override: none/);
 
     const flake = read("flake.nix");

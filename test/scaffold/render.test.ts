@@ -275,5 +275,14 @@ describe("flake rendering", () => {
       }),
     );
     assert.deepEqual(readdirSync(parent).sort(), ["b"], "directories this call created are removed");
+
+    // A temp file a killed run left behind (its pid is gone) is swept; a symlinked directory is used.
+    const real = join(parent, "real");
+    mkdirSync(real);
+    writeFileSync(join(real, ".flake.nix.tmp-999999999-0123abcd"), "half");
+    const { symlinkSync } = await import("node:fs");
+    symlinkSync(real, join(parent, "link"));
+    await writeScaffold(join(parent, "link"), files, { force: false });
+    assert.deepEqual(readdirSync(real).sort(), [".gitignore", "README.md", "flake.nix"]);
   });
 });

@@ -24,8 +24,12 @@ export function userText(name: string, explicitPreset: Preset | undefined, promp
   );
 }
 
+/**
+ * The plan schema, kept to the subset every structured-output implementation accepts (OpenAI strict
+ * mode, llama.cpp grammars, Ollama): all fields required, nullable as a type list, no numeric or
+ * length keywords. Limits are stated in descriptions for the model and enforced by plan.ts.
+ */
 export function planJsonSchema(): Record<string, unknown> {
-  const nullable = (t: Record<string, unknown>) => ({ anyOf: [t, { type: "null" }] });
   return {
     type: "object",
     additionalProperties: false,
@@ -42,13 +46,27 @@ export function planJsonSchema(): Record<string, unknown> {
     ],
     properties: {
       schema_version: { type: "integer", enum: [PLAN_SCHEMA_VERSION] },
-      summary: { type: "string" },
+      summary: { type: "string", description: "One or two sentences describing the workload." },
       primary_preset: { type: "string", enum: [...PRESETS] },
-      features: { type: "array", items: { type: "string", enum: [...FEATURES] }, uniqueItems: true },
-      http_port: nullable({ type: "integer", minimum: 1, maximum: 65535 }),
-      health_path: nullable({ type: "string" }),
-      worker_interval_secs: nullable({ type: "integer", minimum: 1, maximum: 3600 }),
-      python_entrypoint: nullable({ type: "string" }),
+      features: {
+        type: "array",
+        items: { type: "string", enum: [...FEATURES] },
+        description: "Each feature at most once.",
+      },
+      http_port: { type: ["integer", "null"], description: "TCP port 1-65535 of the HTTP service, or null." },
+      health_path: {
+        type: ["string", "null"],
+        description:
+          "HTTP path for the health check: starts with / and uses only letters, digits and . _ ~ / -",
+      },
+      worker_interval_secs: {
+        type: ["integer", "null"],
+        description: "Seconds between worker runs, 1-3600.",
+      },
+      python_entrypoint: {
+        type: ["string", "null"],
+        description: "Relative path of the Python entry file inside app/, e.g. main.py.",
+      },
       notes: { type: "array", items: { type: "string" } },
     },
   };
