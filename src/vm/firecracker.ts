@@ -76,7 +76,8 @@ export interface FirecrackerOptions {
 
 /** What a VM directory records about its Firecracker process, so another mvmctl can stop it. */
 interface VmRecord {
-  pid: number;
+  /** null between TAP allocation and spawn. */
+  pid: number | null;
   tap: string | null;
   tap_slot: number | null;
   started_at: string;
@@ -228,9 +229,7 @@ export class FirecrackerBackend implements HypervisorBackend {
     await checkKernelFormat(cfg.images.kernel);
     await prepareDir(cfg);
     await copySparse(cfg.images.rootfs, join(cfg.dir, FC_FILES.rootfs));
-    const tap = this.network === "tap" ? await allocateTap(this.paths) : undefined;
-    const bootArgs = fullBootArgs(cfg, tap);
-    const vm = await this.launch(bin, cfg, tap, bootArgs, async (api) => {
+    return this.launch(bin, cfg, async (api, tap, bootArgs) => {
       await api.putBootSource({
         kernel_image_path: resolve(cfg.images.kernel),
         boot_args: bootArgs,
@@ -247,7 +246,6 @@ export class FirecrackerBackend implements HypervisorBackend {
       await api.putVsock({ guest_cid: GUEST_CID, uds_path: FC_FILES.vsock });
       await api.instanceStart();
     });
-    return vm;
   }
 
   async restore(cfg: VmConfig, from: SnapshotFiles): Promise<FirecrackerVm> {
@@ -268,7 +266,6 @@ export class FirecrackerBackend implements HypervisorBackend {
         { hint: "Cold-boot instead, or rebuild the snapshot with this backend (template build --snapshot)." },
       );
     }
-    let tap: TapDevice | undefined;
     if (this.network === "tap") {
       const version = await this.version();
       if (!versionAtLeast(version, NETWORK_OVERRIDES_SINCE))
@@ -280,9 +277,7 @@ export class FirecrackerBackend implements HypervisorBackend {
     }
     await prepareDir(cfg);
     await copySparse(snap.disk, join(cfg.dir, FC_FILES.rootfs));
-    if (this.network === "tap") tap = await allocateTap(this.paths);
-    const bootArgs = fullBootArgs(cfg, tap);
-    return this.launch(bin, cfg, tap, bootArgs, async (api) => {
+    return this.launch(bin, cfg, async (api, tap) => {
       await api.loadSnapshot({
         snapshot_path: snap.vmstate,
         mem_backend: { backend_type: "File", backend_path: snap.mem },
@@ -300,9 +295,9 @@ export class FirecrackerBackend implements HypervisorBackend {
     } catch {
       return undefined;
     }
-    if (!Number.isSafeInteger(rec.pid)) return undefined;
+    if (rec.pid !== null && !Number.isSafeInteger(rec.pid)) return undefined;
     const tap = typeof rec.tap_slot === "number" ? tapForSlot(rec.tap_slot) : undefined;
-    return new FirecrackerVm(name, dir, rec.pid, this.api(dir), tap, undefined, "", this);
+    return new FirecrackerVm(name, dir, rec.pid ?? 0, this.api(dir), tap, undefined, "", this);
   }
 
   private api(dir: string): FirecrackerApi {
@@ -316,15 +311,27 @@ export class FirecrackerBackend implements HypervisorBackend {
   private async launch(
     bin: string,
     cfg: VmConfig,
-    tap: TapDevice | undefined,
-    bootArgs: string,
-    configure: (api: FirecrackerApi) => Promise<void>,
+    configure: (api: FirecrackerApi, tap: TapDevice | undefined, bootArgs: string) => Promise<void>,
   ): Promise<FirecrackerVm> {
     const dir = resolve(cfg.dir);
     const apiSock = join(dir, FC_FILES.apiSocket);
     const consolePath = join(dir, FC_FILES.console);
     let child: ReturnType<typeof spawn> | undefined;
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let tap: TapDevice | undefined;
+    // Recorded before and right after spawning, so that if this mvmctl dies at any point, `attach`
+    // (mvmctl down) still finds the process and the TAP to remove.
+    const record = (pid: number | null) =>
+      fs.writeFile(
+        join(dir, FC_FILES.state),
+        JSON.stringify({
+          pid,
+          tap: tap?.name ?? null,
+          tap_slot: tap?.slot ?? null,
+          started_at: new Date().toISOString(),
+        } satisfies VmRecord),
+        { mode: 0o600 },
+      );
     try {
       for (const p of [apiSock, join(dir, FC_FILES.vsock)]) {
         if (Buffer.byteLength(p) > MAX_SOCKET_PATH)
@@ -337,6 +344,9 @@ export class FirecrackerBackend implements HypervisorBackend {
           );
         await fs.rm(p, { force: true });
       }
+      if (this.network === "tap") tap = await allocateTap(this.paths);
+      await record(null);
+      const bootArgs = fullBootArgs(cfg, tap);
       // Firecracker opens the log file, it does not create it.
       await fs.writeFile(join(dir, FC_FILES.log), "", { mode: 0o600 });
       const out = openSync(consolePath, "a", 0o600);
@@ -360,21 +370,12 @@ export class FirecrackerBackend implements HypervisorBackend {
       spawnError.catch(() => {});
       if (!started.pid) await spawnError;
       const pid = started.pid as number;
+      await record(pid);
       const api = this.api(dir);
       await Promise.race([waitForApi(apiSock, () => exited, this.socketTimeoutMs, consolePath), spawnError]);
-      await fs.writeFile(
-        join(dir, FC_FILES.state),
-        JSON.stringify({
-          pid,
-          tap: tap?.name ?? null,
-          tap_slot: tap?.slot ?? null,
-          started_at: new Date().toISOString(),
-        } satisfies VmRecord),
-        { mode: 0o600 },
-      );
       await api.putLogger({ log_path: FC_FILES.log, level: "Warning", show_level: true });
       try {
-        await configure(api);
+        await configure(api, tap, bootArgs);
       } catch (e) {
         throw await withConsoleHint(e, consolePath);
       }

@@ -8,7 +8,7 @@
 // Knobs (environment): FAKE_FC_VERSION (default 1.12.1), FAKE_FC_LOG (append one JSON line per
 // request), FAKE_FC_FAIL_START=1 (400 on InstanceStart), FAKE_FC_NO_SOCKET=1 (never bind the API
 // socket), FAKE_FC_EXIT_EARLY=<code> (exit before binding), FAKE_FC_DIE_ON=<path> (exit without an
-// answer when a request for <path> arrives).
+// answer when a request for <path> arrives), FAKE_FC_STALL_ON=<path> (never answer it).
 
 import {
   appendFileSync,
@@ -518,6 +518,10 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   if (env.FAKE_FC_DIE_ON && url === env.FAKE_FC_DIE_ON) {
     process.stderr.write(`fake firecracker: dying on ${method} ${url}\n`);
     process.exit(134);
+  }
+  if (env.FAKE_FC_STALL_ON && url === env.FAKE_FC_STALL_ON) {
+    logRequest({ method, path: url, stalled: true });
+    return; // never answers: a hung VMM
   }
   const route = ROUTES[key];
   let status = 204;

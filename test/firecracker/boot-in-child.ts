@@ -1,0 +1,14 @@
+// Boots a VM with the Firecracker backend in a process of its own, so a test can SIGKILL "mvmctl"
+// in the middle of a start. argv[2] is the JSON of { cfg, network, dataDir }.
+
+import { DataPaths } from "../../src/store/paths.js";
+import type { VmConfig } from "../../src/vm/backend.js";
+import { FirecrackerBackend, type FirecrackerNetwork } from "../../src/vm/firecracker.js";
+
+const { cfg, network, dataDir } = JSON.parse(process.argv[2] ?? "{}") as {
+  cfg: VmConfig;
+  network: FirecrackerNetwork;
+  dataDir: string;
+};
+const vm = await new FirecrackerBackend({ network, paths: new DataPaths(dataDir) }).boot(cfg);
+process.stdout.write(`booted ${vm.pid}\n`);
