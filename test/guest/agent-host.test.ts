@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { MvmError } from "../../src/core/errors.js";
+import { GuestChannel, GuestError } from "../../src/vm/guest-channel.js";
+import { ensureTestKit } from "../helpers/fixtures.js";
+
+// The real agent binary from the kit, run on this host with --listen-unix, against the host client:
+// framing, errors, timeouts, and Firecracker's vsock handshake (through a stand-in that speaks
+// Firecracker's real "CONNECT <port>" / "OK <port>" protocol over a real unix socket).
+
+const work = mkdtempSync(join(tmpdir(), "mvm-agent-"));
+const sock = join(work, "agent.sock");
+let agent: ChildProcess;
+
+function writeCheck(name: string, cmd: string, interval = 1, timeout = 10): void {
+  const d = join(work, "cfg", "checks", name);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, "cmd"), cmd);
+  writeFileSync(join(d, "interval"), `${interval}\n`);
+  writeFileSync(join(d, "timeout"), `${timeout}\n`);
+}
+
+before(async () => {
+  const kit = await ensureTestKit();
+  writeCheck("ok", "exit 0");
+  writeCheck("bad", "echo 'it broke: \"x\"' >&2; exit 4");
+  writeCheck("slow", "sleep 30", 1, 1);
+  mkdirSync(join(work, "run"));
+  agent = spawn(
+    join(kit.dir, "mvm-agent"),
+    [
+      "--config-dir",
+      join(work, "cfg"),
+      "--run-dir",
+      join(work, "run"),
+      "--init-pid",
+      "2147483647",
+      "--listen-unix",
+      sock,
+      "serve",
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+});
+
+after(async () => {
+  agent?.kill("SIGTERM");
+  await rm(work, { recursive: true, force: true });
+});
+
+async function channel(): Promise<GuestChannel> {
+  return GuestChannel.connectUnix(sock, { connectRetryMs: 5000, timeoutMs: 5000 });
+}
+
+test("ping and health: ok, failing with detail, timed out", async () => {
+  const ch = await channel();
+  try {
+    const pong = await ch.ping();
+    assert.equal(pong.protocol, 1);
+    assert.match(pong.agent, /^mvm-agent /);
+    const h = await ch.health({ fresh: true, timeoutMs: 10_000 });
+    const by = Object.fromEntries(h.checks.map((c) => [c.name, c]));
+    assert.deepEqual(Object.keys(by).sort(), ["bad", "ok", "slow"]);
+    assert.equal(by.ok?.healthy, true);
+    assert.equal(by.bad?.status, "unhealthy");
+    assert.equal(by.bad?.detail, 'exit code 4: it broke: "x"');
+    assert.equal(by.slow?.healthy, false);
+    assert.equal(by.slow?.detail, "timed out after 1s");
+    assert.equal(h.ready, false);
+  } finally {
+    ch.close();
+  }
+});
+
+function rawRequest(s: Socket, payload: Buffer): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        s.off("data", onData);
+        resolve(JSON.parse(buf.subarray(4, 4 + buf.readUInt32BE(0)).toString()));
+      }
+    };
+    s.on("data", onData);
+    s.write(payload);
+  });
+}
+
+const frame = (body: string) => {
+  const b = Buffer.from(body);
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(b.length);
+  return Buffer.concat([h, b]);
+};
+
+test("malformed requests get typed error replies", async () => {
+  const s = connect(sock);
+  await new Promise((r) => s.once("connect", r));
+  try {
+    const bad = await rawRequest(s, frame("{not json"));
+    assert.equal(bad.ok, false);
+    assert.equal(bad.id, null);
+    assert.equal((bad.error as { code: string }).code, "bad_json");
+    const noId = await rawRequest(s, frame('{"type":"ping"}'));
+    assert.equal((noId.error as { code: string }).code, "bad_request");
+    const unknown = await rawRequest(s, frame('{"id":7,"type":"reboot-the-world"}'));
+    assert.equal(unknown.id, 7);
+    assert.equal((unknown.error as { code: string }).code, "unknown_type");
+    const big = Buffer.alloc(4);
+    big.writeUInt32BE(256 * 1024 + 1);
+    const tooBig = await rawRequest(s, big);
+    assert.equal((tooBig.error as { code: string }).code, "frame_too_large");
+  } finally {
+    s.destroy();
+  }
+  const ch = await channel();
+  try {
+    await assert.rejects(
+      ch.request("nope"),
+      (e: unknown) => e instanceof GuestError && e.code === "unknown_type",
+    );
+    await assert.rejects(ch.postRestore({ entropy: new Uint8Array(4) }), /16 to 4096 bytes/);
+    await assert.rejects(
+      ch.request("post_restore", { entropy: "!!!notbase64", identity: {} }),
+      (e: unknown) => e instanceof GuestError && e.code === "bad_request",
+    );
+  } finally {
+    ch.close();
+  }
+});
+
+test("timeouts and missing sockets are clear errors", async () => {
+  const silent = join(work, "silent.sock");
+  const srv: Server = createServer(() => {});
+  await new Promise<void>((r) => srv.listen(silent, r));
+  try {
+    const ch = await GuestChannel.connectUnix(silent, { timeoutMs: 300 });
+    await assert.rejects(
+      ch.ping(),
+      (e: unknown) =>
+        e instanceof MvmError &&
+        e.kind === "timeout" &&
+        /did not answer "ping" within 300 ms/.test(e.message),
+    );
+    ch.close();
+  } finally {
+    srv.close();
+  }
+  await assert.rejects(
+    GuestChannel.connectUnix(join(work, "none.sock")),
+    (e: unknown) => e instanceof MvmError && e.kind === "not_found",
+  );
+});
+
+/** Stands in for Firecracker's vsock UDS: "CONNECT <port>\n" → "OK <n>\n", then splices to the agent. */
+function fakeFirecrackerVsock(path: string, accept: boolean): Promise<Server> {
+  const srv = createServer((client) => {
+    let line = "";
+    const onData = (d: Buffer) => {
+      line += d.toString("latin1");
+      const nl = line.indexOf("\n");
+      if (nl < 0) return;
+      client.off("data", onData);
+      if (!accept || line.slice(0, nl) !== "CONNECT 52") {
+        client.end();
+        return;
+      }
+      const upstream = connect(sock, () => {
+        client.write("OK 1073741824\n");
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
+      upstream.on("error", () => client.destroy());
+    };
+    client.on("data", onData);
+  });
+  return new Promise((r) => srv.listen(path, () => r(srv)));
+}
+
+test("Firecracker vsock: CONNECT handshake, then the same protocol; a refused handshake is an error", async () => {
+  const ok = await fakeFirecrackerVsock(join(work, "v.sock"), true);
+  const ch = await GuestChannel.connectFirecrackerVsock(join(work, "v.sock"), 52);
+  try {
+    assert.equal((await ch.ping()).protocol, 1);
+  } finally {
+    ch.close();
+    ok.close();
+  }
+  const refuse = await fakeFirecrackerVsock(join(work, "v2.sock"), false);
+  try {
+    await assert.rejects(GuestChannel.connectFirecrackerVsock(join(work, "v2.sock"), 52), /vsock handshake/);
+  } finally {
+    refuse.close();
+  }
+});
