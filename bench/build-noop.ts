@@ -1,0 +1,53 @@
+// A no-op `template build` (the flake is unchanged: a cache hit) against a bare `nix build` of the same
+// attribute with the same nix options, measured alternately in the same run. Target: ours at most 1.3×
+// the bare build. The flake is the offline `minimal` preset, scaffolded and built once before measuring.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BenchResult, CLI, median, printResult, timeProcess } from "./lib.js";
+
+function cli(args: string[], env: NodeJS.ProcessEnv): void {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  if (r.status !== 0) throw new Error(`mvmctl ${args.join(" ")} failed: ${r.stderr}`);
+}
+
+export async function benchBuildNoop(runs = 9): Promise<BenchResult> {
+  const root = mkdtempSync(join(tmpdir(), "mvm-bench-build-"));
+  const env = { ...process.env, MVM_DATA_DIR: join(root, "data"), NO_COLOR: "1" };
+  const flake = join(root, "noop");
+  cli(
+    ["template", "init", "noop", "--local", "--offline", "--preset", "minimal", "--dir", root, "--json"],
+    env,
+  );
+  cli(["template", "create", "noop", "--flake", flake], env);
+  cli(["template", "build", "noop"], env); // the real build; everything after is a no-op
+  const nixArgs = ["--extra-experimental-features", "nix-command flakes", "--option", "substituters", ""];
+  if (process.getuid?.() === 0) nixArgs.push("--option", "build-users-group", "");
+  nixArgs.push("build", "--json", "--no-link", `path:${flake}#packages.x86_64-linux.default`);
+  timeProcess("nix", nixArgs, env); // warm caches on both sides
+  timeProcess(process.execPath, [CLI, "template", "build", "noop"], env);
+  const ours: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    bare.push(timeProcess("nix", nixArgs, env));
+    ours.push(timeProcess(process.execPath, [CLI, "template", "build", "noop"], env));
+  }
+  const value = median(ours);
+  const baseline = median(bare);
+  const ratio = value / baseline;
+  return {
+    name: "no-op template build (minimal preset, offline)",
+    value,
+    unit: "s",
+    baseline: { name: "bare nix build of the same attribute", value: baseline },
+    ratio,
+    target: "≤ 1.3× the bare nix build",
+    pass: ratio <= 1.3,
+    notes: `medians of ${runs} alternating runs; ours includes Node start-up and loading the CLI (\`mvmctl --version\` alone: ${median(
+      [0, 1, 2].map(() => timeProcess(process.execPath, [CLI, "--version"], env)),
+    ).toFixed(3)} s)`,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) printResult(await benchBuildNoop());
