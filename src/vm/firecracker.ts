@@ -28,6 +28,7 @@ import type {
 } from "./backend.js";
 import { type Drive, FirecrackerApi, FirecrackerApiError } from "./firecracker-api.js";
 import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./firecracker-tap.js";
+import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
 
 /** File names inside a VM directory. The relative ones are baked into snapshots: never rename them. */
 export const FC_FILES = {
@@ -37,6 +38,7 @@ export const FC_FILES = {
   console: "console.log",
   log: "firecracker.log",
   state: "firecracker.json",
+  forwarderLog: "port-forwarder.log",
 } as const;
 
 /** Snapshot file names inside a revision's snapshot/ directory (core/artifacts.ts). */
@@ -80,6 +82,8 @@ interface VmRecord {
   pid: number | null;
   tap: string | null;
   tap_slot: number | null;
+  /** The port forwarder process, when the VM has -p ports. */
+  forwarder_pid?: number | null;
   started_at: string;
 }
 
@@ -184,7 +188,8 @@ export class FirecrackerBackend implements HypervisorBackend {
   }
 
   async capabilities(): Promise<BackendCapabilities> {
-    return { snapshots: true, lazyMemoryRestore: true, portForwarding: false, kvm: true };
+    // Ports are forwarded to the guest's TAP address by a small forwarder process (port-forwarder.ts).
+    return { snapshots: true, lazyMemoryRestore: true, portForwarding: this.network === "tap", kvm: true };
   }
 
   async available(): Promise<{ ok: boolean; reason?: string }> {
@@ -226,6 +231,7 @@ export class FirecrackerBackend implements HypervisorBackend {
 
   async boot(cfg: VmConfig): Promise<FirecrackerVm> {
     const bin = await this.requireBin();
+    this.checkPorts(cfg);
     await checkKernelFormat(cfg.images.kernel);
     await prepareDir(cfg);
     await copySparse(cfg.images.rootfs, join(cfg.dir, FC_FILES.rootfs));
@@ -250,6 +256,7 @@ export class FirecrackerBackend implements HypervisorBackend {
 
   async restore(cfg: VmConfig, from: SnapshotFiles): Promise<FirecrackerVm> {
     const bin = await this.requireBin();
+    this.checkPorts(cfg);
     const snap = {
       vmstate: resolve(from.dir, FC_SNAPSHOT.vmstate),
       mem: resolve(from.dir, FC_SNAPSHOT.mem),
@@ -297,7 +304,26 @@ export class FirecrackerBackend implements HypervisorBackend {
     }
     if (rec.pid !== null && !Number.isSafeInteger(rec.pid)) return undefined;
     const tap = typeof rec.tap_slot === "number" ? tapForSlot(rec.tap_slot) : undefined;
-    return new FirecrackerVm(name, dir, rec.pid ?? 0, this.api(dir), tap, undefined, "", this);
+    const fwd = typeof rec.forwarder_pid === "number" ? rec.forwarder_pid : null;
+    return new FirecrackerVm(
+      name,
+      dir,
+      rec.pid ?? 0,
+      this.api(dir),
+      tap,
+      undefined,
+      "",
+      this,
+      undefined,
+      fwd,
+    );
+  }
+
+  private checkPorts(cfg: VmConfig): void {
+    if (cfg.ports.length > 0 && this.network !== "tap")
+      throw new MvmError("unsupported", "port forwarding on Firecracker needs TAP networking", {
+        hint: "Unset MVM_FIRECRACKER_NETWORK=none (and run as root), or use --hypervisor qemu.",
+      });
   }
 
   private api(dir: string): FirecrackerApi {
@@ -319,6 +345,7 @@ export class FirecrackerBackend implements HypervisorBackend {
     let child: ReturnType<typeof spawn> | undefined;
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let tap: TapDevice | undefined;
+    let forwarderPid: number | null = null;
     // Recorded before and right after spawning, so that if this mvmctl dies at any point, `attach`
     // (mvmctl down) still finds the process and the TAP to remove.
     const record = (pid: number | null) =>
@@ -328,6 +355,7 @@ export class FirecrackerBackend implements HypervisorBackend {
           pid,
           tap: tap?.name ?? null,
           tap_slot: tap?.slot ?? null,
+          forwarder_pid: forwarderPid,
           started_at: new Date().toISOString(),
         } satisfies VmRecord),
         { mode: 0o600 },
@@ -379,10 +407,25 @@ export class FirecrackerBackend implements HypervisorBackend {
       } catch (e) {
         throw await withConsoleHint(e, consolePath);
       }
+      if (tap && cfg.ports.length > 0) {
+        forwarderPid = await startForwarder({
+          specs: cfg.ports.map((p) => ({
+            hostAddress: p.hostAddress ?? "127.0.0.1",
+            hostPort: p.host,
+            guestAddress: tap?.guestIp as string,
+            guestPort: p.guest,
+          })),
+          vmDir: dir,
+          watchPid: pid,
+          logPath: join(dir, FC_FILES.forwarderLog),
+        });
+        await record(pid);
+      }
       started.unref();
-      return new FirecrackerVm(cfg.name, dir, pid, api, tap, cfg, bootArgs, this, started);
+      return new FirecrackerVm(cfg.name, dir, pid, api, tap, cfg, bootArgs, this, started, forwarderPid);
     } catch (e) {
       if (child?.pid && !exited) await killAndWait(child.pid, 0, () => exited !== undefined);
+      if (forwarderPid) stopForwarder(forwarderPid, dir);
       if (tap) await deleteTap(tap.name).catch(() => {});
       await fs.rm(apiSock, { force: true });
       await fs.rm(join(dir, FC_FILES.vsock), { force: true });
@@ -416,6 +459,7 @@ export class FirecrackerVm implements VmHandle {
     private readonly bootArgs: string,
     private readonly backendRef: FirecrackerBackend,
     private readonly child?: ReturnType<typeof spawn>,
+    private readonly forwarderPid: number | null = null,
   ) {
     this.guestChannel = join(dir, FC_FILES.vsock);
     this.consoleLog = join(dir, FC_FILES.console);
@@ -501,6 +545,7 @@ export class FirecrackerVm implements VmHandle {
       if (this.alive()) await killAndWait(this.pid, Math.min(graceMs, 500), () => !this.alive());
       this.stopped = true;
     }
+    if (this.forwarderPid) stopForwarder(this.forwarderPid, this.dir);
     if (this.tap) await deleteTap(this.tap.name);
     for (const f of [FC_FILES.apiSocket, FC_FILES.vsock, FC_FILES.state])
       await fs.rm(join(this.dir, f), { force: true });
@@ -643,6 +688,18 @@ async function checkKernelFormat(kernel: string): Promise<void> {
       hint: "Ship a vmlinux in the template (scripts/extract-vmlinux from the kernel tree), or use --hypervisor qemu.",
     },
   );
+}
+
+/** Kills a VM's port forwarder, if that pid is still its forwarder (never a recycled pid). */
+function stopForwarder(pid: number, dir: string): void {
+  const cmd = commandLineOf(pid);
+  if (cmd.includes(FORWARDER_SCRIPT) && cmd.includes(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
 }
 
 function digHoles(path: string): Promise<boolean> {
