@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { MvmError } from "../core/errors.js";
+import { connectUnixSocket } from "./qmp.js";
 
 // Host side of the guest protocol (docs/guest-protocol.md): 4-byte big-endian length + JSON, one
 // reply per request matched by id. The same client runs over a QEMU virtio-serial chardev socket
@@ -90,21 +91,8 @@ interface Pending {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function openSocket(path: string, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(path);
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new MvmError("timeout", `connecting to ${path} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.once("connect", () => {
-      clearTimeout(timer);
-      resolve(sock);
-    });
-    sock.once("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+  // Handles paths longer than sun_path (deep data dirs) through /proc/self/fd.
+  return connectUnixSocket(path, timeoutMs);
 }
 
 async function connectWithRetry(path: string, retryMs: number, attemptTimeoutMs: number): Promise<Socket> {

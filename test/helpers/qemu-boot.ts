@@ -47,6 +47,12 @@ export interface BootOptions {
   append?: string[];
   /** Extra drives in order: vdb (config), vdc (secrets), vdd (data). */
   drives?: string[];
+  /** A qcow2 overlay over the image's rootfs to use (kept), instead of a throwaway snapshot=on. */
+  rootOverlay?: string;
+  /** Add a QMP socket at <workDir>/qmp.sock. */
+  qmp?: boolean;
+  /** QEMU -incoming URI (restore a saved VM). */
+  incoming?: string;
 }
 
 export class TestVm {
@@ -153,7 +159,9 @@ export async function bootQemu(opts: BootOptions): Promise<TestVm> {
     "-append",
     append.join(" "),
     "-drive",
-    `id=root,file=${opts.image.rootfs},format=raw,if=none,snapshot=on`,
+    opts.rootOverlay
+      ? `id=root,file=${opts.rootOverlay},format=qcow2,if=none`
+      : `id=root,file=${opts.image.rootfs},format=raw,if=none,snapshot=on`,
     "-device",
     "virtio-blk-device,drive=root",
   ];
@@ -177,6 +185,8 @@ export async function bootQemu(opts: BootOptions): Promise<TestVm> {
     "-device",
     "virtserialport,chardev=agent,name=org.mvm.agent",
   );
+  if (opts.qmp) args.push("-qmp", `unix:${join(opts.workDir, "qmp.sock")},server=on,wait=off`);
+  if (opts.incoming) args.push("-incoming", opts.incoming);
   const proc = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr?.on("data", (d) => {
