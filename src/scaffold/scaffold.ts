@@ -31,6 +31,7 @@ export interface PlanOptions {
   userAgent: string;
   env?: Record<string, string | undefined>;
   onWarning?: (message: string) => void;
+  onModelCall?: (provider: string, model: string, url: string) => void;
   retryDelayMs?: number;
 }
 
@@ -74,6 +75,7 @@ export async function planScaffold(opts: PlanOptions): Promise<PlannedTemplate> 
       userAgent: opts.userAgent,
       ...(opts.env === undefined ? {} : { env: opts.env }),
       ...(opts.onWarning === undefined ? {} : { onWarning: opts.onWarning }),
+      ...(opts.onModelCall === undefined ? {} : { onModelCall: opts.onModelCall }),
       ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
     });
   }

@@ -80,6 +80,7 @@ describe("LLM planners over the wire", () => {
       MVM_TEMPLATE_OPENAI_BASE_URL: `${s.url}/v1/`, // a base URL ending in /v1 works too
     });
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Planning with openai model gpt-5\.2 at http:\/\/127\.0\.0\.1:\d+\.\.\./);
     assert.equal(s.requests.length, 1);
     const req = s.requests[0]!;
     assert.equal(`${req.method} ${req.url}`, "POST /v1/responses");

@@ -12,6 +12,8 @@ export interface PlanRequest {
   planner: PlannerChoice | undefined;
   userAgent: string;
   env?: Record<string, string | undefined>;
+  /** Told before a model is asked (the call can take up to the timeout). */
+  onModelCall?: (provider: string, model: string, url: string) => void;
   /** Told when auto mode falls back to the heuristic planner. */
   onWarning?: (message: string) => void;
   retryDelayMs?: number;
@@ -25,6 +27,7 @@ export interface PlanRequest {
 export async function planFromPrompt(req: PlanRequest): Promise<PlannedTemplate> {
   const selection = selectPlanner(req.planner, req.env ?? process.env);
   if (selection.kind === "heuristic") return planHeuristically(req.prompt, req.explicitPreset);
+  req.onModelCall?.(selection.config.provider, selection.config.model, selection.config.baseUrl);
   try {
     return await planWithLlm(selection.config, {
       name: req.name,

@@ -109,6 +109,9 @@ async function initLocal(ctx: CliContext, name: string, opts: InitOpts): Promise
     offline: Boolean(opts.offline),
     userAgent: `mvmctl/${VERSION}`,
     onWarning: warn,
+    onModelCall: (provider: string, model: string, url: string) => {
+      if (!opts.json) info(`Planning with ${provider} model ${model} at ${url}...`);
+    },
   };
   if (opts.planner !== undefined && opts.prompt === undefined)
     throw usageError("--planner needs --prompt (presets are not planned)");
