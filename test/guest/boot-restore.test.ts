@@ -21,12 +21,7 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function qmpWait(
-  qmp: QmpClient,
-  what: string,
-  pred: () => Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
+async function waitUntil(what: string, pred: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await pred())) {
     assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
@@ -64,8 +59,7 @@ test("after a snapshot restore the host reconnects, the agent answers, post-rest
   const state = join(work, "vmstate.bin");
   await qmp1.execute("stop");
   await qmp1.execute("migrate", { uri: `exec:cat > ${state}` });
-  await qmpWait(
-    qmp1,
+  await waitUntil(
     "migration",
     async () => {
       const m = await qmp1.execute<{ status?: string }>("query-migrate");
@@ -88,8 +82,7 @@ test("after a snapshot restore the host reconnects, the agent answers, post-rest
   });
   vms.push(second);
   const qmp2 = await QmpClient.connect(join(work, "b", "qmp.sock"), 10_000);
-  await qmpWait(
-    qmp2,
+  await waitUntil(
     "incoming migration",
     async () => (await qmp2.execute<{ status: string }>("query-status")).status === "paused",
     60_000,
