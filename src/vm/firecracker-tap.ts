@@ -66,12 +66,17 @@ function ip(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void>
   });
 }
 
-/** Creates the TAP, gives the host end its address and brings it up; undoes itself on failure. */
-export async function createTap(tap: TapDevice): Promise<void> {
+/**
+ * Creates the TAP, gives the host end its address and brings it up; undoes itself on failure.
+ * `owner` (the VM directory) is stored as the interface alias, so an orphaned TAP can be traced to
+ * the VM it belonged to and removed (reapOrphanTaps).
+ */
+export async function createTap(tap: TapDevice, owner?: string): Promise<void> {
   const problem = tapNameProblem(tap.name);
   if (problem) throw new MvmError("internal", problem);
   await ip(["tuntap", "add", "dev", tap.name, "mode", "tap"]);
   try {
+    if (owner && Buffer.byteLength(owner) <= 255) await ip(["link", "set", "dev", tap.name, "alias", owner]);
     await ip(["addr", "add", `${tap.hostIp}/${tap.prefixLen}`, "dev", tap.name]);
     await ip(["link", "set", "dev", tap.name, "up"]);
   } catch (e) {
@@ -100,8 +105,13 @@ export async function tapExists(name: string): Promise<boolean> {
  * Picks the lowest free slot and creates its TAP. The choice and the creation happen under one lock so
  * two VMs starting at once never pick the same device (`ip tuntap add` silently reuses an existing one).
  */
-export async function allocateTap(paths: DataPaths = new DataPaths()): Promise<TapDevice> {
-  const lock = await acquireLock(join(paths.locks, "firecracker-tap.lock"), { what: "TAP allocation" });
+export async function allocateTap(
+  paths: DataPaths = new DataPaths(),
+  owner?: string,
+  /** Runs inside the lock once the device exists: record it where the reaper will look. */
+  onCreated?: (tap: TapDevice) => Promise<void>,
+): Promise<TapDevice> {
+  const lock = await tapLock(paths);
   try {
     const used = new Set<number>();
     for (const n of await fs.readdir("/sys/class/net").catch(() => [] as string[])) {
@@ -111,11 +121,58 @@ export async function allocateTap(paths: DataPaths = new DataPaths()): Promise<T
     for (let slot = 0; slot < SLOTS; slot++) {
       if (used.has(slot)) continue;
       const tap = tapForSlot(slot);
-      await createTap(tap);
+      await createTap(tap, owner);
+      if (onCreated) {
+        try {
+          await onCreated(tap);
+        } catch (e) {
+          await deleteTap(tap.name).catch(() => {});
+          throw e;
+        }
+      }
       return tap;
     }
     throw new MvmError("external", `all ${SLOTS} Firecracker TAP slots are in use`);
   } finally {
     await lock.release();
   }
+}
+
+function tapLock(paths: DataPaths) {
+  return acquireLock(join(paths.locks, "firecracker-tap.lock"), { what: "TAP allocation" });
+}
+
+/** The owner recorded by createTap, or undefined. */
+export async function tapOwner(name: string): Promise<string | undefined> {
+  try {
+    const alias = (await fs.readFile(join("/sys/class/net", name, "ifalias"), "utf8")).trim();
+    return alias || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes our TAP devices whose owner is gone (a VM whose mvmctl was killed between creating the TAP
+ * and recording it, or whose process died without `down`). Devices without an owner alias are left
+ * alone. Runs under the allocation lock, so a VM being started right now is never mistaken for one.
+ */
+export async function reapOrphanTaps(
+  ownerAlive: (owner: string) => Promise<boolean>,
+  paths: DataPaths = new DataPaths(),
+): Promise<string[]> {
+  const lock = await tapLock(paths);
+  const removed: string[] = [];
+  try {
+    for (const n of await fs.readdir("/sys/class/net").catch(() => [] as string[])) {
+      if (!new RegExp(`^${TAP_PREFIX}\\d+$`).test(n)) continue;
+      const owner = await tapOwner(n);
+      if (!owner || (await ownerAlive(owner))) continue;
+      await deleteTap(n);
+      removed.push(n);
+    }
+  } finally {
+    await lock.release();
+  }
+  return removed;
 }

@@ -27,7 +27,7 @@ import type {
   VmState,
 } from "./backend.js";
 import { type Drive, FirecrackerApi, FirecrackerApiError } from "./firecracker-api.js";
-import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./firecracker-tap.js";
+import { allocateTap, deleteTap, reapOrphanTaps, type TapDevice, tapForSlot } from "./firecracker-tap.js";
 import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
 
 /** File names inside a VM directory. The relative ones are baked into snapshots: never rename them. */
@@ -372,8 +372,12 @@ export class FirecrackerBackend implements HypervisorBackend {
           );
         await fs.rm(p, { force: true });
       }
-      if (this.network === "tap") tap = await allocateTap(this.paths);
-      await record(null);
+      if (this.network === "tap")
+        await allocateTap(this.paths, dir, (t) => {
+          tap = t;
+          return record(null);
+        });
+      else await record(null);
       const bootArgs = fullBootArgs(cfg, tap);
       // Firecracker opens the log file, it does not create it.
       await fs.writeFile(join(dir, FC_FILES.log), "", { mode: 0o600 });
@@ -550,6 +554,30 @@ export class FirecrackerVm implements VmHandle {
     for (const f of [FC_FILES.apiSocket, FC_FILES.vsock, FC_FILES.state])
       await fs.rm(join(this.dir, f), { force: true });
   }
+}
+
+/**
+ * Whether the VM directory still has a live Firecracker of ours: its record names a running process
+ * whose command line is this directory's API socket (or a start younger than a minute, not yet spawned).
+ */
+export async function firecrackerVmAlive(dir: string): Promise<boolean> {
+  let rec: VmRecord;
+  try {
+    rec = JSON.parse(await fs.readFile(join(dir, FC_FILES.state), "utf8")) as VmRecord;
+  } catch {
+    return false;
+  }
+  if (rec.pid === null) return Date.now() - Date.parse(rec.started_at) < 60_000;
+  return (
+    Number.isSafeInteger(rec.pid) &&
+    pidAlive(rec.pid) &&
+    commandLineOf(rec.pid).includes(join(dir, FC_FILES.apiSocket))
+  );
+}
+
+/** Removes TAP devices left by Firecracker VMs that are gone (for `mvmctl down --all` / doctor). */
+export function reapFirecrackerTaps(paths: DataPaths = new DataPaths()): Promise<string[]> {
+  return reapOrphanTaps(firecrackerVmAlive, paths);
 }
 
 /** Polls until the API answers, the process exits, or the deadline passes. */

@@ -10,7 +10,15 @@ import { after, describe, test } from "node:test";
 import { MvmError } from "../../src/core/errors.js";
 import type { VmConfig } from "../../src/vm/backend.js";
 import type { FirecrackerVm } from "../../src/vm/firecracker.js";
-import { allocateTap, createTap, deleteTap, tapExists, tapForSlot } from "../../src/vm/firecracker-tap.js";
+import { reapFirecrackerTaps } from "../../src/vm/firecracker.js";
+import {
+  allocateTap,
+  createTap,
+  deleteTap,
+  tapExists,
+  tapForSlot,
+  tapOwner,
+} from "../../src/vm/firecracker-tap.js";
 import { fixture } from "./helpers.js";
 
 const canTap = process.getuid?.() === 0 && existsSync("/dev/net/tun");
@@ -135,6 +143,23 @@ describe("TAP devices for Firecracker guests", () => {
     await b.stop();
     assert.equal(await tapExists(a.tap.name), false);
     assert.equal(await tapExists(b.tap.name), false);
+  });
+
+  test("orphaned TAPs are traced to their VM directory and reaped; a running VM's TAP is kept", {
+    skip,
+  }, async () => {
+    const vm = await fx.backend({ network: "tap" }).boot(cfg("reap-live"));
+    running.push(vm);
+    assert.equal(await tapOwner(vm.tap?.name ?? ""), vm.dir, "the TAP names its VM directory");
+    // A TAP whose VM never got recorded (its mvmctl was killed right after creating it).
+    const orphan = await allocateTap(fx.paths, join(fx.root, "vms", "never-started"));
+    taps.push(orphan.name);
+    const removed = await reapFirecrackerTaps(fx.paths);
+    assert.ok(removed.includes(orphan.name), removed.join(","));
+    assert.ok(!removed.includes(vm.tap?.name ?? ""));
+    assert.equal(await tapExists(orphan.name), false);
+    assert.equal(await tapExists(vm.tap?.name ?? ""), true);
+    await vm.stop();
   });
 
   test("a VM that fails to start leaves no TAP behind", { skip }, async () => {
