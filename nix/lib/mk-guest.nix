@@ -8,7 +8,7 @@
 , services ? { }
 , healthChecks ? { }
 , users ? { }
-, hostname ? name
+, hostname ? null
 , serviceGroup ? "mvm"
 }:
 let
@@ -16,6 +16,15 @@ let
     isAttrs isInt isString length listToAttrs map match toString;
 
   fail = msg: throw "mkGuest ${name}: ${msg}";
+
+  # The default hostname is the name made DNS-safe (template names may hold `_`).
+  hostFromName =
+    let
+      dashed = builtins.replaceStrings [ "_" "." ] [ "-" "-" ] name;
+      trimmed = match "-*([A-Za-z0-9]|[A-Za-z0-9].*[A-Za-z0-9])-*" dashed;
+    in
+    if trimmed == null then "mvm" else builtins.substring 0 63 (builtins.head trimmed);
+  theHostname = if hostname == null then hostFromName else hostname;
   check = cond: msg: value: if cond then value else fail msg;
 
   tc =
@@ -30,7 +39,8 @@ let
   validHost = s: isString s && match "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?" s != null;
   str = what: v:
     if isString v then v
-    else if isInt v || builtins.isBool v || builtins.isPath v then toString v
+    else if builtins.isPath v then "${v}"
+    else if isInt v || builtins.isBool v then toString v
     else if isAttrs v && v ? outPath then "${v}"
     else fail "${what} must be a string";
   posInt = what: v: dflt:
@@ -109,10 +119,10 @@ let
     (attrNames healthChecks));
   pathVar = concatStringsSep ":" ([ "/bin" "/sbin" "/usr/bin" "/usr/sbin" ] ++ map (p: "${p}/bin") packages);
   files = [
-    { path = "hostname"; text = "${check (validHost hostname) "hostname `${toString hostname}` is not a valid host name" hostname}\n"; }
+    { path = "hostname"; text = "${check (validHost theHostname) "hostname `${toString theHostname}` is not a valid host name" theHostname}\n"; }
     { path = "passwd"; text = passwd; }
     { path = "group"; text = group; }
-    { path = "hosts"; text = "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 ${hostname}\n"; }
+    { path = "hosts"; text = "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 ${theHostname}\n"; }
     { path = "nsswitch.conf"; text = "passwd: files\ngroup: files\nhosts: files dns\n"; }
     { path = "profile"; text = "export PATH=${pathVar}\n"; }
     { path = "path"; text = "${pathVar}\n"; }

@@ -44,6 +44,26 @@ for (const [name, service] of [
   });
 }
 
+test("the default hostname is the name made DNS-safe", async () => {
+  const d = join(work, "hostname");
+  mkdirSync(d);
+  writeFileSync(
+    join(d, "flake.nix"),
+    `{
+  inputs.mvm.url = "path:/nonexistent/mvm";
+  inputs.mvm-kit.url = "path:/nonexistent/kit";
+  inputs.mvm-kit.flake = false;
+  outputs = { self, mvm, mvm-kit, ... }: {
+    packages.x86_64-linux.default = mvm.lib.mkGuest { kit = mvm-kit; name = "_my_web.app_"; };
+  };
+}
+`,
+  );
+  const r = await nixBuildOffline(d, kit.dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(join(r.outPath!, "rootfs/etc/mvm/hostname"), "utf8"), "my-web-app\n");
+});
+
 function badFlake(dir: string, body: string, system = "x86_64-linux"): string {
   const d = join(work, dir);
   mkdirSync(d);
@@ -74,6 +94,7 @@ test("bad mkGuest calls fail at evaluation with a message naming the problem", a
     ["uid", `{ users.pg = { uid = 900; }; }`, /uid 900 is reserved/],
     ["svcname", `{ services."../x" = { command = "true"; }; }`, /service name `\.\.\/x` is not valid/],
     ["arch", `{ }`, /the guest kit is for x86_64-linux, not aarch64-linux/, "aarch64-linux"],
+    ["host", `{ hostname = "not a host"; }`, /hostname `not a host` is not a valid host name/],
   ];
   for (const [dir, body, re, system] of cases) {
     const r = await nixBuildOffline(badFlake(dir, body, system), kit.dir);
