@@ -230,13 +230,12 @@ export class OciTransport implements RegistryTransport {
     let location = this.nextLocation(start, what);
     const hash = createHash("sha256");
     let offset = 0;
-    let pending: Buffer[] = [];
+    // One CHUNK-sized buffer, reused: body chunks are copied in (they are only valid until the next).
+    const pending = Buffer.allocUnsafe(CHUNK);
     let pendingBytes = 0;
     const flush = async () => {
       if (pendingBytes === 0) return;
-      const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
+      const body = pending.subarray(0, pendingBytes);
       const res = await this.request(repo, "PATCH", location, {
         headers: {
           "content-type": "application/octet-stream",
@@ -250,12 +249,17 @@ export class OciTransport implements RegistryTransport {
       location = this.nextLocation(res, what);
       offset += body.length;
       onBytes(body.length);
+      pendingBytes = 0;
     };
     for await (const c of chunks) {
       hash.update(c);
-      pending.push(c);
-      pendingBytes += c.length;
-      if (pendingBytes >= CHUNK) await flush();
+      let used = 0;
+      while (used < c.length) {
+        const n = c.copy(pending, pendingBytes, used);
+        pendingBytes += n;
+        used += n;
+        if (pendingBytes === CHUNK) await flush();
+      }
     }
     await flush();
     const digest = `sha256:${hash.digest("hex")}`;

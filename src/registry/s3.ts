@@ -1,13 +1,15 @@
-import { Readable } from "node:stream";
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { CHECKSUMS_FILE } from "../core/artifacts.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
@@ -22,8 +24,14 @@ import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploa
 // carries the SHA-256 and encoding of the file it holds as metadata, so an unchanged file is not sent
 // twice.
 
-const PART_SIZE = 8 << 20;
-const QUEUE = 3;
+// Part size and parts in flight bound the upload buffers (PART_SIZE × (QUEUE + 1)); both can be tuned for
+// fat links with MVM_S3_PART_MIB (5-512) and MVM_S3_QUEUE (1-16).
+function tunable(name: string, dflt: number, min: number, max: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v >= min && v <= max ? v : dflt;
+}
+const PART_SIZE = tunable("MVM_S3_PART_MIB", 5, 5, 512) << 20;
+const QUEUE = tunable("MVM_S3_QUEUE", 4, 1, 16);
 const META_SHA = "mvm-sha256";
 const META_ENCODING = "mvm-encoding";
 
@@ -146,6 +154,12 @@ export class S3Transport implements RegistryTransport {
     }
   }
 
+  /**
+   * Streams one object up. Objects smaller than a part go up with one PutObject; larger ones as a
+   * multipart upload with up to QUEUE parts in flight, each part copied into one of QUEUE + 1 reused
+   * buffers, so memory stays at PART_SIZE × (QUEUE + 1) whatever the object's size. The SDK retries
+   * a failed part on its own; an upload that fails for good is aborted so no parts are left behind.
+   */
   async putObject(
     template: string,
     rev: string,
@@ -153,32 +167,116 @@ export class S3Transport implements RegistryTransport {
     body: UploadBody,
     onBytes: (n: number) => void,
   ): Promise<Uploaded> {
-    const key = this.key(template, `revisions/${rev}/${obj.name}`);
-    const counted = (async function* () {
-      for await (const chunk of body.chunks) {
-        onBytes(chunk.length);
-        yield chunk;
+    const Bucket = this.loc.bucket;
+    const Key = this.key(template, `revisions/${rev}/${obj.name}`);
+    const where = `uploading s3://${Bucket}/${Key}`;
+    const Metadata = { [META_SHA]: obj.sha256, [META_ENCODING]: obj.encoding };
+    const free: Buffer[] = [Buffer.allocUnsafe(PART_SIZE)];
+    let made = 1;
+    const takeBuffer = async (): Promise<Buffer> => {
+      while (free.length === 0) {
+        if (made < QUEUE + 1) {
+          made++;
+          return Buffer.allocUnsafe(PART_SIZE);
+        }
+        await Promise.race(inFlight);
       }
-    })();
-    const upload = new Upload({
-      client: this.client,
-      queueSize: QUEUE,
-      partSize: PART_SIZE,
-      leavePartsOnError: false,
-      params: {
-        Bucket: this.loc.bucket,
-        Key: key,
-        Body: Readable.from(counted, { objectMode: false, highWaterMark: 1 << 20 }),
-        ContentType: "application/octet-stream",
-        Metadata: { [META_SHA]: obj.sha256, [META_ENCODING]: obj.encoding },
-      },
-    });
+      return free.pop()!;
+    };
+    const inFlight = new Set<Promise<void>>();
+    const parts: { PartNumber: number; ETag: string }[] = [];
+    let uploadId: string | undefined;
+    let failure: unknown;
+    const sendPart = (buf: Buffer, length: number, PartNumber: number) => {
+      // Started on the next tick, so `p` is assigned before its own finally block runs.
+      const p: Promise<void> = Promise.resolve().then(async () => {
+        try {
+          const out = await this.client.send(
+            new UploadPartCommand({
+              Bucket,
+              Key,
+              UploadId: uploadId,
+              PartNumber,
+              Body: buf.subarray(0, length),
+              ContentLength: length,
+            }),
+          );
+          if (!out.ETag) throw new MvmError("network", `${where}: part ${PartNumber} has no ETag`);
+          parts.push({ PartNumber, ETag: out.ETag });
+          onBytes(length);
+        } catch (e) {
+          failure ??= e;
+        } finally {
+          free.push(buf);
+          inFlight.delete(p);
+        }
+      });
+      inFlight.add(p);
+    };
     try {
-      await upload.done();
+      let cur = await takeBuffer();
+      let fill = 0;
+      let partNumber = 0;
+      for await (const chunk of body.chunks) {
+        let used = 0;
+        while (used < chunk.length) {
+          const n = chunk.copy(cur, fill, used);
+          fill += n;
+          used += n;
+          if (fill < PART_SIZE) continue;
+          if (failure) throw failure;
+          if (!uploadId) {
+            const created = await this.client.send(
+              new CreateMultipartUploadCommand({
+                Bucket,
+                Key,
+                Metadata,
+                ContentType: "application/octet-stream",
+              }),
+            );
+            if (!created.UploadId) throw new MvmError("network", `${where}: no upload id`);
+            uploadId = created.UploadId;
+          }
+          sendPart(cur, fill, ++partNumber);
+          cur = await takeBuffer();
+          fill = 0;
+        }
+      }
+      if (!uploadId) {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket,
+            Key,
+            Body: cur.subarray(0, fill),
+            ContentLength: fill,
+            Metadata,
+            ContentType: "application/octet-stream",
+          }),
+        );
+        onBytes(fill);
+        return body.result();
+      }
+      if (fill > 0) sendPart(cur, fill, ++partNumber);
+      while (inFlight.size > 0) await Promise.race(inFlight);
+      if (failure) throw failure;
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      return body.result();
     } catch (e) {
-      throw s3Failure(`uploading s3://${this.loc.bucket}/${key}`, e);
+      while (inFlight.size > 0) await Promise.race(inFlight);
+      if (uploadId)
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId }))
+          .catch(() => {});
+      throw s3Failure(where, e);
     }
-    return body.result();
   }
 
   async *getObject(template: string, rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array> {

@@ -42,17 +42,18 @@ export interface RawDigest {
 
 /**
  * Reads `fh` from the start and yields its sparse1 encoding, hashing the raw bytes on the way.
- * `done` is filled in once the generator has finished.
+ * `done` is filled in once the generator has finished. Chunks are views of one reused read buffer:
+ * each is valid only until the next one is requested (consumers copy what they keep), which keeps
+ * memory constant instead of leaving a trail of garbage buffers for the GC.
  */
 export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): AsyncGenerator<Buffer> {
   const size = (await fh.stat()).size;
   const hash = createHash("sha256");
   yield Buffer.concat([MAGIC, u64(size)]);
   let pos = 0;
+  const buf = Buffer.allocUnsafe(READ_SIZE);
   while (pos < size) {
-    // A fresh buffer per read: the consumer may still hold the previous chunk.
-    const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, size - pos));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    const { bytesRead } = await fh.read(buf, 0, Math.min(READ_SIZE, size - pos), pos);
     if (bytesRead === 0) throw new MvmError("internal", "file shrank while it was being read");
     const chunk = buf.subarray(0, bytesRead);
     hash.update(chunk);
@@ -78,12 +79,12 @@ export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): A
   done.size = size;
 }
 
-/** Yields a file's bytes unchanged (the "identity" encoding), hashing them on the way. */
+/** Yields a file's bytes unchanged (the "identity" encoding), hashing them; chunks as above. */
 export async function* encodeIdentity(fh: FileHandle, done: Partial<RawDigest>): AsyncGenerator<Buffer> {
   const hash = createHash("sha256");
   let pos = 0;
+  const buf = Buffer.allocUnsafe(READ_SIZE);
   for (;;) {
-    const buf = Buffer.allocUnsafe(READ_SIZE);
     const { bytesRead } = await fh.read(buf, 0, READ_SIZE, pos);
     if (bytesRead === 0) break;
     const chunk = buf.subarray(0, bytesRead);
@@ -169,7 +170,8 @@ export async function decodeSparse(source: AsyncIterable<Uint8Array>, fh: FileHa
   };
 
   for await (const chunk of source) {
-    pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk]);
+    const view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength); // no copy
+    pending = pending.length === 0 ? view : Buffer.concat([pending, view]);
     await take();
   }
   if (!finished) throw corrupt("stream ended early");

@@ -25,6 +25,7 @@ export interface Uploaded {
 
 /** A stream of stored bytes that also reports the digest once it has been consumed. */
 export interface UploadBody {
+  /** Each chunk is valid only until the next one is requested: a transport copies what it keeps. */
   chunks: AsyncIterable<Buffer>;
   /** Filled in when `chunks` is exhausted. */
   result(): Uploaded;

@@ -7,6 +7,8 @@ export interface FaultyProxy {
   port: number;
   /** Connections cut so far. */
   cuts(): number;
+  /** Bytes moved through the proxy so far, both directions. */
+  bytes(): number;
   /** HTTP request lines seen from clients ("PUT /bucket/key?partNumber=2&uploadId=… HTTP/1.1"). */
   requests: string[];
   setFaults(n: number): void;
@@ -20,6 +22,7 @@ export async function startFaultyProxy(
 ): Promise<FaultyProxy> {
   let left = faults;
   let cut = 0;
+  let total = 0;
   const requests: string[] = [];
   const REQUEST_LINE = /(?:^|\r\n)((?:GET|PUT|POST|PATCH|HEAD|DELETE) \S+ HTTP\/1\.1)\r\n/g;
   const sockets = new Set<Socket>();
@@ -30,6 +33,7 @@ export async function startFaultyProxy(
     let moved = 0;
     const count = (n: number) => {
       moved += n;
+      total += n;
       if (left > 0 && moved > afterBytes) {
         left--;
         cut++;
@@ -59,6 +63,7 @@ export async function startFaultyProxy(
   return {
     port: typeof addr === "object" && addr ? addr.port : 0,
     cuts: () => cut,
+    bytes: () => total,
     requests,
     setFaults(n) {
       left = n;
