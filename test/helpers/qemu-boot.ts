@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { promises as fs } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { kitKernelArgs } from "../../src/kit/index.js";
 import { GuestChannel } from "../../src/vm/guest-channel.js";
 import type { GuestImage } from "./fixtures.js";
 
@@ -10,20 +11,6 @@ import type { GuestImage } from "./fixtures.js";
 // run issue). microvm with ACPI (virtio devices are found through ACPI), TCG, the root disk in
 // snapshot mode so the cached image is never written, slirp networking with host forwards, and
 // the agent's virtio-serial port on a unix socket.
-
-/**
- * The guest kernel calibrates its TSC against the PIT; under TCG on a loaded host that fails
- * ("Unable to calibrate against PIT") and the boot then hangs with no timer. TCG's TSC runs at the
- * host's rate, so hand the guest that rate.
- */
-export function hostTscKhz(): number | undefined {
-  try {
-    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
-    return m?.[1] ? Math.round(Number(m[1]) * 1000) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -128,14 +115,8 @@ export async function bootQemu(opts: BootOptions): Promise<TestVm> {
     ports.set(guest, host);
     fwd.push(`,hostfwd=tcp:127.0.0.1:${host}-:${guest}`);
   }
-  const tsc = hostTscKhz();
-  const append = [
-    "console=ttyS0",
-    "panic=-1",
-    "quiet",
-    ...(tsc ? [`tsc_early_khz=${tsc}`] : []),
-    ...(opts.append ?? []),
-  ];
+  // TCG only here: /dev/kvm is not usable on these machines.
+  const append = [...kitKernelArgs({ tcg: true }), ...(opts.append ?? [])];
   const args = [
     "-M",
     "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on",
