@@ -298,6 +298,19 @@ async function hashFiles(dir: string, names: readonly string[]): Promise<Record<
   return out;
 }
 
+/**
+ * Before different bytes replace a revision's files one by one (an image packed by a newer mvmctl, or a
+ * directory left incomplete): its snapshot no longer applies and its checksums will not hold mid-way.
+ * Dropping both first means a crash in between leaves a revision that is visibly incomplete (no
+ * checksums.json: the next build repairs it) and never one that claims a snapshot it cannot restore.
+ */
+async function retireInPlace(dir: string, previous: TemplateRevision | undefined): Promise<void> {
+  if (previous?.snapshot)
+    await writeFileAtomic(join(dir, REVISION_FILE), toJson({ ...previous, snapshot: null }));
+  await fs.rm(join(dir, CHECKSUMS_FILE), { force: true });
+  await fs.rm(join(dir, SNAPSHOT_DIR), { recursive: true, force: true });
+}
+
 /** Checksums of the snapshot files in `dir`: as recorded when they are, else computed. */
 async function snapshotSums(dir: string, recorded: Record<string, string>): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -354,10 +367,11 @@ async function assemble(name: string, spec: TemplateSpec, a: AssembleArgs): Prom
     // A snapshot of the same revision stays valid when the image files are byte-identical.
     let snapshot = a.previous?.snapshot ?? null;
     let keptSnapshotSums: Record<string, string> = {};
+    let sameImage = false;
     if (a.previous) {
       const old = await readChecksums(a.finalDir).catch(() => undefined);
-      const same = old !== undefined && IMAGE_FILES.every((f) => old.files[f] === imageSums[f]);
-      if (same && old) {
+      sameImage = old !== undefined && IMAGE_FILES.every((f) => old.files[f] === imageSums[f]);
+      if (sameImage && old) {
         keptSnapshotSums = await snapshotSums(a.finalDir, old.files);
       } else if (snapshot || (await exists(join(a.finalDir, SNAPSHOT_DIR)))) {
         a.warn("the rebuilt image differs from the one the snapshot was taken from: the snapshot is dropped");
@@ -383,6 +397,7 @@ async function assemble(name: string, spec: TemplateSpec, a: AssembleArgs): Prom
       toJson(newChecksums(name, a.rev, { ...imageSums, ...metaSums, ...keptSnapshotSums })),
     );
     if (a.previous || (await exists(a.finalDir))) {
+      if (!sameImage) await retireInPlace(a.finalDir, a.previous);
       await replaceInto(staging, a.finalDir);
       if (!snapshot) await fs.rm(join(a.finalDir, SNAPSHOT_DIR), { recursive: true, force: true });
     } else await installNew(staging, a.finalDir);

@@ -230,4 +230,35 @@ describe("template build", () => {
       writeFileSync(join(flake, "flake.nix"), good);
     }
   });
+
+  test("--force whose image differs from the snapshot's drops the snapshot", async () => {
+    const current = join(data, "templates", "web", "current");
+    const dir = join(join(data, "templates", "web"), readlinkSync(current));
+    mkdirSync(join(dir, "snapshot"), { recursive: true });
+    writeFileSync(join(dir, "snapshot", "vmstate.bin"), "old state");
+    const revFile = join(dir, "revision.json");
+    const rec = readJson<Record<string, unknown>>(revFile);
+    rec.snapshot = {
+      created_at: "2026-11-25T10:00:00Z",
+      vmstate_size_bytes: 9,
+      mem_size_bytes: 0,
+      boot_args: "console=ttyS0",
+      vcpus: 1,
+      mem_mib: 768,
+    };
+    writeFileSync(revFile, `${JSON.stringify(rec, null, 2)}\n`);
+    // The snapshot was taken from an image with other bytes (as after a packer change).
+    const sumsFile = join(dir, "checksums.json");
+    const sums = readJson<{ files: Record<string, string> }>(sumsFile);
+    sums.files["rootfs.ext4"] = "0".repeat(64);
+    writeFileSync(sumsFile, JSON.stringify(sums));
+    const r = await cli(["template", "build", "web", "--force"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: the rebuilt image differs .* the snapshot is dropped/);
+    assert.equal(readJson<RevisionJson>(revFile).snapshot, null);
+    assert.ok(!existsSync(join(dir, "snapshot")));
+    const after = readJson<{ files: Record<string, string> }>(sumsFile);
+    assert.ok(!("snapshot/vmstate.bin" in after.files));
+    for (const [f, h] of Object.entries(after.files)) assert.equal(sha256(join(dir, f)), h, f);
+  });
 });
