@@ -181,7 +181,11 @@ export function registerInit(template: Command, ctx: CliContext): void {
       "\nPlanners: openai needs OPENAI_API_KEY (MVM_TEMPLATE_OPENAI_BASE_URL, MVM_TEMPLATE_OPENAI_MODEL);\n" +
         "local needs MVM_TEMPLATE_LOCAL_BASE_URL (MVM_TEMPLATE_LOCAL_MODEL, MVM_TEMPLATE_LOCAL_API_KEY);\n" +
         "auto uses whichever is configured, else the built-in heuristic, and falls back to it on failure.\n" +
-        "MVM_TEMPLATE_LLM_TIMEOUT_MS bounds each request (default 60000).",
+        "MVM_TEMPLATE_LLM_TIMEOUT_MS bounds each request (default 60000).\n\n" +
+        "Examples:\n" +
+        "  mvmctl template init web --local --preset http\n" +
+        '  mvmctl template init api --local --prompt "FastAPI service with Postgres" --plan-only\n' +
+        "  mvmctl template init demo --local --offline --preset worker   # builds with no network",
     )
     .action(async (name: string, opts: InitOpts) => {
       if (opts.local && !opts.vm) await initLocal(ctx, name, opts);
