@@ -2,9 +2,9 @@ import type { BuildProgress } from "../build/build-template.js";
 import { paint } from "./output.js";
 import { StatusLine } from "./status-line.js";
 
-// Renders a build's progress on stderr: on a terminal a live line that follows nix (which derivation
-// builds, its latest log line); otherwise plain lines — one per step and per derivation started, never
-// nix's full log (that is in the build log file).
+// Renders a build's progress on stderr: on a terminal a live line that follows the steps and nix (which
+// derivation builds, its latest log line), with only warnings printed for good; otherwise plain lines —
+// one per step and per derivation started, never nix's full log (that is in the build log file).
 
 export class BuildProgressView {
   private readonly status = new StatusLine();
@@ -14,8 +14,10 @@ export class BuildProgressView {
   readonly onProgress = (p: BuildProgress): void => {
     switch (p.stage) {
       case "step":
-        this.line(`${paint("dim", "[mvm]")} ${p.message}`);
-        this.status.set(p.message);
+        // On a terminal steps live in the status line, so a cache hit ends as one "up to date" line;
+        // elsewhere (CI logs) each step is a line of its own.
+        if (this.status.live) this.status.set(p.message);
+        else this.line(`${paint("dim", "[mvm]")} ${p.message}`);
         break;
       case "warning":
         this.line(`${paint("yellow", "warning:")} ${p.message}`);
