@@ -296,15 +296,9 @@ export class FirecrackerBackend implements HypervisorBackend {
 
   /** Re-opens a VM started by another mvmctl process (for `ls`/`down`), or undefined if none. */
   async attach(name: string, dir: string): Promise<FirecrackerVm | undefined> {
-    let rec: VmRecord;
-    try {
-      rec = JSON.parse(await fs.readFile(join(dir, FC_FILES.state), "utf8")) as VmRecord;
-    } catch {
-      return undefined;
-    }
-    if (rec.pid !== null && !Number.isSafeInteger(rec.pid)) return undefined;
-    const tap = typeof rec.tap_slot === "number" ? tapForSlot(rec.tap_slot) : undefined;
-    const fwd = typeof rec.forwarder_pid === "number" ? rec.forwarder_pid : null;
+    const rec = await readRecord(dir);
+    if (!rec) return undefined;
+    const tap = rec.tap_slot === null ? undefined : tapForSlot(rec.tap_slot);
     return new FirecrackerVm(
       name,
       dir,
@@ -315,7 +309,7 @@ export class FirecrackerBackend implements HypervisorBackend {
       "",
       this,
       undefined,
-      fwd,
+      rec.forwarder_pid ?? null,
     );
   }
 
@@ -561,18 +555,36 @@ export class FirecrackerVm implements VmHandle {
  * whose command line is this directory's API socket (or a start younger than a minute, not yet spawned).
  */
 export async function firecrackerVmAlive(dir: string): Promise<boolean> {
-  let rec: VmRecord;
-  try {
-    rec = JSON.parse(await fs.readFile(join(dir, FC_FILES.state), "utf8")) as VmRecord;
-  } catch {
-    return false;
-  }
+  const rec = await readRecord(dir);
+  if (!rec) return false;
   if (rec.pid === null) return Date.now() - Date.parse(rec.started_at) < 60_000;
-  return (
-    Number.isSafeInteger(rec.pid) &&
-    pidAlive(rec.pid) &&
-    commandLineOf(rec.pid).includes(join(dir, FC_FILES.apiSocket))
-  );
+  return pidAlive(rec.pid) && commandLineOf(rec.pid).includes(join(dir, FC_FILES.apiSocket));
+}
+
+/** A VM directory's firecracker.json, checked field by field; undefined when absent or not ours. */
+async function readRecord(dir: string): Promise<VmRecord | undefined> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await fs.readFile(join(dir, FC_FILES.state), "utf8"));
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== "object") return undefined;
+  const r = v as Record<string, unknown>;
+  const pidOk = (p: unknown) =>
+    p === null || p === undefined || (Number.isSafeInteger(p) && (p as number) > 0);
+  const slotOk =
+    r.tap_slot === null ||
+    (Number.isInteger(r.tap_slot) && (r.tap_slot as number) >= 0 && (r.tap_slot as number) < 16384);
+  if (!pidOk(r.pid) || !pidOk(r.forwarder_pid) || !slotOk || typeof r.started_at !== "string")
+    return undefined;
+  return {
+    pid: (r.pid as number | null | undefined) ?? null,
+    tap: typeof r.tap === "string" ? r.tap : null,
+    tap_slot: r.tap_slot as number | null,
+    forwarder_pid: (r.forwarder_pid as number | null | undefined) ?? null,
+    started_at: r.started_at,
+  };
 }
 
 /** Removes TAP devices left by Firecracker VMs that are gone (for `mvmctl down --all` / doctor). */

@@ -3,26 +3,16 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
 import type { VmConfig } from "../../src/vm/backend.js";
 import { tapExists } from "../../src/vm/firecracker-tap.js";
-import { FAKE_SCRIPT, fixture, processesMentioning } from "./helpers.js";
+import { FAKE_SCRIPT, fixture, isRunning, processesMentioning } from "./helpers.js";
 
 const fx = fixture();
 after(() => rmSync(fx.root, { recursive: true, force: true }));
 const canTap = process.getuid?.() === 0 && existsSync("/dev/net/tun");
-
-/** Alive and not a zombie (an orphan's zombie waits for whoever reaps orphans here). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 test("mvmctl killed while Firecracker hangs on InstanceStart: attach + stop removes process and TAP", async () => {
   const network = canTap ? "tap" : "none";

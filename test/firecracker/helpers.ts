@@ -117,3 +117,16 @@ export function processesMentioning(needle: string): number[] {
 }
 
 export const MiB = 1024 * 1024;
+
+/**
+ * Alive and not a zombie. A killed VMM stays a zombie until its parent reaps it (asynchronously in
+ * Node, or never where nothing reaps orphans), and a zombie runs nothing.
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}

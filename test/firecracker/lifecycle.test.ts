@@ -16,11 +16,10 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { pidAlive } from "../../src/store/atomic.js";
 import type { VmConfig } from "../../src/vm/backend.js";
 import type { FirecrackerVm } from "../../src/vm/firecracker.js";
 import { GuestChannel } from "../../src/vm/guest-channel.js";
-import { fixture, MiB, processesMentioning } from "./helpers.js";
+import { fixture, isRunning, MiB, processesMentioning } from "./helpers.js";
 
 const fx = fixture();
 const running: FirecrackerVm[] = [];
@@ -117,7 +116,7 @@ describe("firecracker backend against the wire-level fake", () => {
 
     const pid = vm.pid;
     await vm.stop();
-    assert.equal(pidAlive(pid), false, "no Firecracker process outlives stop()");
+    assert.equal(isRunning(pid), false, "no Firecracker process outlives stop()");
     assert.equal(await vm.state(), "stopped");
     for (const f of ["firecracker.sock", "v.sock", "firecracker.json"])
       assert.equal(existsSync(join(c.dir, f)), false, f);
@@ -143,7 +142,7 @@ describe("firecracker backend against the wire-level fake", () => {
     assert.equal(again.pid, vm.pid);
     assert.equal(await again.state(), "running");
     await again.stop({ graceMs: 0 });
-    assert.equal(pidAlive(vm.pid), false);
+    assert.equal(isRunning(vm.pid), false);
     assert.equal(await other.attach(c.name, c.dir), undefined, "nothing to attach once stopped");
 
     // A state file whose pid now belongs to some other process (here: this test runner).
@@ -156,8 +155,20 @@ describe("firecracker backend against the wire-level fake", () => {
     assert.ok(stale);
     assert.equal(await stale.state(), "stopped");
     await stale.stop();
-    assert.equal(pidAlive(process.pid), true, "still alive: the recycled pid was left alone");
+    assert.equal(isRunning(process.pid), true, "still alive: the recycled pid was left alone");
     assert.equal(existsSync(join(c.dir, "firecracker.json")), false);
+
+    // A damaged or hostile record is "no VM here", never a crash or a signal to some pid.
+    for (const bad of [
+      "not json",
+      "null",
+      JSON.stringify({ pid: -1, tap_slot: null, started_at: "x" }),
+      JSON.stringify({ pid: 1, tap_slot: 99999, started_at: "x" }),
+      JSON.stringify({ pid: "1", tap_slot: null, started_at: "x" }),
+    ]) {
+      writeFileSync(join(c.dir, "firecracker.json"), bad);
+      assert.equal(await other.attach(c.name, c.dir), undefined, bad);
+    }
   });
 
   test("extra drives keep fixed relative names (vdb config ro, vdc secrets ro, vdd data rw)", async () => {

@@ -11,7 +11,7 @@ import { MvmError } from "../../src/core/errors.js";
 import type { VmConfig } from "../../src/vm/backend.js";
 import type { FirecrackerVm } from "../../src/vm/firecracker.js";
 import { parseSpec, startForwarder } from "../../src/vm/port-forwarder.js";
-import { fixture, processesMentioning } from "./helpers.js";
+import { fixture, isRunning, processesMentioning } from "./helpers.js";
 
 const fx = fixture();
 const running: FirecrackerVm[] = [];
@@ -50,15 +50,6 @@ function roundTrip(port: number, text: string): Promise<string> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 test("forwards host connections to the guest address and exits when the VM process is gone", async () => {
   const guestPort = await echoServer();
   const hostPort = await freePort();
@@ -73,8 +64,8 @@ test("forwards host connections to the guest address and exits when the VM proce
   assert.equal(await roundTrip(hostPort, "again\n"), "echo: again\n", "each connection is forwarded");
   vmProcess.kill("SIGKILL");
   const until = Date.now() + 5_000;
-  while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-  assert.equal(alive(pid), false, "the forwarder does not outlive the VM");
+  while (isRunning(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(isRunning(pid), false, "the forwarder does not outlive the VM");
 });
 
 test("a host port already in use fails the start with a clear reason", async () => {
@@ -148,7 +139,7 @@ test("a VM with -p gets a forwarder to its guest address, stopped with the VM", 
   const rec = JSON.parse(readFileSync(join(c.dir, "firecracker.json"), "utf8"));
   assert.equal(rec.forwarder_pid, fwd[0]);
   await vm.stop();
-  assert.equal(alive(fwd[0] as number), false, "stop ends the forwarder");
+  assert.equal(isRunning(fwd[0] as number), false, "stop ends the forwarder");
   // The host port is free again.
   const again = createServer();
   servers.push(again);

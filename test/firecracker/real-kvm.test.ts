@@ -12,10 +12,10 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { pidAlive } from "../../src/store/atomic.js";
 import { DataPaths } from "../../src/store/paths.js";
 import type { VmConfig } from "../../src/vm/backend.js";
 import { FirecrackerBackend, type FirecrackerVm } from "../../src/vm/firecracker.js";
+import { isRunning } from "./helpers.js";
 
 const env = process.env;
 const enabled = env.MVM_FC_REAL === "1";
@@ -100,7 +100,7 @@ test("real Firecracker: boot, agent over vsock, snapshot, two restores side by s
     assert.equal(await v.state(), "running");
     const pid = v.pid;
     await v.stop();
-    assert.equal(pidAlive(pid), false);
+    assert.equal(isRunning(pid), false);
     if (v.tap) assert.equal(existsSync(`/sys/class/net/${v.tap.name}`), false);
   }
   assert.deepEqual(
