@@ -12,6 +12,8 @@ export interface BenchResult {
   target: string;
   pass: boolean;
   notes?: string;
+  /** Chart panel this figure belongs to ("boot", "transfer", "memory", …); omitted figures are not drawn. */
+  group?: string;
 }
 
 export const CLI = resolve(import.meta.dirname, "..", "src", "cli", "main.js");

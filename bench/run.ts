@@ -1,0 +1,64 @@
+// `npm run bench`: every benchmark, each against its baseline in the same run, then bench/report.md and
+// bench/chart.svg. MVM_BENCH_ONLY=<substring> runs a subset (the report then holds only that subset).
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { benchBuildNoop } from "./build-noop.js";
+import { type BenchResult, printResult } from "./lib.js";
+import { benchRegistry } from "./registry.js";
+import { type ChartGroup, renderChart, renderMarkdown } from "./report.js";
+import { benchTemplateList } from "./template-list.js";
+
+const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }[] = [
+  { name: "template-list", run: () => benchTemplateList() },
+  { name: "build-noop", run: () => benchBuildNoop() },
+  { name: "registry", run: () => benchRegistry() },
+];
+
+const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
+  boot: { title: "Cold boot vs restore to ready", unit: "ms" },
+  transfer: { title: "Transfer throughput", unit: "MiB/s" },
+  memory: { title: "Peak RSS while transferring a 2 GiB artifact", unit: "MiB" },
+};
+
+function chartGroups(results: BenchResult[]): ChartGroup[] {
+  const groups = new Map<string, ChartGroup>();
+  for (const r of results) {
+    if (!r.group) continue;
+    const meta = GROUP_TITLES[r.group] ?? { title: r.group, unit: r.unit };
+    const g = groups.get(r.group) ?? { title: meta.title, unit: meta.unit, bars: [] };
+    if (r.baseline && !g.bars.some((b) => b.label === r.baseline!.name))
+      g.bars.push({ label: r.baseline.name, value: r.baseline.value });
+    g.bars.push({ label: r.name, value: r.value });
+    groups.set(r.group, g);
+  }
+  return [...groups.values()];
+}
+
+async function main(): Promise<number> {
+  const only = process.env.MVM_BENCH_ONLY ?? "";
+  const results: BenchResult[] = [];
+  let failed = 0;
+  for (const b of BENCHES.filter((x) => x.name.includes(only))) {
+    console.log(`== ${b.name}`);
+    try {
+      const r = await b.run();
+      for (const x of Array.isArray(r) ? r : [r]) {
+        printResult(x);
+        results.push(x);
+      }
+    } catch (e) {
+      failed++;
+      console.log(`ERROR ${b.name}: ${(e as Error).message}`);
+    }
+  }
+  const accel = process.env.MVM_QEMU_ACCEL ?? "auto (TCG on this machine: no usable KVM)";
+  const dir = join(import.meta.dirname, "..", "..", "bench");
+  writeFileSync(join(dir, "report.md"), renderMarkdown(results, new Date(), accel));
+  writeFileSync(join(dir, "chart.svg"), renderChart(chartGroups(results)));
+  console.log(
+    `wrote ${join(dir, "report.md")} and chart.svg: ${results.filter((r) => r.pass).length}/${results.length} targets met`,
+  );
+  return failed > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
