@@ -41,6 +41,27 @@ export interface RawDigest {
 }
 
 /**
+ * Reads a file front to back with one read always in flight: two buffers take turns, the next read
+ * is issued before the current chunk is handed out, so disk reads overlap hashing and sending.
+ * A chunk stays valid until the one after it is requested.
+ */
+async function* readAhead(fh: FileHandle, size: number): AsyncGenerator<Buffer> {
+  const bufs = [Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE)];
+  let pos = 0;
+  let turn = 0;
+  const readAt = (at: number) => fh.read(bufs[turn]!, 0, Math.min(READ_SIZE, size - at), at);
+  let pending = pos < size ? readAt(pos) : undefined;
+  while (pending) {
+    const { bytesRead, buffer } = await pending;
+    if (bytesRead === 0) throw new MvmError("internal", "file shrank while it was being read");
+    pos += bytesRead;
+    turn ^= 1;
+    pending = pos < size ? readAt(pos) : undefined;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/**
  * Reads `fh` from the start and yields its sparse1 encoding, hashing the raw bytes on the way.
  * `done` is filled in once the generator has finished. Chunks are views of one reused read buffer:
  * each is valid only until the next one is requested (consumers copy what they keep), which keeps
@@ -51,11 +72,8 @@ export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): A
   const hash = createHash("sha256");
   yield Buffer.concat([MAGIC, u64(size)]);
   let pos = 0;
-  const buf = Buffer.allocUnsafe(READ_SIZE);
-  while (pos < size) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(READ_SIZE, size - pos), pos);
-    if (bytesRead === 0) throw new MvmError("internal", "file shrank while it was being read");
-    const chunk = buf.subarray(0, bytesRead);
+  for await (const chunk of readAhead(fh, size)) {
+    const bytesRead = chunk.length;
     hash.update(chunk);
     let runStart = -1;
     for (let off = 0; off < bytesRead; off += BLOCK) {
@@ -81,15 +99,12 @@ export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): A
 
 /** Yields a file's bytes unchanged (the "identity" encoding), hashing them; chunks as above. */
 export async function* encodeIdentity(fh: FileHandle, done: Partial<RawDigest>): AsyncGenerator<Buffer> {
+  const size = (await fh.stat()).size;
   const hash = createHash("sha256");
   let pos = 0;
-  const buf = Buffer.allocUnsafe(READ_SIZE);
-  for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, READ_SIZE, pos);
-    if (bytesRead === 0) break;
-    const chunk = buf.subarray(0, bytesRead);
+  for await (const chunk of readAhead(fh, size)) {
     hash.update(chunk);
-    pos += bytesRead;
+    pos += chunk.length;
     yield chunk;
   }
   done.sha256 = hash.digest("hex");
