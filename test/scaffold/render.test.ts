@@ -207,6 +207,22 @@ describe("flake rendering", () => {
     assert.equal(args.hostname, "web-app");
   });
 
+  test("a privileged port runs the server as root (busybox httpd drops to mvm after binding)", async () => {
+    const plan: TemplatePlan = { ...presetPlan("http"), httpPort: 80 };
+    const off = await renderAndCheck("port80", planned(plan, "llm"), "offline", "p");
+    assert.equal(off.args.services.web?.user, "root");
+    assert.equal(off.args.services.web?.command, "httpd -f -p 80 -u mvm:mvm -h /srv/www");
+    const py = await renderAndCheck(
+      "py80",
+      planned({ ...presetPlan("python"), httpPort: 443 }, "llm"),
+      "nixpkgs",
+      "p",
+    );
+    assert.equal(py.args.services.app?.user, "root");
+    const normal = await renderAndCheck("py8080", planned(presetPlan("python")), "nixpkgs");
+    assert.equal(normal.args.services.app?.user, null, "unprivileged ports keep the service user");
+  });
+
   test("offline refuses python and postgres before rendering", () => {
     for (const preset of ["python", "postgres"] as const)
       assert.throws(

@@ -91,6 +91,11 @@ function httpCheck(target: Target, port: number, path: string): Fragment {
     : [{ nix: "pkgs.curl" }, `/bin/curl -fsS -o /dev/null ${url}`];
 }
 
+/** Ports below 1024 need root to bind; the service user (uid 900) cannot. */
+function privileged(port: number): boolean {
+  return port < 1024;
+}
+
 function staticWeb(
   name: string,
   plan: TemplatePlan,
@@ -98,12 +103,16 @@ function staticWeb(
 ): Pick<GuestWorkload, "services" | "healthChecks"> {
   const port = plan.httpPort ?? PLAN_DEFAULTS.httpPort;
   const path = plan.healthPath ?? PLAN_DEFAULTS.healthPath;
+  // On a privileged port the server starts as root; busybox httpd then drops to the service user
+  // itself once it has bound the port.
   const command: Fragment =
     target === "offline"
-      ? [`httpd -f -p ${port} -h ${WEB_ROOT}`]
+      ? [`httpd -f -p ${port}${privileged(port) ? ` -u ${SERVICE_USER}:${SERVICE_USER}` : ""} -h ${WEB_ROOT}`]
       : [{ nix: "pkgs.python3" }, `/bin/python3 -m http.server ${port} --directory ${WEB_ROOT}`];
+  const web: ServiceDef = { name: "web", preStart: webRootSetup(name, path), command };
+  if (privileged(port)) web.user = "root";
   return {
-    services: [{ name: "web", preStart: webRootSetup(name, path), command }],
+    services: [web],
     healthChecks: [{ name: "web", cmd: httpCheck(target, port, path), intervalSecs: 2, timeoutSecs: 3 }],
   };
 }
@@ -118,6 +127,7 @@ function pythonApp(plan: TemplatePlan): Pick<GuestWorkload, "services" | "health
         name: "app",
         command: [{ nix: "python" }, "/bin/python3 ", { nix: "appSrc" }, `/${shellQuote(entry)}`],
         env: { PORT: String(port), PYTHONUNBUFFERED: "1" },
+        ...(privileged(port) ? { user: "root" } : {}),
       },
     ],
     healthChecks: [{ name: "app", cmd: httpCheck("nixpkgs", port, path), intervalSecs: 5, timeoutSecs: 3 }],
