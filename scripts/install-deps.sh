@@ -18,6 +18,7 @@ if [ "${1:-}" = "--with-test-services" ]; then
     docker-registry          # real OCI registry for registry tests
     apache2-utils            # htpasswd for the registry's auth
     awscli                   # S3 baseline for the registry benchmark
+    openssl                  # certificate of the token service in the OCI bearer-token test
   )
 fi
 missing=()

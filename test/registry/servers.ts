@@ -94,12 +94,33 @@ export async function startS3(): Promise<S3Server> {
   };
 }
 
-export async function startOci(): Promise<OciServer> {
+/** Bearer-token authentication instead of htpasswd: the token service the registry sends clients to. */
+export interface TokenAuth {
+  realm: string;
+  service: string;
+  issuer: string;
+  certFile: string;
+}
+
+export async function startOci(
+  opts: { token?: (dir: string, username: string, password: string) => Promise<TokenAuth> } = {},
+): Promise<OciServer> {
   const dir = tempDir("mvm-oci-");
   const username = "mvm";
   const password = randomBytes(12).toString("base64url");
   const htpasswd = execFileSync("htpasswd", ["-Bbn", username, password], { encoding: "utf8" });
   writeFileSync(join(dir, "htpasswd"), htpasswd);
+  const token = opts.token ? await opts.token(dir, username, password) : undefined;
+  const auth = token
+    ? [
+        "auth:",
+        "  token:",
+        `    realm: ${token.realm}`,
+        `    service: ${token.service}`,
+        `    issuer: ${token.issuer}`,
+        `    rootcertbundle: ${token.certFile}`,
+      ]
+    : ["auth:", "  htpasswd:", "    realm: mvm-test", `    path: ${join(dir, "htpasswd")}`];
   const port = await freePort();
   const config = [
     "version: 0.1",
@@ -115,10 +136,7 @@ export async function startOci(): Promise<OciServer> {
     "http:",
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${randomBytes(16).toString("hex")}`,
-    "auth:",
-    "  htpasswd:",
-    "    realm: mvm-test",
-    `    path: ${join(dir, "htpasswd")}`,
+    ...auth,
     "",
   ].join("\n");
   writeFileSync(join(dir, "config.yml"), config);
