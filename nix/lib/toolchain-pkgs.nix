@@ -10,6 +10,8 @@ let
     pname = "mvm-agent";
     version = "0.1.0";
     src = guestSrc + "/agent";
+    # linux/vm_sockets.h and linux/random.h (musl's libc does not ship kernel headers).
+    buildInputs = [ pkgs.pkgsStatic.linuxHeaders ];
     buildPhase = "$CC -O2 -static -o mvm-agent *.c";
     installPhase = "install -Dm755 mvm-agent $out/bin/mvm-agent";
   };
