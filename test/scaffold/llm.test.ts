@@ -269,6 +269,30 @@ describe("LLM planners over the wire", () => {
     assert.equal(JSON.parse(read("mvm-template-prompt.json")).primary_preset, "worker");
   });
 
+  test("an unreachable server or an oversized reply: explicit fails, auto falls back", async () => {
+    const closed = await server(() => responsesReply(plan()));
+    await closed.close();
+    const hard = await init("gone", ["--prompt", "python api", "--planner", "local"], {
+      MVM_TEMPLATE_LOCAL_BASE_URL: closed.url,
+    });
+    assert.equal(hard.r.code, 1);
+    assert.match(
+      hard.r.stderr,
+      /^error: local template planning: cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/responses: /m,
+    );
+    const soft = await init("gone2", ["--prompt", "python api"], { MVM_TEMPLATE_LOCAL_BASE_URL: closed.url });
+    assert.equal(soft.r.code, 0, soft.r.stderr);
+    assert.match(soft.r.stderr, /warning: .*cannot reach/);
+
+    const huge = await server(() => ({ text: `{"output_text": "${"x".repeat(2 << 20)}"}` }));
+    const big = await init("big", ["--prompt", "python api", "--planner", "local"], {
+      MVM_TEMPLATE_LOCAL_BASE_URL: huge.url,
+    });
+    assert.equal(big.r.code, 1);
+    assert.match(big.r.stderr, /the reply is larger than 1048576 bytes/);
+    assert.deepEqual(readdirSync(big.parent), []);
+  });
+
   test("--preset wins over the LLM's choice and is sent as the override", async () => {
     const s = await server(() => responsesReply(plan()));
     const { r, read } = await init("forced", ["--prompt", "python api", "--preset", "worker"], {

@@ -20,6 +20,8 @@ export interface HttpReply {
 }
 
 const MAX_RETRY_AFTER_MS = 10_000;
+/** A plan is a few hundred bytes; a reply far larger than that is refused instead of buffered. */
+export const MAX_REPLY_BYTES = 1 << 20;
 const MAX_BODY_IN_ERROR = 300;
 
 function retryable(status: number): boolean {
@@ -38,6 +40,21 @@ export function bodySnippet(body: string): string {
   return line.length > MAX_BODY_IN_ERROR ? `${line.slice(0, MAX_BODY_IN_ERROR)}...` : line;
 }
 
+async function readBounded(res: Response, label: string): Promise<string> {
+  if (!res.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > MAX_REPLY_BYTES) {
+      await res.body.cancel().catch(() => {});
+      throw new MvmError("external", `${label}: the reply is larger than ${MAX_REPLY_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 async function attempt(
   url: string,
   payload: string,
@@ -47,9 +64,10 @@ async function attempt(
   try {
     const res = await fetch(url, { method: "POST", headers: opts.headers, body: payload, signal });
     // The same signal bounds reading the body: a server that sends headers and then stalls times out too.
-    const body = await res.text();
+    const body = await readBounded(res, opts.label);
     return { res, body };
   } catch (e) {
+    if (e instanceof MvmError) throw e;
     const name = (e as Error | undefined)?.name;
     if (name === "TimeoutError" || name === "AbortError")
       throw new MvmError("timeout", `${opts.label} timed out after ${opts.timeoutMs} ms (${url})`, {
