@@ -2,6 +2,10 @@ import { Command } from "commander";
 import { registerCompletion } from "./commands/completion.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerKit } from "./commands/kit.js";
+import { registerDown } from "./commands/down.js";
+import { registerLogs } from "./commands/logs.js";
+import { registerLs } from "./commands/ls.js";
+import { registerUp } from "./commands/up.js";
 import { registerTemplate } from "./commands/template/index.js";
 import { CliContext } from "./context.js";
 import { VERSION } from "./version.js";
@@ -27,6 +31,10 @@ export function buildProgram(): { program: Command; ctx: CliContext } {
   registerTemplate(program, ctx);
   registerDoctor(program, ctx);
   registerKit(program, ctx);
+  registerUp(program, ctx);
+  registerLs(program, ctx);
+  registerDown(program, ctx);
+  registerLogs(program, ctx);
   registerCompletion(program, ctx);
   return { program, ctx };
 }

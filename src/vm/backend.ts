@@ -46,11 +46,17 @@ export interface VmConfig {
   bootArgs?: string;
   ports: PortForward[];
   drives?: ExtraDrives;
+  /** Keep guest memory where `VmHandle.snapshot` can save it (QEMU: RAM in a shared file). */
+  snapshotable?: boolean;
+  /** SHA-256 of the images when already known (a revision's checksums.json), so nothing is re-hashed. */
+  digests?: { kernel?: string; initrd?: string; rootfs?: string };
 }
 
 /** Snapshot files inside a revision's snapshot/ directory (names from core/artifacts.ts). */
 export interface SnapshotFiles {
   dir: string;
+  /** When saving: the revision's rootfs, so a saved disk overlay can name it by a relative path. */
+  rootfs?: string;
 }
 
 export interface SnapshotResult {
@@ -72,6 +78,12 @@ export interface VmHandle {
   /** Path of the host side of the guest channel (a unix socket). */
   readonly guestChannel: string;
   readonly consoleLog: string;
+  /** Set when the guest channel is a Firecracker vsock UDS (send `CONNECT <port>` first). */
+  readonly guestVsockPort?: number;
+  /** Whether the hypervisor process still exists. */
+  processAlive?(): boolean;
+  /** Lets the VM outlive this process (`up -d`); before that, a crash of mvmctl stops it. */
+  detach?(): void;
   state(): Promise<VmState>;
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -92,4 +104,6 @@ export interface HypervisorBackend {
   fingerprint(cfg: VmConfig): Promise<SnapshotFingerprint>;
   boot(cfg: VmConfig): Promise<VmHandle>;
   restore(cfg: VmConfig, from: SnapshotFiles): Promise<VmHandle>;
+  /** Re-opens a VM another mvmctl process started in `dir` (for ls/down/logs); undefined if none. */
+  attach?(name: string, dir: string): Promise<VmHandle | undefined>;
 }

@@ -1,0 +1,52 @@
+import type { Command } from "commander";
+import { MvmError, usageError } from "../../core/errors.js";
+import { validateIdent } from "../../core/names.js";
+import { pidAlive } from "../../store/atomic.js";
+import { info, printJson } from "../../ui/output.js";
+import { backendByName } from "../../vm/backends.js";
+import { listVmNames, readVmRecord, removeVmDir } from "../../vm/vm-state.js";
+import type { CliContext } from "../context.js";
+
+/** Stops one VM (its hypervisor process, whoever started it) and removes its directory. */
+async function stopOne(ctx: CliContext, name: string): Promise<void> {
+  const dir = ctx.paths.vm(name);
+  const rec = await readVmRecord(dir);
+  if (rec) {
+    const backend = await backendByName(rec.backend, ctx.paths);
+    const vm = await backend.attach?.(name, dir);
+    if (vm) await vm.stop({ graceMs: 3000 });
+    else if (rec.pid > 0 && pidAlive(rec.pid)) process.kill(rec.pid, "SIGKILL");
+    if (rec.keeper_pid && pidAlive(rec.keeper_pid)) {
+      // The keeper exits with its QEMU; give it a moment, it also removes the directory.
+      const deadline = Date.now() + 3000;
+      while (pidAlive(rec.keeper_pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await removeVmDir(dir);
+}
+
+export function registerDown(program: Command, ctx: CliContext): void {
+  program
+    .command("down")
+    .description("Stop a VM (or all of them) and remove its files")
+    .argument("[name]", "VM name (see 'mvmctl ls')")
+    .option("--all", "stop every VM")
+    .option("--json", "print the names of the stopped VMs as JSON")
+    .action(async (name: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+      if (name && opts.all) throw usageError("give a VM name or --all, not both");
+      if (!name && !opts.all) throw usageError("give a VM name or --all");
+      let names: string[];
+      if (opts.all) names = await listVmNames(ctx.paths);
+      else {
+        validateIdent(name as string, "VM name");
+        if (!(await listVmNames(ctx.paths)).includes(name as string))
+          throw new MvmError("not_found", `no VM named ${name}`, { hint: "List VMs with 'mvmctl ls'." });
+        names = [name as string];
+      }
+      for (const n of names) {
+        await stopOne(ctx, n);
+        if (!opts.json) info(`Stopped ${n}`);
+      }
+      if (opts.json) printJson({ stopped: names });
+    });
+}

@@ -1,0 +1,157 @@
+import { createReadStream, promises as fs } from "node:fs";
+import type { Command } from "commander";
+import type { PortForward } from "../../vm/backend.js";
+import { parseHypervisor, selectBackend } from "../../vm/backends.js";
+import { detachVm, type StartedVm, startVm } from "../../vm/start-vm.js";
+import { removeVmDir } from "../../vm/vm-state.js";
+import { info, printJson, printLine, success } from "../../ui/output.js";
+import type { CliContext } from "../context.js";
+import * as parse from "../parse.js";
+import { DEFAULT_READY_TIMEOUT_S, parsePort, parseReadyTimeout } from "../vm-options.js";
+
+interface UpOpts {
+  template: string;
+  name?: string;
+  detach?: boolean;
+  port: PortForward[];
+  cold?: boolean;
+  cpus?: number;
+  mem?: number;
+  hypervisor: ReturnType<typeof parseHypervisor>;
+  readyTimeout: number;
+  json?: boolean;
+}
+
+function portsText(started: StartedVm): string {
+  const p = started.record.ports.map((x) => `${x.host_address}:${x.host}->${x.guest}`);
+  return p.length ? p.join(", ") : "none";
+}
+
+/** Copies the console log to stdout as it grows, until `stop` is called. */
+function followConsole(path: string): () => void {
+  let offset = 0;
+  let busy = false;
+  let stopped = false;
+  const pump = async () => {
+    if (busy || stopped) return;
+    busy = true;
+    try {
+      const st = await fs.stat(path).catch(() => undefined);
+      if (st && st.size > offset) {
+        const end = st.size;
+        await new Promise<void>((res) => {
+          const s = createReadStream(path, { start: offset, end: end - 1 });
+          s.on("data", (d) => process.stdout.write(d));
+          s.on("close", () => res());
+          s.on("error", () => res());
+        });
+        offset = end;
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(pump, 200);
+  void pump();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
+
+export function registerUp(program: Command, ctx: CliContext): void {
+  program
+    .command("up")
+    .aliases(["run", "start"])
+    .description("Start a VM from a template: restore its snapshot when compatible, else cold-boot")
+    .requiredOption("--template <name>", "template to run", parse.name)
+    .option("--name <vm>", "VM name (default: <template>-<4 hex>)")
+    .option("-d, --detach", "return once the VM is ready; it keeps running until 'mvmctl down'")
+    .option("-p, --port <host:guest>", "forward a host TCP port to the guest (repeatable)", parsePort, [])
+    .option("--cold", "boot from scratch even if a snapshot exists")
+    .option("--cpus <n>", "vCPUs (default: the template's)", parse.cpus)
+    .option("--mem <size>", "memory, e.g. 512M or 2G (default: the template's)", parse.mem)
+    .option("--hypervisor <h>", "auto, qemu or firecracker", parseHypervisor, "auto")
+    .option(
+      "--ready-timeout <s>",
+      "seconds to wait until every health check passes",
+      parseReadyTimeout,
+      DEFAULT_READY_TIMEOUT_S,
+    )
+    .option("--json", "with -d: print {name, backend, mode, ready_ms, ports, pid}")
+    .addHelpText(
+      "after",
+      "\nReady means the guest agent answers and every health check of the template passes. In the\nforeground the console is streamed and Ctrl-C stops the VM; with -d the VM runs on (see\n'mvmctl ls', 'mvmctl logs', 'mvmctl down').",
+    )
+    .action(async (opts: UpOpts) => {
+      const backend = await selectBackend(opts.hypervisor, ctx.paths);
+      let abort: (() => Promise<void>) | undefined;
+      let interrupted = false;
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (interrupted) return;
+        interrupted = true;
+        info(`${sig === "SIGINT" ? "Interrupted" : sig}: stopping the VM`);
+        const done = () => process.exit(130);
+        if (abort) abort().then(done, done);
+        else done();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      const quiet = Boolean(opts.json);
+      const started = await startVm(ctx.store, ctx.paths, backend, {
+        template: opts.template,
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        cold: Boolean(opts.cold),
+        ...(opts.cpus !== undefined ? { vcpus: opts.cpus } : {}),
+        ...(opts.mem !== undefined ? { memMib: opts.mem } : {}),
+        ports: opts.port,
+        readyTimeoutMs: opts.readyTimeout * 1000,
+        onProgress: (m) => (quiet ? undefined : info(m)),
+        onVm: (a) => {
+          abort = a;
+        },
+      });
+      const r = started.record;
+      if (opts.detach) {
+        await detachVm(started);
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        if (opts.json)
+          printJson({
+            name: r.name,
+            backend: r.backend,
+            mode: r.mode,
+            ready_ms: r.ready_ms,
+            ports: r.ports,
+            pid: r.pid,
+          });
+        else {
+          success(`VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms)`);
+          printLine(`name:  ${r.name}`);
+          printLine(`mode:  ${r.mode}`);
+          printLine(`ready: ${r.ready_ms} ms`);
+          printLine(`ports: ${portsText(started)}`);
+        }
+        return;
+      }
+      // Foreground: stream the console until Ctrl-C (stop the VM) or the VM ends by itself.
+      success(
+        `VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms); ports: ${portsText(started)}; Ctrl-C stops it`,
+      );
+      const stopFollow = followConsole(started.vm.consoleLog);
+      abort = async () => {
+        stopFollow();
+        await started.vm.stop({ graceMs: 2000 }).catch(() => {});
+        await removeVmDir(started.dir).catch(() => {});
+      };
+      const exited = (started.vm as { exited?: Promise<void> }).exited;
+      if (exited) {
+        await exited;
+        if (!interrupted) {
+          stopFollow();
+          await removeVmDir(started.dir).catch(() => {});
+          info(`VM ${r.name} stopped`);
+        }
+      } else await new Promise(() => {}); // backends without an exit promise: until Ctrl-C
+    });
+}

@@ -1,0 +1,106 @@
+// The keeper: a small process that owns one QEMU. mvmctl starts it (in its own session, so a Ctrl-C in
+// the terminal reaches mvmctl only) and talks to it over stdin/stdout:
+//   keeper → mvmctl: "pid <n>" once QEMU is spawned, "exit <code> <signal>" when it ends.
+//   mvmctl → keeper: "detach" (the VM outlives mvmctl: `up -d`), "kill" (stop QEMU now).
+// If mvmctl dies before detaching — even by SIGKILL — the keeper's stdin reaches EOF: it kills QEMU
+// and removes the VM directory, so a crashed start leaves nothing behind. QEMU runs under
+// `setpriv --pdeathsig KILL`, so if the keeper itself is killed, QEMU dies with it. After a detach,
+// QEMU's end (down, guest poweroff, crash) is the VM's end: the keeper removes the VM directory.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+
+export interface KeeperConfig {
+  /** argv[0] is the program (qemu-system-x86_64). */
+  argv: string[];
+  cwd: string;
+  /** File (relative to cwd) that receives QEMU's stdout and stderr. */
+  log: string;
+  /** Removed when the VM ends without mvmctl watching (crash before detach, or after detach). */
+  vmDir: string;
+  /** Wrap QEMU in `setpriv --pdeathsig KILL` (util-linux) so it cannot outlive the keeper. */
+  setpriv?: string;
+}
+
+function main(): void {
+  const cfg = JSON.parse(process.argv[2] ?? "{}") as KeeperConfig;
+  let detached = false;
+  let qemu: ChildProcess | undefined;
+  let exited = false;
+  const say = (line: string) => {
+    if (detached) return;
+    try {
+      process.stdout.write(`${line}\n`);
+    } catch {
+      // mvmctl is gone; the stdin EOF handler deals with that
+    }
+  };
+  process.stdout.on("error", () => {});
+  for (const sig of ["SIGINT", "SIGHUP", "SIGPIPE"] as const) process.on(sig, () => {});
+  process.on("SIGTERM", () => {
+    if (qemu?.pid && !exited) qemu.kill("SIGKILL");
+    else process.exit(0);
+  });
+
+  const removeDir = () => {
+    try {
+      rmSync(cfg.vmDir, { recursive: true, force: true });
+    } catch {
+      // best effort; `mvmctl ls` sweeps what is left
+    }
+  };
+
+  const logFd = openSync(`${cfg.cwd}/${cfg.log}`, "a", 0o600);
+  const [prog, ...args] = cfg.argv;
+  const wrap = cfg.setpriv && existsSync(cfg.setpriv);
+  qemu = spawn(
+    wrap ? (cfg.setpriv as string) : (prog as string),
+    wrap ? ["--pdeathsig", "KILL", "--", prog as string, ...args] : args,
+    {
+      cwd: cfg.cwd,
+      stdio: ["ignore", logFd, logFd],
+    },
+  );
+  closeSync(logFd);
+  qemu.on("error", (e) => {
+    exited = true;
+    say(`error ${JSON.stringify(e.message)}`);
+    if (detached) removeDir();
+    process.exit(1);
+  });
+  qemu.on("spawn", () => say(`pid ${qemu?.pid}`));
+  qemu.on("exit", (code, signal) => {
+    exited = true;
+    say(`exit ${code ?? "null"} ${signal ?? "null"}`);
+    if (detached) removeDir();
+    // Give the line time to reach mvmctl before this process goes away.
+    setTimeout(() => process.exit(0), detached ? 0 : 50);
+  });
+
+  let buf = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (d: string) => {
+    buf += d;
+    for (;;) {
+      const nl = buf.indexOf("\n");
+      if (nl < 0) break;
+      const cmd = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (cmd === "detach") detached = true;
+      else if (cmd === "kill" && qemu?.pid && !exited) qemu.kill("SIGKILL");
+    }
+  });
+  process.stdin.on("end", () => {
+    if (detached) return;
+    // mvmctl died (or closed us) before the VM was handed over: nothing may outlive it.
+    detached = true; // from here on the keeper cleans up by itself
+    if (qemu?.pid && !exited) qemu.kill("SIGKILL");
+    else {
+      removeDir();
+      process.exit(0);
+    }
+  });
+  process.stdin.on("error", () => {});
+}
+
+main();

@@ -1,0 +1,102 @@
+import { MvmError, messageOf } from "../core/errors.js";
+import type { VmHandle } from "./backend.js";
+import { freshIdentity, GuestChannel, type HealthReport, type PostRestoreResult } from "./guest-channel.js";
+
+// "Ready" means what the template promised: the guest agent answers and every health check passes
+// (docs/guest-protocol.md, `health.ready`). The original polled a socket that never existed and
+// ignored the checks; here the wait names the checks that are not healthy yet, and gives up at once
+// if the hypervisor process dies.
+
+export interface ReadyOptions {
+  timeoutMs: number;
+  /** Send the post-restore request (fresh entropy and identity) once the agent answers. */
+  postRestore?: boolean;
+  /** Progress: called when the set of unhealthy checks changes. */
+  onProgress?: (msg: string) => void;
+}
+
+export interface ReadyResult {
+  health: HealthReport;
+  postRestore?: PostRestoreResult;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function openChannel(vm: VmHandle, retryMs: number): Promise<GuestChannel> {
+  if (vm.guestVsockPort !== undefined)
+    return GuestChannel.connectFirecrackerVsock(vm.guestChannel, vm.guestVsockPort, {
+      connectRetryMs: retryMs,
+    });
+  return GuestChannel.connectUnix(vm.guestChannel, { connectRetryMs: retryMs });
+}
+
+function unhealthy(h: HealthReport): string {
+  const bad = h.checks.filter((c) => !c.healthy);
+  return bad.map((c) => `${c.name} (${c.status}: ${c.detail})`).join(", ");
+}
+
+export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<ReadyResult> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const alive = () => vm.processAlive?.() ?? true;
+  const left = () => Math.max(1, deadline - Date.now());
+  const dead = () =>
+    new MvmError("external", `the VM stopped before it was ready`, { hint: `Its console: ${vm.consoleLog}` });
+  let ch: GuestChannel | undefined;
+  try {
+    ch = await openChannel(vm, Math.min(left(), 15_000));
+    // The agent answers once the guest has booted that far; a short per-ping timeout keeps the
+    // loop responsive to the VM dying and to the deadline.
+    for (;;) {
+      if (!alive()) throw dead();
+      try {
+        await ch.ping({ timeoutMs: Math.min(1000, left()) });
+        break;
+      } catch (e) {
+        if (Date.now() >= deadline)
+          throw new MvmError(
+            "timeout",
+            `the guest agent did not answer within ${Math.round(opts.timeoutMs / 1000)} s`,
+            {
+              hint: `Its console: ${vm.consoleLog}`,
+            },
+          );
+        if (e instanceof MvmError && e.kind === "network") {
+          // The stream closed (QEMU going away, or a reconnect needed): reopen.
+          ch.close();
+          if (!alive()) throw dead();
+          await sleep(100);
+          ch = await openChannel(vm, Math.min(left(), 5_000));
+        }
+      }
+    }
+    let post: PostRestoreResult | undefined;
+    if (opts.postRestore)
+      post = await ch.postRestore({ identity: freshIdentity() }, { timeoutMs: Math.min(10_000, left()) });
+    let last = "";
+    for (;;) {
+      if (!alive()) throw dead();
+      // After a restore, every check is re-run now (fresh) so "ready" describes the restored guest.
+      const h = await ch.health(
+        opts.postRestore ? { fresh: true, timeoutMs: left() } : { timeoutMs: Math.min(10_000, left()) },
+      );
+      if (h.ready) return { health: h, ...(post ? { postRestore: post } : {}) };
+      const now = unhealthy(h);
+      if (now !== last) {
+        opts.onProgress?.(`waiting for health checks: ${now}`);
+        last = now;
+      }
+      if (Date.now() >= deadline)
+        throw new MvmError(
+          "timeout",
+          `health checks did not pass within ${Math.round(opts.timeoutMs / 1000)} s: ${now}`,
+        );
+      await sleep(opts.postRestore ? 25 : 250);
+    }
+  } catch (e) {
+    if (!alive() && !(e instanceof MvmError && e.message.startsWith("the VM stopped"))) throw dead();
+    if (e instanceof MvmError) throw e;
+    throw new MvmError("external", `guest agent: ${messageOf(e)}`);
+  } finally {
+    ch?.close();
+  }
+}

@@ -1,0 +1,120 @@
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import { SNAPSHOT_DIR } from "../core/artifacts.js";
+import type { SnapshotInfo } from "../core/snapshot.js";
+import { revisionTimestamp } from "../core/time.js";
+import { removeDirAtomic, tempSibling } from "../store/atomic.js";
+import { writeChecksums } from "../store/checksums.js";
+import type { DataPaths } from "../store/paths.js";
+import type { TemplateStore } from "../store/templates.js";
+import type { HypervisorBackend, VmConfig, VmHandle } from "./backend.js";
+import { waitReady } from "./readiness.js";
+import { loadTemplateImage } from "./template-vm.js";
+import { claimVmDir, removeVmDir, type VmRecord, writeVmRecord } from "./vm-state.js";
+
+// `template build --snapshot`: boot the current revision once, wait until every health check passes,
+// pause and save it into the revision's snapshot/ directory, record SnapshotInfo with the fingerprint
+// that a restore must match, and re-hash the revision so `verify` covers the snapshot files. The
+// temporary VM and the staging directory are removed on every path (failure, Ctrl-C: see `abort`).
+
+export interface SnapshotRequest {
+  readyTimeoutMs: number;
+  onProgress?: (msg: string) => void;
+  /** Lets the caller stop the temporary VM on Ctrl-C. */
+  onVm?: (abort: () => Promise<void>) => void;
+}
+
+export interface SnapshotOutcome {
+  template: string;
+  revision: string;
+  snapshot: SnapshotInfo;
+  /** Milliseconds from starting the VM until every health check passed. */
+  ready_ms: number;
+}
+
+export async function snapshotTemplate(
+  store: TemplateStore,
+  paths: DataPaths,
+  backend: HypervisorBackend,
+  template: string,
+  req: SnapshotRequest,
+): Promise<SnapshotOutcome> {
+  const say = req.onProgress ?? (() => {});
+  return store.withLock(template, async () => {
+    const img = await loadTemplateImage(store, template);
+    const rev = img.revision;
+    const vmName = `.snapshot-${template}-${randomBytes(3).toString("hex")}`;
+    const dir = await claimVmDir(paths, vmName);
+    const staging = tempSibling(join(img.current.dir, SNAPSHOT_DIR), "tmp");
+    let vm: VmHandle | undefined;
+    const cleanup = async () => {
+      await vm?.stop({ graceMs: 500 }).catch(() => {});
+      await removeVmDir(dir).catch(() => {});
+      await fs.rm(staging, { recursive: true, force: true }).catch(() => {});
+    };
+    req.onVm?.(cleanup);
+    try {
+      const cfg: VmConfig = {
+        name: vmName.slice(1),
+        dir,
+        images: img.images,
+        digests: img.digests,
+        vcpus: rev.vcpus,
+        memMib: rev.mem_mib,
+        ports: [],
+        snapshotable: true,
+      };
+      const fingerprint = await backend.fingerprint(cfg);
+      const record: VmRecord = {
+        schema_version: 1,
+        name: vmName,
+        template,
+        revision: img.current.rev,
+        backend: backend.name,
+        mode: "cold",
+        pid: 0,
+        ports: [],
+        vcpus: cfg.vcpus,
+        mem_mib: cfg.memMib,
+        created_at: new Date().toISOString(),
+        detached: false,
+        guest_channel: "",
+        console_log: "",
+      };
+      await writeVmRecord(dir, record);
+      say(`Creating snapshot: booting ${template} (${rev.revision_hash.slice(0, 12)}) on ${backend.name}`);
+      const t0 = Date.now();
+      vm = await backend.boot(cfg);
+      await writeVmRecord(dir, { ...record, pid: vm.pid });
+      say("Waiting for the guest agent and every health check");
+      await waitReady(vm, { timeoutMs: req.readyTimeoutMs, onProgress: say });
+      const readyMs = Date.now() - t0;
+      say(`Ready after ${(readyMs / 1000).toFixed(1)} s; pausing and saving`);
+      const saved = await vm.snapshot({ dir: staging, rootfs: img.images.rootfs });
+      const info: SnapshotInfo = {
+        created_at: revisionTimestamp(),
+        vmstate_size_bytes: saved.vmstateBytes,
+        mem_size_bytes: saved.memBytes,
+        boot_args: saved.bootArgs,
+        vcpus: cfg.vcpus,
+        mem_mib: cfg.memMib,
+        mem_allocated_bytes: saved.memAllocatedBytes,
+        backend: backend.name,
+        fingerprint,
+      };
+      // Crash-safe order: forget the old snapshot, swap the directory, then record the new one. A
+      // snapshot counts only when revision.json describes it, so no crash leaves a mismatched pair.
+      const final = join(img.current.dir, SNAPSHOT_DIR);
+      await store.writeRevision(img.current.dir, { ...rev, snapshot: null });
+      await removeDirAtomic(final);
+      await fs.rename(staging, final);
+      const updated = { ...rev, snapshot: info };
+      await store.writeRevision(img.current.dir, updated);
+      await writeChecksums(img.current.dir, template, img.current.rev);
+      return { template, revision: img.current.rev, snapshot: info, ready_ms: readyMs };
+    } finally {
+      await cleanup();
+    }
+  });
+}

@@ -1,0 +1,49 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { MvmError } from "../core/errors.js";
+import type { TemplateRevision } from "../core/revision.js";
+import { readChecksums } from "../store/checksums.js";
+import type { CurrentRevision, TemplateStore } from "../store/templates.js";
+import type { VmConfig } from "./backend.js";
+
+// What a VM of a template boots from: the current revision's images, its sizing, and the images'
+// SHA-256 from checksums.json (so fingerprints never re-hash a rootfs).
+
+export interface TemplateImage {
+  template: string;
+  current: CurrentRevision;
+  revision: TemplateRevision;
+  images: VmConfig["images"];
+  digests: NonNullable<VmConfig["digests"]>;
+}
+
+export async function loadTemplateImage(store: TemplateStore, template: string): Promise<TemplateImage> {
+  await store.loadSpec(template);
+  const current = await store.loadCurrent(template);
+  if (!current?.revision)
+    throw new MvmError("not_found", `template ${template} has not been built`, {
+      hint: `Build it with 'mvmctl template build ${template} --snapshot'.`,
+    });
+  const rev = current.revision;
+  const a = rev.artifact_paths;
+  const images: VmConfig["images"] = {
+    kernel: join(current.dir, a.vmlinux),
+    rootfs: join(current.dir, a.rootfs),
+    ...(a.initrd ? { initrd: join(current.dir, a.initrd) } : {}),
+  };
+  const digests: NonNullable<VmConfig["digests"]> = {};
+  try {
+    const sums = (await readChecksums(current.dir)).files;
+    if (sums[a.vmlinux]) digests.kernel = sums[a.vmlinux];
+    if (sums[a.rootfs]) digests.rootfs = sums[a.rootfs];
+    if (a.initrd && sums[a.initrd]) digests.initrd = sums[a.initrd];
+  } catch {
+    // no checksums.json (an original-layout revision): the backend hashes the images itself
+  }
+  return { template, current, revision: rev, images, digests };
+}
+
+/** A VM name for a template: `<template>-<4 hex>` (names are `[a-z0-9][a-z0-9_-]{0,62}`). */
+export function defaultVmName(template: string): string {
+  return `${template.slice(0, 56).replace(/^[-_]+/, "") || "vm"}-${randomBytes(2).toString("hex")}`;
+}
