@@ -119,7 +119,7 @@ export async function bootQemu(opts: BootOptions): Promise<TestVm> {
   const append = [...kitKernelArgs({ tcg: true }), ...(opts.append ?? [])];
   const args = [
     "-M",
-    "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on",
+    "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=on",
     "-cpu",
     "max",
     "-m",
