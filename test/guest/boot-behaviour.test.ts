@@ -44,6 +44,10 @@ function flake(): string {
         victim.command = ${nixString("echo started >> /tmp/victim.starts\nexec sleep 100000")};
         killer.command = ${nixString('sleep 3\nkill -9 "$(cat /run/mvm/services/victim/pid)"\nexec sleep 100000')};
         pg = { user = "postgres"; command = ${nixString("id > /tmp/pg.id\nexec sleep 100000")}; };
+        logger = {
+          logFile = "/var/log/logger/out.log";
+          command = ${nixString('echo "to the log"\necho "err line" >&2\nexec sleep 100000')};
+        };
         reader = {
           env.PLAIN = "from-image";
           command = ${nixString('cat /mnt/secrets/token > /tmp/secret.copy\nprintf %s "$PLAIN" > /tmp/plain.out\nexec sleep 100000')};
@@ -59,6 +63,8 @@ function flake(): string {
         in-grace = { healthCmd = "exit 1"; startupGraceSecs = 3600; healthIntervalSecs = 1; };
         pg-user = { healthCmd = "cat /tmp/pg.id"; healthIntervalSecs = 1; };
         drives = { healthCmd = "cat /tmp/secret.copy /tmp/plain.out"; healthIntervalSecs = 1; };
+        log-file = { healthCmd = "cat /var/log/logger/out.log"; healthIntervalSecs = 1; };
+        data-drive = { healthCmd = ${nixString('grep -q " /mnt/data " /proc/mounts && cat /mnt/data/seed && echo w > /mnt/data/probe')}; healthIntervalSecs = 1; };
       };
     };
   };
@@ -105,10 +111,11 @@ before(async () => {
   const image = await buildFlakeImage(flakeDir);
   const config = ext4("config", { "mvm-env.env": "# written by mvmctl up -e\nPLAIN=from-config drive\n" });
   const secrets = ext4("secrets", { token: "s3cret-token\n" });
+  const data = ext4("data", { seed: "seeded\n" });
   vm = await bootQemu({
     image,
     workDir: join(work, "vm"),
-    drives: [config, secrets],
+    drives: [config, secrets, data],
     append: ["mvm.ip=10.0.2.15/24", "mvm.gw=10.0.2.2"],
   });
   ch = await vm.channel(180_000);
@@ -171,6 +178,14 @@ test("config drive env overrides the image's env; secrets are readable by the se
   assert.match(vm.console(), /\[init\] network: eth0 10\.0\.2\.15\/24 via 10\.0\.2\.2 \(static\)/);
   assert.match(vm.console(), /\[init\] config drive mounted/);
   assert.match(vm.console(), /\[init\] secrets loaded/);
+});
+
+test("a service's logFile receives its stdout and stderr; the data drive is mounted read-write", async () => {
+  const log = await checkUntil("log-file", (c) => c.healthy);
+  assert.equal(log.detail, "to the log\nerr line");
+  const data = await checkUntil("data-drive", (c) => c.healthy);
+  assert.equal(data.detail, "seeded");
+  assert.match(vm.console(), /\[init\] data drive mounted/);
 });
 
 test("a fresh health request runs the checks now and answers when they have finished", async () => {
