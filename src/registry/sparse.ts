@@ -15,7 +15,7 @@ import { MvmError } from "../core/errors.js";
 export const SPARSE_ENCODING = "sparse1";
 const MAGIC = Buffer.from("MVMSPAR1", "latin1");
 const BLOCK = 64 * 1024;
-const READ_SIZE = 1 << 20;
+const READ_SIZE = 4 << 20;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 const HEADER_BYTES = 16;
 const EXTENT_HEADER_BYTES = 12;
