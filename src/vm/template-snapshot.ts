@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
-import type { SnapshotInfo } from "../core/snapshot.js";
+import { fingerprintMismatches, type SnapshotInfo } from "../core/snapshot.js";
 import { revisionTimestamp } from "../core/time.js";
 import { removeDirAtomic, tempSibling } from "../store/atomic.js";
 import { writeChecksums } from "../store/checksums.js";
@@ -10,7 +10,7 @@ import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, VmConfig, VmHandle } from "./backend.js";
 import { waitReady } from "./readiness.js";
-import { loadTemplateImage } from "./template-vm.js";
+import { loadTemplateImage, type TemplateImage } from "./template-vm.js";
 import { claimVmDir, removeVmDir, type VmRecord, writeVmRecord } from "./vm-state.js";
 
 // `template build --snapshot`: boot the current revision once, wait until every health check passes,
@@ -29,8 +29,43 @@ export interface SnapshotOutcome {
   template: string;
   revision: string;
   snapshot: SnapshotInfo;
-  /** Milliseconds from starting the VM until every health check passed. */
+  /** Milliseconds from starting the VM until every health check passed (0 when reused). */
   ready_ms: number;
+  /** The revision already had a snapshot matching this backend and host: nothing was redone. */
+  reused: boolean;
+}
+
+/** The revision's snapshot, when its files exist and its fingerprint matches what a boot now would be. */
+async function reusableSnapshot(
+  img: TemplateImage,
+  backend: HypervisorBackend,
+): Promise<SnapshotInfo | undefined> {
+  const snap = img.revision.snapshot;
+  if (!snap?.fingerprint || snap.backend !== backend.name) return undefined;
+  const needed = [
+    "snapshot/vmstate.bin",
+    "snapshot/mem.bin",
+    ...(backend.name === "qemu" ? ["snapshot/disk.qcow2"] : []),
+  ];
+  for (const f of needed)
+    try {
+      await fs.access(join(img.current.dir, f));
+    } catch {
+      return undefined;
+    }
+  const cfg: VmConfig = {
+    name: "probe",
+    dir: "/nonexistent",
+    images: img.images,
+    digests: img.digests,
+    vcpus: img.revision.vcpus,
+    memMib: img.revision.mem_mib,
+    ports: [],
+    snapshotable: true,
+  };
+  return fingerprintMismatches(snap.fingerprint, await backend.fingerprint(cfg)).length === 0
+    ? snap
+    : undefined;
 }
 
 export async function snapshotTemplate(
@@ -44,6 +79,11 @@ export async function snapshotTemplate(
   return store.withLock(template, async () => {
     const img = await loadTemplateImage(store, template);
     const rev = img.revision;
+    const existing = await reusableSnapshot(img, backend);
+    if (existing) {
+      say(`Snapshot of ${rev.revision_hash.slice(0, 12)} is up to date`);
+      return { template, revision: img.current.rev, snapshot: existing, ready_ms: 0, reused: true };
+    }
     const vmName = `.snapshot-${template}-${randomBytes(3).toString("hex")}`;
     const dir = await claimVmDir(paths, vmName);
     const staging = tempSibling(join(img.current.dir, SNAPSHOT_DIR), "tmp");
@@ -112,7 +152,7 @@ export async function snapshotTemplate(
       const updated = { ...rev, snapshot: info };
       await store.writeRevision(img.current.dir, updated);
       await writeChecksums(img.current.dir, template, img.current.rev);
-      return { template, revision: img.current.rev, snapshot: info, ready_ms: readyMs };
+      return { template, revision: img.current.rev, snapshot: info, ready_ms: readyMs, reused: false };
     } finally {
       await cleanup();
     }

@@ -106,7 +106,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
         ...(opts.mem !== undefined ? { memMib: opts.mem } : {}),
         ports: opts.port,
         readyTimeoutMs: opts.readyTimeout * 1000,
-        onProgress: (m) => (quiet ? undefined : info(m)),
+        // The reason for a cold boot is always said (one line), even with --json (on stderr).
+        onProgress: (m) => (quiet && !m.startsWith("Cold boot:") ? undefined : info(m)),
         onVm: (a) => {
           abort = a;
         },

@@ -4,11 +4,17 @@ import { buildVariants } from "../../../build/variants.js";
 import { MvmError } from "../../../core/errors.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { BuildProgressView } from "../../../ui/build-progress.js";
-import { printJson, success } from "../../../ui/output.js";
+import { info, printJson, success, warn } from "../../../ui/output.js";
+import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../vm/backends.js";
+import { snapshotTemplate } from "../../../vm/template-snapshot.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
+import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../../vm-options.js";
 
 interface BuildOpts {
+  snapshot?: boolean;
+  readyTimeout: number;
+  hypervisor: HypervisorChoice;
   force?: boolean;
   config?: string;
   updateHash?: boolean;
@@ -37,6 +43,42 @@ function summary(r: BuildResult): string {
     : `Template '${r.template}' built successfully (revision: ${r.rev.slice(0, 12)}${sizes})`;
 }
 
+/** `--snapshot`: after the build, boot once, wait for health, save into the revision's snapshot/. */
+async function snapshotAfterBuild(ctx: CliContext, name: string, opts: BuildOpts): Promise<unknown> {
+  const backend = await selectBackend(opts.hypervisor, ctx.paths);
+  if (!(await backend.capabilities()).snapshots) {
+    warn(`the ${backend.name} backend cannot take snapshots: ${name} is image-only`);
+    return { skipped: `the ${backend.name} backend cannot take snapshots` };
+  }
+  let abort: (() => Promise<void>) | undefined;
+  const onSignal = () => {
+    info("Interrupted: removing the snapshot VM");
+    const done = () => process.exit(130);
+    if (abort) abort().then(done, done);
+    else done();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const out = await snapshotTemplate(ctx.store, ctx.paths, backend, name, {
+      readyTimeoutMs: opts.readyTimeout * 1000,
+      onProgress: (m) => (opts.json ? undefined : info(m)),
+      onVm: (a) => {
+        abort = a;
+      },
+    });
+    const s = out.snapshot;
+    if (!opts.json && !out.reused)
+      success(
+        `Snapshot created for template '${name}' (${formatBytes(s.vmstate_size_bytes + (s.mem_allocated_bytes ?? s.mem_size_bytes))} on disk, memory ${formatBytes(s.mem_size_bytes)}); 'mvmctl up --template ${name}' restores it`,
+      );
+    return { ...s, ready_ms: out.ready_ms, reused: out.reused };
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
 export function registerBuild(template: Command, ctx: CliContext): void {
   template
     .command("build")
@@ -46,6 +88,14 @@ export function registerBuild(template: Command, ctx: CliContext): void {
     .option("--config <file>", "build every [[variants]] entry of a TOML config")
     .option("--update-hash", "recompute the fixed-output hashes in the flake first")
     .option("--json", "print the result as JSON")
+    .option("--snapshot", "boot the revision once, wait until every health check passes, save a snapshot")
+    .option(
+      "--ready-timeout <s>",
+      "with --snapshot: seconds to wait for the health checks",
+      parseReadyTimeout,
+      DEFAULT_READY_TIMEOUT_S,
+    )
+    .option("--hypervisor <h>", "with --snapshot: auto, qemu or firecracker", parseHypervisor, "auto")
     .addHelpText(
       "after",
       "\nThe flake's package must contain `kernel` or `vmlinux`, optionally `initrd`, and `rootfs.ext4`\n(or a `rootfs` image, or a `rootfs/` tree). Profile `default` builds packages.<system>.default;\nprofile P builds packages.<system>.P, else packages.<system>.tenant-P. Full logs: <data>/logs/.",
@@ -59,6 +109,13 @@ export function registerBuild(template: Command, ctx: CliContext): void {
       };
       if (opts.config) {
         const results = await buildVariants(ctx.store, opts.config, name, req).finally(() => view.done());
+        if (opts.snapshot)
+          for (const v of results)
+            if (v.ok && v.result)
+              (v as { snapshot?: unknown }).snapshot = await snapshotAfterBuild(ctx, v.template, {
+                ...opts,
+                json: true,
+              });
         if (opts.json)
           printJson(results.map((v) => ({ ...v, result: v.result ? resultJson(v.result) : undefined })));
         else
@@ -75,7 +132,8 @@ export function registerBuild(template: Command, ctx: CliContext): void {
         return;
       }
       const result = await buildTemplate(ctx.store, name, req).finally(() => view.done());
-      if (opts.json) printJson(resultJson(result));
-      else success(summary(result));
+      if (!opts.json) success(summary(result));
+      const snap = opts.snapshot ? await snapshotAfterBuild(ctx, name, opts) : undefined;
+      if (opts.json) printJson({ ...resultJson(result), ...(snap ? { snapshot: snap } : {}) });
     });
 }
