@@ -48,6 +48,10 @@ function flake(): string {
           logFile = "/var/log/logger/out.log";
           command = ${nixString('echo "to the log"\necho "err line" >&2\nexec sleep 100000')};
         };
+        graceful = {
+          user = "root";
+          command = ${nixString("trap 'echo stopped-cleanly > /mnt/data/term; exit 0' TERM\nwhile :; do sleep 1; done")};
+        };
         reader = {
           env.PLAIN = "from-image";
           command = ${nixString('cat /mnt/secrets/token > /tmp/secret.copy\nprintf %s "$PLAIN" > /tmp/plain.out\nexec sleep 100000')};
@@ -73,6 +77,7 @@ function flake(): string {
 }
 
 let vm: TestVm;
+let dataImage: string;
 let ch: GuestChannel;
 const work = mkdtempSync(join(tmpdir(), "mvm-boot-behaviour-"));
 
@@ -112,6 +117,7 @@ before(async () => {
   const config = ext4("config", { "mvm-env.env": "# written by mvmctl up -e\nPLAIN=from-config drive\n" });
   const secrets = ext4("secrets", { token: "s3cret-token\n" });
   const data = ext4("data", { seed: "seeded\n" });
+  dataImage = data;
   vm = await bootQemu({
     image,
     workDir: join(work, "vm"),
@@ -197,4 +203,18 @@ test("a fresh health request runs the checks now and answers when they have fini
   const hanging = fresh.checks.find((c) => c.name === "hanging")!;
   assert.equal(hanging.detail, "timed out after 2s");
   assert.ok(Date.now() - t0 >= 1500, "waited for the hanging check's timeout");
+});
+
+test("SIGTERM to PID 1 (shutdown request) stops services with TERM and unmounts the data drive cleanly", async () => {
+  await ch.shutdown();
+  const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r("timeout"), 60_000))]);
+  assert.notEqual(code, "timeout", `QEMU still running; console:\n${vm.console().slice(-2000)}`);
+  const term = spawnSync("debugfs", ["-R", "cat /term", dataImage], { encoding: "utf8" });
+  assert.equal(
+    term.stdout,
+    "stopped-cleanly\n",
+    "the service's TERM trap ran and its write reached the disk",
+  );
+  const fsck = spawnSync("e2fsck", ["-fn", dataImage], { encoding: "utf8" });
+  assert.equal(fsck.status, 0, fsck.stdout);
 });
