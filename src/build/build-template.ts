@@ -113,9 +113,10 @@ export async function buildTemplate(
     warnings.push(message);
     req.onProgress?.({ stage: "warning", message });
   };
-  const spec = await store.loadSpec(name);
+  await store.loadSpec(name); // "does not exist" before taking a lock
   const system = hostSystem();
   return store.withLock(name, async () => {
+    const spec = await store.loadSpec(name); // as it is now that no `edit` can change it under us
     await store.sweep(name);
     const log = await BuildLog.open(store.paths.logs, name);
     let nixPid: number | undefined;
@@ -204,6 +205,9 @@ export async function buildTemplate(
           // and the run side compares its fingerprint with the new settings.
           revision = { ...existing, ...pickSettings(spec), flake_lock_hash: lockHash, spec };
           await writeMetadata(finalDir, revision);
+          await refreshMetadataChecksums(finalDir, name, rev);
+        } else if (await metadataChecksumsStale(finalDir)) {
+          // A metadata rewrite (ours or a snapshot's) was interrupted before checksums.json followed.
           await refreshMetadataChecksums(finalDir, name, rev);
         }
       } else {
@@ -319,6 +323,14 @@ async function snapshotSums(dir: string, recorded: Record<string, string>): Prom
     out[f] = recorded[f] ?? (await sha256File(join(dir, f)));
   }
   return out;
+}
+
+/** True when fc-base.json or revision.json no longer matches what checksums.json records for it. */
+async function metadataChecksumsStale(dir: string): Promise<boolean> {
+  const recorded = await readChecksums(dir).catch(() => undefined);
+  if (!recorded) return true;
+  const now = await hashFiles(dir, METADATA_FILES);
+  return METADATA_FILES.some((f) => recorded.files[f] !== now[f]);
 }
 
 /** After a metadata-only rewrite: rehash fc-base.json and revision.json, keep every other entry. */
