@@ -93,7 +93,8 @@ export class OciTransport implements RegistryTransport {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...init.headers };
       const auth = this.auth.get(scopeKey);
-      if (auth) headers.authorization = auth;
+      // Credentials go only to the registry itself, never to another host a Location header names.
+      if (auth && new URL(url).origin === new URL(this.base).origin) headers.authorization = auth;
       const res = await fetch(url, {
         method,
         headers,

@@ -112,7 +112,7 @@ async function download(
       })();
       const got =
         form.encoding === SPARSE_ENCODING
-          ? await decodeSparse(counted, fh)
+          ? await decodeSparse(counted, fh, form.size)
           : await decodeIdentity(counted, fh);
       if (got.sha256 !== expected || got.size !== form.size)
         throw new MvmError(

@@ -133,7 +133,8 @@ async function plan(
     throw new MvmError("integrity", `${revFile} does not match its checksums.json`);
   // template.json as pushed: the spec the revision was built from (the original pushed the current,
   // possibly edited, spec; we fall back to it for revisions that do not record theirs).
-  const specBytes = Buffer.from(toJson(revision.spec ?? spec, false));
+  const built = revision.spec?.template_id === template ? revision.spec : undefined;
+  const specBytes = Buffer.from(toJson(built ?? spec, false));
   for (const [name, data] of [
     [REVISION_FILE, revBytes],
     [SPEC_FILE, specBytes],

@@ -127,7 +127,11 @@ function corrupt(why: string): MvmError {
  * Decodes a sparse1 stream into `fh` (an empty file), leaving holes for zeros, and returns the SHA-256
  * and size of the decoded bytes. Every field of the stream is checked before it is used.
  */
-export async function decodeSparse(source: AsyncIterable<Uint8Array>, fh: FileHandle): Promise<RawDigest> {
+export async function decodeSparse(
+  source: AsyncIterable<Uint8Array>,
+  fh: FileHandle,
+  expectedSize?: number,
+): Promise<RawDigest> {
   const hash = createHash("sha256");
   let pending: Buffer = Buffer.alloc(0);
   let logical = -1;
@@ -147,6 +151,8 @@ export async function decodeSparse(source: AsyncIterable<Uint8Array>, fh: FileHa
         const size = pending.readBigUInt64BE(8);
         if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt("size out of range");
         logical = Number(size);
+        if (expectedSize !== undefined && logical !== expectedSize)
+          throw corrupt(`it decodes to ${logical} bytes, the index says ${expectedSize}`);
         pending = pending.subarray(HEADER_BYTES);
         continue;
       }
