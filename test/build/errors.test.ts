@@ -1,11 +1,20 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { tempDir } from "../helpers/cli.js";
 import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, errorLines, nonce, readJson } from "./helpers.js";
+import { cliFor, errorLines, nonce, readJson, sha256 } from "./helpers.js";
 
 // What the build says when the flake, its packages or the machine are not what it needs.
 
@@ -142,5 +151,30 @@ describe("template build: attributes, output contract and failures", () => {
         .revision_hash,
       JSON.parse(tracked.stdout).revision_hash,
     );
+  });
+
+  test("a data dir on another filesystem gets sparse copies instead of hard links", async (t) => {
+    if (!existsSync("/dev/shm") || statSync("/dev/shm").dev === statSync("/nix/store").dev) {
+      t.skip("no tmpfs at /dev/shm apart from the store's filesystem");
+      return;
+    }
+    const shm = mkdtempSync("/dev/shm/mvm-build-xdev-");
+    try {
+      const other = cliFor(join(shm, "data"));
+      assert.equal((await other(["template", "create", "x", "--flake", flake, "--profile", "api"])).code, 0);
+      const r = await other(["template", "build", "x", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      for (const f of ["vmlinux", "rootfs.ext4"]) {
+        const st = statSync(join(out.dir, f));
+        assert.equal(st.nlink, 1, `${f} is a copy`);
+        assert.equal(sha256(join(out.dir, f)), sha256(join(out.out_path, f)), f);
+      }
+      // The fake rootfs is 1 MiB of zeros but for one line: the copy leaves the zeros as a hole.
+      assert.ok(statSync(join(out.dir, "rootfs.ext4")).blocks * 512 < 256 * 1024);
+      assert.equal(out.revision.artifact_paths.sizes.rootfs_bytes, 1024 * 1024);
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
   });
 });
