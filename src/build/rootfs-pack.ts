@@ -32,6 +32,8 @@ const BLOCK = 4096;
 interface TreeStats {
   entries: number;
   dataBytes: number;
+  /** Regular files with more than one link: mke2fs would keep them linked. */
+  hardLinked: number;
 }
 
 async function walk(dir: string, stats: TreeStats): Promise<void> {
@@ -45,6 +47,7 @@ async function walk(dir: string, stats: TreeStats): Promise<void> {
       await walk(p, stats);
     } else if (st.isFile()) {
       stats.dataBytes += Math.ceil(st.size / BLOCK) * BLOCK;
+      if (st.nlink > 1) stats.hardLinked++;
     } else if (st.isSymbolicLink() && st.size > 59) {
       stats.dataBytes += BLOCK; // longer targets do not fit in the inode
     }
@@ -114,8 +117,24 @@ export async function packRootfs(
   const progress = opts.onProgress ?? (() => {});
   const st = await fs.stat(treeDir).catch(() => undefined);
   if (!st?.isDirectory()) throw new MvmError("not_found", `rootfs tree ${treeDir} is not a directory`);
-  const stats: TreeStats = { entries: 1, dataBytes: BLOCK };
+  const stats: TreeStats = { entries: 1, dataBytes: BLOCK, hardLinked: 0 };
   await walk(treeDir, stats);
+  // Hard links depend on the store (`nix store optimise` links identical files after the fact), not
+  // on the tree's content: pack from a copy without them so the image does not depend on it either.
+  let source = treeDir;
+  let staging: string | undefined;
+  if (stats.hardLinked > 0) {
+    staging = tempSibling(outFile, "tmp");
+    await fs.mkdir(staging);
+    progress(`copying the tree (${stats.hardLinked} hard-linked files)`);
+    await run(
+      "cp",
+      ["-R", "-P", "--preserve=mode,timestamps", `${treeDir}/.`, staging],
+      process.env,
+      "coreutils",
+    );
+    source = staging;
+  }
   const inodes = Math.max(1024, Math.ceil((stats.entries * 1.2 + 256) / 256) * 256 + 4096);
   const metadata = inodes * 256 + 16 * 1024 * 1024; // inode tables, bitmaps, journal
   const free = opts.freeBytes ?? 256 * 1024 * 1024;
@@ -147,7 +166,7 @@ export async function packRootfs(
         "-L",
         opts.label ?? "mvm",
         "-d",
-        treeDir,
+        source,
         tmp,
         `${size / 1024}k`,
       ],
@@ -180,6 +199,8 @@ export async function packRootfs(
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
+  } finally {
+    if (staging) await fs.rm(staging, { recursive: true, force: true });
   }
   return { file: outFile, sizeBytes: size, inodes };
 }

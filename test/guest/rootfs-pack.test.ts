@@ -4,6 +4,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  linkSync,
   lutimesSync,
   mkdirSync,
   mkdtempSync,
@@ -89,6 +90,26 @@ test("identical trees pack to byte-identical, valid, root-owned, sparse images w
   const freeBlocks = Number(/^Free blocks:\s+(\d+)/m.exec(dump)?.[1]);
   assert.ok(freeBlocks * 4096 >= 64 * 1024 * 1024, `free space ${freeBlocks * 4096}`);
   assert.match(dump, /Filesystem UUID:\s+6d766d00-7266-4000-8000-000000000001/);
+});
+
+test("hard links in the tree (an optimised Nix store) do not change the image", async () => {
+  const plain = join(work, "plain");
+  const linked = join(work, "linked");
+  for (const d of [plain, linked]) {
+    mkdirSync(join(d, "x"), { recursive: true });
+    writeFileSync(join(d, "x", "one"), "same bytes\n");
+  }
+  writeFileSync(join(plain, "x", "two"), "same bytes\n");
+  linkSync(join(linked, "x", "one"), join(linked, "x", "two"));
+  await packRootfs(plain, join(work, "plain.ext4"));
+  await packRootfs(linked, join(work, "linked.ext4"));
+  assert.equal(spawnSync("cmp", [join(work, "plain.ext4"), join(work, "linked.ext4")]).status, 0);
+  assert.match(debugfs(join(work, "linked.ext4"), "stat /x/two"), /Links: 1/);
+  assert.deepEqual(
+    readdirSync(work).filter((n) => n.startsWith(".")),
+    [],
+    "no staging copies left",
+  );
 });
 
 test("a missing tree fails cleanly and leaves nothing behind", async () => {
