@@ -98,7 +98,22 @@ export function registerBuild(template: Command, ctx: CliContext): void {
     .option("--hypervisor <h>", "with --snapshot: auto, qemu or firecracker", parseHypervisor, "auto")
     .addHelpText(
       "after",
-      "\nThe flake's package must contain `kernel` or `vmlinux`, optionally `initrd`, and `rootfs.ext4`\n(or a `rootfs` image, or a `rootfs/` tree). Profile `default` builds packages.<system>.default;\nprofile P builds packages.<system>.P, else packages.<system>.tenant-P. Full logs: <data>/logs/.",
+      [
+        "",
+        "The flake's package must contain `kernel` or `vmlinux`, optionally `initrd`, and `rootfs.ext4`",
+        "(or a `rootfs` image, or a `rootfs/` tree). Profile `default` builds packages.<system>.default;",
+        "profile P builds packages.<system>.P, else packages.<system>.tenant-P. Full logs: <data>/logs/.",
+        "",
+        "A flake whose inputs are all local (path: or local git) builds without binary caches, so no",
+        "network is needed; MVM_OFFLINE=1 forces that for any flake, MVM_OFFLINE=0 never does it.",
+        "Offline flakes whose `mvm` / `mvm-kit` inputs do not exist here use mvmctl's library and this",
+        "machine's guest kit (created on first need). MVM_NIX names another nix program.",
+        "",
+        "Examples:",
+        "  mvmctl template build web",
+        "  mvmctl template build web --force --json",
+        "  mvmctl template build shop --config variants.toml",
+      ].join("\n"),
     )
     .action(async (name: string, opts: BuildOpts) => {
       const view = new BuildProgressView();
