@@ -34,7 +34,8 @@ export function nixGlobalArgs(offline: boolean): string[] {
   const args = ["--extra-experimental-features", "nix-command flakes", "--log-format", "internal-json"];
   // Debian's nix-bin run by root is a single-user install without nixbld users.
   if (process.getuid?.() === 0) args.push("--option", "build-users-group", "");
-  if (offline) args.push("--option", "substituters", "");
+  // No binary caches, and flake sources already fetched count as up to date (no network at all).
+  if (offline) args.push("--offline", "--option", "substituters", "");
   return args;
 }
 
