@@ -85,11 +85,15 @@ export async function createTap(tap: TapDevice, owner?: string): Promise<void> {
   }
 }
 
-/** Removes a TAP; a device that is already gone is fine. */
+/** Removes a TAP; a device that is already gone (or goes meanwhile: the keeper races us) is fine. */
 export async function deleteTap(name: string): Promise<void> {
   if (tapNameProblem(name)) return;
   if (!(await tapExists(name))) return;
-  await ip(["link", "del", "dev", name]);
+  try {
+    await ip(["link", "del", "dev", name]);
+  } catch (e) {
+    if (await tapExists(name)) throw e;
+  }
 }
 
 export async function tapExists(name: string): Promise<boolean> {

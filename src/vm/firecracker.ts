@@ -10,8 +10,9 @@
 // privately: nothing is copied and pages are read on demand.
 
 import { execFile, spawn } from "node:child_process";
-import { closeSync, promises as fs, openSync, readFileSync } from "node:fs";
+import { promises as fs, readFileSync } from "node:fs";
 import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { MvmError, messageOf } from "../core/errors.js";
 import type { SnapshotFingerprint } from "../core/snapshot.js";
 import { pidAlive } from "../store/atomic.js";
@@ -28,7 +29,10 @@ import type {
 } from "./backend.js";
 import { type Drive, FirecrackerApi, FirecrackerApiError } from "./firecracker-api.js";
 import { allocateTap, deleteTap, reapOrphanTaps, type TapDevice, tapForSlot } from "./firecracker-tap.js";
+import type { FirecrackerKeeperConfig } from "./firecracker-keeper.js";
 import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
+
+const FC_KEEPER = fileURLToPath(new URL("./firecracker-keeper.js", import.meta.url));
 
 /** File names inside a VM directory. The relative ones are baked into snapshots: never rename them. */
 export const FC_FILES = {
@@ -336,8 +340,7 @@ export class FirecrackerBackend implements HypervisorBackend {
     const dir = resolve(cfg.dir);
     const apiSock = join(dir, FC_FILES.apiSocket);
     const consolePath = join(dir, FC_FILES.console);
-    let child: ReturnType<typeof spawn> | undefined;
-    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let keeper: KeeperLink | undefined;
     let tap: TapDevice | undefined;
     let forwarderPid: number | null = null;
     // Recorded before and right after spawning, so that if this mvmctl dies at any point, `attach`
@@ -360,9 +363,7 @@ export class FirecrackerBackend implements HypervisorBackend {
           throw new MvmError(
             "unsupported",
             `socket path too long for a unix socket (${Buffer.byteLength(p)} bytes): ${p}`,
-            {
-              hint: "Use a shorter MVM_DATA_DIR.",
-            },
+            { hint: "Use a shorter MVM_DATA_DIR." },
           );
         await fs.rm(p, { force: true });
       }
@@ -375,30 +376,31 @@ export class FirecrackerBackend implements HypervisorBackend {
       const bootArgs = fullBootArgs(cfg, tap);
       // Firecracker opens the log file, it does not create it.
       await fs.writeFile(join(dir, FC_FILES.log), "", { mode: 0o600 });
-      const out = openSync(consolePath, "a", 0o600);
-      try {
-        // cwd = the VM dir: the relative drive and vsock paths resolve here, at boot and at restore.
-        // detached: the VM outlives this mvmctl (up -d) and a Ctrl-C in the terminal does not reach it.
-        child = spawn(bin, ["--api-sock", apiSock], {
+      // cwd = the VM dir: the relative drive and vsock paths resolve here, at boot and at restore.
+      // The keeper (own session: a terminal Ctrl-C reaches mvmctl only) owns the process: if this
+      // mvmctl dies before detach(), the VM dies with it and its TAP and directory go.
+      const keeperCfg: FirecrackerKeeperConfig = {
+        bin,
+        args: ["--api-sock", apiSock],
+        cwd: dir,
+        log: consolePath,
+        vmDir: dir,
+        ...(tap ? { tap: (tap as TapDevice).name } : {}),
+        setpriv: "/usr/bin/setpriv",
+      };
+      keeper = new KeeperLink(
+        spawn(process.execPath, [FC_KEEPER, JSON.stringify(keeperCfg)], {
           cwd: dir,
           detached: true,
-          stdio: ["ignore", out, out],
+          stdio: ["pipe", "pipe", "ignore"],
           env: this.env,
-        });
-      } finally {
-        closeSync(out);
-      }
-      const started = child;
-      started.on("exit", (code, signal) => {
-        exited = { code, signal };
-      });
-      const spawnError = new Promise<never>((_, reject) => started.once("error", reject));
-      spawnError.catch(() => {});
-      if (!started.pid) await spawnError;
-      const pid = started.pid as number;
+        }),
+      );
+      const link = keeper;
+      const pid = await link.vmmPid;
       await record(pid);
       const api = this.api(dir);
-      await Promise.race([waitForApi(apiSock, () => exited, this.socketTimeoutMs, consolePath), spawnError]);
+      await waitForApi(apiSock, () => link.exit, this.socketTimeoutMs, consolePath);
       await api.putLogger({ log_path: FC_FILES.log, level: "Warning", show_level: true });
       try {
         await configure(api, tap, bootArgs);
@@ -406,11 +408,12 @@ export class FirecrackerBackend implements HypervisorBackend {
         throw await withConsoleHint(e, consolePath);
       }
       if (tap && cfg.ports.length > 0) {
+        const guestIp = (tap as TapDevice).guestIp;
         forwarderPid = await startForwarder({
           specs: cfg.ports.map((p) => ({
             hostAddress: p.hostAddress ?? "127.0.0.1",
             hostPort: p.host,
-            guestAddress: tap?.guestIp as string,
+            guestAddress: guestIp,
             guestPort: p.guest,
           })),
           vmDir: dir,
@@ -419,22 +422,92 @@ export class FirecrackerBackend implements HypervisorBackend {
         });
         await record(pid);
       }
-      started.unref();
-      return new FirecrackerVm(cfg.name, dir, pid, api, tap, cfg, bootArgs, this, started, forwarderPid);
+      return new FirecrackerVm(cfg.name, dir, pid, api, tap, cfg, bootArgs, this, link, forwarderPid);
     } catch (e) {
-      if (child?.pid && !exited) await killAndWait(child.pid, 0, () => exited !== undefined);
+      if (keeper) await keeper.killAndWait();
       if (forwarderPid) stopForwarder(forwarderPid, dir);
-      if (tap) await deleteTap(tap.name).catch(() => {});
+      if (tap) await deleteTap((tap as TapDevice).name).catch(() => {});
       await fs.rm(apiSock, { force: true });
       await fs.rm(join(dir, FC_FILES.vsock), { force: true });
       await fs.rm(join(dir, FC_FILES.state), { force: true });
-      if (
-        (e as NodeJS.ErrnoException).code === "ENOENT" &&
-        (e as NodeJS.ErrnoException).syscall?.startsWith("spawn")
-      )
-        throw new MvmError("external", `cannot run ${bin}: not found`);
       throw e;
     }
+  }
+}
+
+/** mvmctl's end of the keeper protocol (firecracker-keeper.ts). */
+class KeeperLink {
+  readonly vmmPid: Promise<number>;
+  /** How Firecracker ended, once it has (while this mvmctl watches). */
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private detached = false;
+  private readonly gone: Promise<void>;
+
+  constructor(private readonly child: ReturnType<typeof spawn>) {
+    let gotPid: (n: number) => void = () => {};
+    let failed: (e: Error) => void = () => {};
+    this.vmmPid = new Promise<number>((res, rej) => {
+      gotPid = res;
+      failed = rej;
+    });
+    this.vmmPid.catch(() => {});
+    let buf = "";
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (d: string) => {
+      buf += d;
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const [kind, a, b] = line.split(" ");
+        if (kind === "pid") gotPid(Number(a));
+        else if (kind === "exit") {
+          this.exit = {
+            code: a === "null" ? null : Number(a),
+            signal: b === "null" ? null : (b as NodeJS.Signals),
+          };
+          failed(new MvmError("external", "firecracker exited at once"));
+        } else if (kind === "error") {
+          this.exit = { code: null, signal: null };
+          const why = line.slice(6).replace(/^"|"$/g, "");
+          failed(new MvmError("external", `cannot run firecracker: ${why}`));
+        }
+      }
+    });
+    child.stdin?.on("error", () => {});
+    this.gone = new Promise<void>((res) => {
+      child.once("exit", () => {
+        this.exit ??= { code: null, signal: null };
+        failed(new MvmError("external", "firecracker's keeper exited"));
+        res();
+      });
+    });
+    child.once("error", (e) =>
+      failed(new MvmError("external", `cannot start firecracker's keeper: ${e.message}`)),
+    );
+  }
+
+  get watching(): boolean {
+    return !this.detached;
+  }
+
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  /** Kills Firecracker through the keeper and waits until it has gone. */
+  async killAndWait(timeoutMs = 10_000): Promise<void> {
+    if (this.detached) return;
+    this.child.stdin?.write("kill\n");
+    await Promise.race([this.gone, sleep(timeoutMs)]);
+  }
+
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.child.stdin?.write("detach\n");
+    this.child.stdin?.end();
+    this.child.stdout?.destroy();
+    this.child.unref();
   }
 }
 
@@ -456,15 +529,25 @@ export class FirecrackerVm implements VmHandle {
     private readonly cfg: VmConfig | undefined,
     private readonly bootArgs: string,
     private readonly backendRef: FirecrackerBackend,
-    private readonly child?: ReturnType<typeof spawn>,
+    private readonly keeper?: KeeperLink,
     private readonly forwarderPid: number | null = null,
   ) {
     this.guestChannel = join(dir, FC_FILES.vsock);
     this.consoleLog = join(dir, FC_FILES.console);
   }
 
+  /** Whether the Firecracker process still exists. */
+  processAlive(): boolean {
+    return this.alive();
+  }
+
+  /** Hands the VM over: it keeps running after this mvmctl exits (`up -d`). */
+  detach(): void {
+    this.keeper?.detach();
+  }
+
   private alive(): boolean {
-    if (this.child) return this.child.exitCode === null && this.child.signalCode === null;
+    if (this.keeper?.watching) return this.keeper.running;
     // Re-attached from another process: the pid must still be *this* VM's Firecracker, not a recycled pid.
     return pidAlive(this.pid) && commandLineOf(this.pid).includes(join(this.dir, FC_FILES.apiSocket));
   }
@@ -540,7 +623,9 @@ export class FirecrackerVm implements VmHandle {
         const until = Date.now() + graceMs;
         while (this.alive() && Date.now() < until) await sleep(20);
       }
-      if (this.alive()) await killAndWait(this.pid, Math.min(graceMs, 500), () => !this.alive());
+      // Through the keeper while this mvmctl owns the VM (it also waits for the keeper to go).
+      if (this.keeper?.watching) await this.keeper.killAndWait();
+      else if (this.alive()) await killAndWait(this.pid, Math.min(graceMs, 500), () => !this.alive());
       this.stopped = true;
     }
     if (this.forwarderPid) stopForwarder(this.forwarderPid, this.dir);

@@ -5,10 +5,13 @@ import { DataPaths } from "../../src/store/paths.js";
 import type { VmConfig } from "../../src/vm/backend.js";
 import { FirecrackerBackend, type FirecrackerNetwork } from "../../src/vm/firecracker.js";
 
-const { cfg, network, dataDir } = JSON.parse(process.argv[2] ?? "{}") as {
+const { cfg, network, dataDir, detach } = JSON.parse(process.argv[2] ?? "{}") as {
   cfg: VmConfig;
   network: FirecrackerNetwork;
   dataDir: string;
+  /** Hand the VM over and exit, as `mvmctl up -d` does. */
+  detach?: boolean;
 };
 const vm = await new FirecrackerBackend({ network, paths: new DataPaths(dataDir) }).boot(cfg);
+if (detach) vm.detach();
 process.stdout.write(`booted ${vm.pid}\n`);

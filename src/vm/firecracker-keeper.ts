@@ -1,0 +1,110 @@
+// The keeper: a small process that owns one Firecracker, so that a VM either belongs to a live
+// mvmctl or has been handed over on purpose (`up -d`). mvmctl starts it in its own session and
+// talks to it over stdin/stdout:
+//   keeper → mvmctl: "pid <n>" once Firecracker is spawned, "exit <code> <signal>" when it ends.
+//   mvmctl → keeper: "detach" (the VM outlives mvmctl), "kill" (stop Firecracker now).
+// If mvmctl dies before detaching (even by SIGKILL) the keeper's stdin reaches EOF: it kills
+// Firecracker. Whenever Firecracker ends with nobody watching (that crash, or after a detach: `down`,
+// a guest reboot, a VMM crash), the keeper removes what the VM held: its TAP and its directory.
+// Firecracker runs under `setpriv --pdeathsig KILL`, so it cannot outlive a killed keeper either.
+// Same protocol as the QEMU keeper (qemu-keeper.ts), plus the TAP.
+
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+
+export interface FirecrackerKeeperConfig {
+  bin: string;
+  args: string[];
+  cwd: string;
+  /** File receiving Firecracker's stdout and stderr (the guest console). */
+  log: string;
+  /** Removed when the VM ends unwatched. */
+  vmDir: string;
+  /** The VM's TAP device, removed when the VM ends unwatched. */
+  tap?: string;
+  setpriv?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function main(): void {
+  const cfg = JSON.parse(process.argv[2] ?? "{}") as FirecrackerKeeperConfig;
+  let detached = false;
+  let exited = false;
+  let vmm: ChildProcess | undefined;
+  const say = (line: string) => {
+    if (detached) return;
+    try {
+      process.stdout.write(`${line}\n`);
+    } catch {
+      // mvmctl is gone; the stdin EOF handler deals with that
+    }
+  };
+  process.stdout.on("error", () => {});
+  for (const sig of ["SIGINT", "SIGHUP", "SIGPIPE"] as const) process.on(sig, () => {});
+  process.on("SIGTERM", () => {
+    if (vmm?.pid && !exited) vmm.kill("SIGKILL");
+    else process.exit(0);
+  });
+
+  const cleanUp = (done: () => void) => {
+    const removeDir = () => {
+      try {
+        rmSync(cfg.vmDir, { recursive: true, force: true });
+      } catch {
+        // best effort: reapFirecrackerTaps and `mvmctl ls` sweep what is left
+      }
+      done();
+    };
+    if (!cfg.tap) return removeDir();
+    execFile(process.env.MVM_IP_BIN || "ip", ["link", "del", "dev", cfg.tap], { timeout: 10_000 }, () =>
+      removeDir(),
+    );
+  };
+
+  const log = openSync(cfg.log, "a", 0o600);
+  const wrap = cfg.setpriv !== undefined && existsSync(cfg.setpriv);
+  vmm = spawn(
+    wrap ? (cfg.setpriv as string) : cfg.bin,
+    wrap ? ["--pdeathsig", "KILL", "--", cfg.bin, ...cfg.args] : cfg.args,
+    { cwd: cfg.cwd, stdio: ["ignore", log, log], env: cfg.env ?? process.env },
+  );
+  closeSync(log);
+  vmm.on("error", (e) => {
+    exited = true;
+    say(`error ${JSON.stringify(e.message)}`);
+    if (detached) cleanUp(() => process.exit(1));
+    else setTimeout(() => process.exit(1), 50);
+  });
+  vmm.on("spawn", () => say(`pid ${vmm?.pid}`));
+  vmm.on("exit", (code, signal) => {
+    exited = true;
+    say(`exit ${code ?? "null"} ${signal ?? "null"}`);
+    if (detached) cleanUp(() => process.exit(0));
+    // Give the line time to reach mvmctl before this process goes away.
+    else setTimeout(() => process.exit(0), 50);
+  });
+
+  let buf = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (d: string) => {
+    buf += d;
+    for (;;) {
+      const nl = buf.indexOf("\n");
+      if (nl < 0) break;
+      const cmd = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (cmd === "detach") detached = true;
+      else if (cmd === "kill" && vmm?.pid && !exited) vmm.kill("SIGKILL");
+    }
+  });
+  process.stdin.on("end", () => {
+    if (detached) return;
+    // mvmctl died (or let go without handing the VM over): nothing may outlive it.
+    detached = true; // from here on the keeper cleans up by itself
+    if (vmm?.pid && !exited) vmm.kill("SIGKILL");
+    else cleanUp(() => process.exit(0));
+  });
+  process.stdin.on("error", () => {});
+}
+
+main();
