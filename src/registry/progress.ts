@@ -59,12 +59,14 @@ export class StderrProgress implements ProgressSink {
 
   private draw(): void {
     const width = 24;
-    const frac = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
+    // The total of sparse files is an estimate (allocated blocks); never show more done than total.
+    const total = Math.max(this.total, this.done);
+    const frac = total > 0 ? this.done / total : 1;
     const filled = Math.round(frac * width);
     const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
     const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
     this.stream.write(
-      `\r\u001b[K${this.label} [${bar}] ${formatBytes(this.done)} / ${formatBytes(this.total)}  ${formatBytes(this.done / secs)}/s`,
+      `\r\u001b[K${this.label} [${bar}] ${formatBytes(this.done)} / ${formatBytes(total)}  ${formatBytes(this.done / secs)}/s`,
     );
   }
 }
