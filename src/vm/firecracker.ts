@@ -217,6 +217,9 @@ export class FirecrackerBackend implements HypervisorBackend {
   }
 
   async fingerprint(cfg: VmConfig): Promise<SnapshotFingerprint> {
+    // Digests the caller already has (a revision's checksums.json) spare hashing the images again.
+    const digests =
+      (cfg as { digests?: { kernel?: string; initrd?: string; rootfs?: string } }).digests ?? {};
     return {
       backend: this.name,
       backend_version: await this.version(),
@@ -224,9 +227,9 @@ export class FirecrackerBackend implements HypervisorBackend {
       cpu_model: await hostCpuModel(),
       vcpus: cfg.vcpus,
       mem_mib: cfg.memMib,
-      kernel_sha256: await cachedSha256(cfg.images.kernel),
-      initrd_sha256: cfg.images.initrd ? await cachedSha256(cfg.images.initrd) : null,
-      rootfs_sha256: await cachedSha256(cfg.images.rootfs),
+      kernel_sha256: digests.kernel ?? (await cachedSha256(cfg.images.kernel)),
+      initrd_sha256: cfg.images.initrd ? (digests.initrd ?? (await cachedSha256(cfg.images.initrd))) : null,
+      rootfs_sha256: digests.rootfs ?? (await cachedSha256(cfg.images.rootfs)),
       boot_args: stableBootArgs(cfg),
       drives: driveIds(cfg).join(","),
       network: this.network,

@@ -280,6 +280,9 @@ describe("firecracker backend against the wire-level fake", () => {
     assert.equal(fp.network, "none");
     const other = await backend.fingerprint(cfg("fp", { memMib: 512 }));
     assert.notEqual(other.mem_mib, fp.mem_mib);
+    const known = "a".repeat(64);
+    const given = await backend.fingerprint({ ...cfg("fp"), digests: { rootfs: known } } as VmConfig);
+    assert.equal(given.rootfs_sha256, known, "digests the caller already has are used as they are");
     const newer = await fx.backend({ env: { FAKE_FC_VERSION: "1.13.0" } }).fingerprint(cfg("fp"));
     assert.equal(newer.backend_version, "1.13.0", "a Firecracker upgrade changes the fingerprint");
   });
