@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
+import { registerBench } from "./bench.js";
 import { registerBuild } from "./build.js";
 import { registerCreate, registerCreateMulti } from "./create.js";
 import { registerDelete } from "./delete.js";
@@ -27,6 +28,7 @@ export function registerTemplate(program: Command, ctx: CliContext): void {
     registerDelete,
     registerInit,
     registerBuild,
+    registerBench,
     registerPrune,
     registerPush,
     registerPull,
