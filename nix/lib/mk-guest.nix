@@ -10,6 +10,9 @@
 , users ? { }
 , hostname ? null
 , serviceGroup ? "mvm"
+  # "default": bzImage as `kernel` (x86_64). "vmlinux": the uncompressed ELF as `vmlinux`, which
+  # Firecracker needs and QEMU also boots (PVH).
+, kernelFormat ? "default"
 }:
 let
   inherit (builtins) attrNames concatStringsSep concatLists elem filter foldl' genList hasAttr
@@ -148,7 +151,13 @@ check (validName name) "name `${toString name}` is not valid" (
     inherit system config;
     builder = tc.busybox;
     args = [ "sh" "-e" (guestSrc + "/build/image.sh") ];
-    inherit (tc) busybox kernel kernelName initrd agent cacert;
+    inherit (tc) busybox initrd agent cacert;
+    kernel =
+      if kernelFormat == "default" then tc.kernel
+      else if kernelFormat != "vmlinux" then fail "kernelFormat must be \"default\" or \"vmlinux\""
+      else if tc.vmlinux == null then fail "this guest kit has no vmlinux; rebuild it with `mvmctl kit build`"
+      else tc.vmlinux;
+    kernelName = if kernelFormat == "vmlinux" then "vmlinux" else tc.kernelName;
     tools = guestSrc + "/build/tools.sh";
     initScript = guestSrc + "/init/init.sh";
     udhcpcScript = guestSrc + "/init/udhcpc.sh";

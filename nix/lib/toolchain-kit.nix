@@ -12,6 +12,7 @@ else {
   busybox = "${dir}/busybox";
   kernel = "${dir}/${manifest.kernel.file}";
   kernelName = manifest.kernel.file;
+  vmlinux = if manifest.kernel ? vmlinux then "${dir}/${manifest.kernel.vmlinux}" else null;
   initrd = "${dir}/initrd";
   agent = "${dir}/mvm-agent";
   cacert = "";

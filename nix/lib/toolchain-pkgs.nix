@@ -47,6 +47,7 @@ in
   busybox = "${busybox}/bin/busybox";
   kernel = if isX86 then "${kernel}/bzImage" else "${kernel}/Image";
   kernelName = if isX86 then "kernel" else "vmlinux";
+  vmlinux = if isX86 then "${kernel.dev}/vmlinux" else "${kernel}/Image";
   initrd = "${initrd}/initrd";
   agent = "${agent}/bin/mvm-agent";
   cacert = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";

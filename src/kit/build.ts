@@ -10,6 +10,7 @@ import { runProgram } from "./exec.js";
 import { guestSourceDir } from "./library.js";
 import { contentHash, KIT_FORMAT, type KitFile, type KitManifest, sha256 } from "./manifest.js";
 import { type ModulePlan, resolveModules } from "./modules.js";
+import { extractVmlinux } from "./vmlinux.js";
 import {
   DEFAULT_SOURCES,
   findCloudKernel,
@@ -164,6 +165,9 @@ export async function buildKitFrom(
     files["mvm-agent"] = await writeSynced(agentTmp, agent, 0o755);
     progress(`kernel ${inp.kernel.version}, ${inp.modules.order.length} modules, busybox`);
     files.kernel = await writeSynced(join(tmp, "kernel"), inp.kernelImage, 0o644);
+    // Firecracker boots only an ELF vmlinux (QEMU boots it too, through PVH).
+    progress("unpacking vmlinux from the bzImage");
+    files.vmlinux = await writeSynced(join(tmp, "vmlinux"), await extractVmlinux(inp.kernelImage), 0o644);
     files.busybox = await writeSynced(join(tmp, "busybox"), inp.busybox, 0o755);
     await fs.mkdir(join(tmp, "modules"));
     for (const name of inp.modules.order)
@@ -185,7 +189,13 @@ export async function buildKitFrom(
       system: "x86_64-linux",
       hash,
       inputs: inp.fingerprint,
-      kernel: { file: "kernel", version: inp.kernel.version, format: "bzImage", source: inp.kernel.image },
+      kernel: {
+        file: "kernel",
+        vmlinux: "vmlinux",
+        version: inp.kernel.version,
+        format: "bzImage",
+        source: inp.kernel.image,
+      },
       modules: inp.modules.order,
       busybox: { source: inp.src.busybox },
       agent: { version: AGENT_VERSION, compiler: inp.compiler },

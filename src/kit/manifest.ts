@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 // kit.json: what the kit holds and where it came from. The Nix library reads `system` and
 // `kernel.file`; mvmctl reads `inputs` to decide whether the kit is current.
 
-export const KIT_FORMAT = 1;
+export const KIT_FORMAT = 2;
 
 export interface KitFile {
   sha256: string;
@@ -18,7 +18,8 @@ export interface KitManifest {
   hash: string;
   /** Fingerprint of the host inputs the kit was built from. */
   inputs: string;
-  kernel: { file: "kernel"; version: string; format: "bzImage"; source: string };
+  /** `file` is the bzImage; `vmlinux` the same kernel unpacked to ELF (for Firecracker). */
+  kernel: { file: "kernel"; vmlinux?: "vmlinux"; version: string; format: "bzImage"; source: string };
   modules: string[];
   busybox: { source: string };
   agent: { version: string; compiler: string };

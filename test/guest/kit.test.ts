@@ -46,6 +46,11 @@ test("kit build: content-addressed dir, current link, manifest hashes, modules i
   before("failover", "net_failover");
   before("net_failover", "virtio_net");
   before("vsock", "vmw_vsock_virtio_transport");
+  // The ELF vmlinux unpacked from the bzImage (for Firecracker) carries the same build.
+  const vmlinux = readFileSync(join(out.dir, "vmlinux"));
+  assert.deepEqual([...vmlinux.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
+  assert.equal(m.kernel.vmlinux, "vmlinux");
+  assert.ok(vmlinux.length > 3 * readFileSync(join(out.dir, "kernel")).length, "uncompressed");
   // The agent is a static binary that runs here too.
   const v = spawnSync(join(out.dir, "mvm-agent"), ["version"], { encoding: "utf8" });
   assert.match(v.stdout, /^mvm-agent \d+\.\d+\.\d+ \(protocol 1\)/);

@@ -95,6 +95,7 @@ test("bad mkGuest calls fail at evaluation with a message naming the problem", a
     ["svcname", `{ services."../x" = { command = "true"; }; }`, /service name `\.\.\/x` is not valid/],
     ["arch", `{ }`, /the guest kit is for x86_64-linux, not aarch64-linux/, "aarch64-linux"],
     ["host", `{ hostname = "not a host"; }`, /hostname `not a host` is not a valid host name/],
+    ["kfmt", `{ kernelFormat = "zImage"; }`, /kernelFormat must be "default" or "vmlinux"/],
   ];
   for (const [dir, body, re, system] of cases) {
     const r = await nixBuildOffline(badFlake(dir, body, system), kit.dir);

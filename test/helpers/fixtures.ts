@@ -99,9 +99,14 @@ export async function buildFlakeImage(flakeDir: string): Promise<GuestImage> {
   const storePath = r.outPath;
   const imagesDir = join(testCacheRoot(), "images");
   const dir = join(imagesDir, basename(storePath));
+  // mkGuest outputs `kernel` (bzImage) or, with kernelFormat = "vmlinux", `vmlinux` (ELF).
+  const kernelName = await fs
+    .access(join(storePath, "vmlinux"))
+    .then(() => "vmlinux")
+    .catch(() => "kernel");
   const image = (d: string): GuestImage => ({
     dir: d,
-    kernel: join(d, "kernel"),
+    kernel: join(d, kernelName),
     initrd: join(d, "initrd"),
     rootfs: join(d, "rootfs.ext4"),
     storePath,
@@ -116,7 +121,7 @@ export async function buildFlakeImage(flakeDir: string): Promise<GuestImage> {
   const tmp = tempSibling(dir, "build");
   await fs.mkdir(tmp);
   try {
-    await fs.copyFile(join(storePath, "kernel"), join(tmp, "kernel"));
+    await fs.copyFile(join(storePath, kernelName), join(tmp, kernelName));
     await fs.copyFile(join(storePath, "initrd"), join(tmp, "initrd"));
     await packRootfs(join(storePath, "rootfs"), join(tmp, "rootfs.ext4"));
     try {
