@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { REVISION_FILE, ROOTFS_NAME, SPEC_FILE } from "../core/artifacts.js";
 import type { Checksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
-import { parseRevision } from "../core/revision.js";
+import { parseRevision, type TemplateRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { formatBytes } from "../core/sizes.js";
+import type { TemplateSpec } from "../core/spec.js";
 import { readChecksums, sha256File, writeChecksums } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { openBody, type Source } from "./bodies.js";
@@ -133,8 +134,7 @@ async function plan(
     throw new MvmError("integrity", `${revFile} does not match its checksums.json`);
   // template.json as pushed: the spec the revision was built from (the original pushed the current,
   // possibly edited, spec; we fall back to it for revisions that do not record theirs).
-  const built = revision.spec?.template_id === template ? revision.spec : undefined;
-  const specBytes = Buffer.from(toJson(built ?? spec, false));
+  const specBytes = pushedSpec(revision, spec);
   for (const [name, data] of [
     [REVISION_FILE, revBytes],
     [SPEC_FILE, specBytes],
@@ -160,6 +160,15 @@ async function plan(
     }
   planned.sort((a, b) => b.obj.size - a.obj.size || a.obj.name.localeCompare(b.obj.name));
   return { rev, planned, snapshot: withSnapshot };
+}
+
+/**
+ * template.json as pushed: the spec the revision was built from (the original pushed the current,
+ * possibly edited, spec; we fall back to it for revisions that do not record theirs).
+ */
+export function pushedSpec(revision: TemplateRevision, current: TemplateSpec): Buffer {
+  const built = revision.spec?.template_id === current.template_id ? revision.spec : undefined;
+  return Buffer.from(toJson(built ?? current, false));
 }
 
 /** Where the registry may already hold a file's stored bytes: the same revision, or (OCI) any blob. */

@@ -1,10 +1,14 @@
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { CHECKSUMS_FILE } from "../core/artifacts.js";
+import { createHash } from "node:crypto";
+import { CHECKSUMS_FILE, REVISION_FILE, SPEC_FILE } from "../core/artifacts.js";
 import { MvmError } from "../core/errors.js";
+import { parseRevision } from "../core/revision.js";
+import { parseJsonFile, toJson } from "../core/schema.js";
 import { readChecksums, sha256File } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { remoteRevision } from "./pull.js";
+import { pushedSpec } from "./push.js";
 import type { RegistryTransport } from "./transport.js";
 
 // verify (issue 8 §5): every file of a local revision against its checksums.json, or (--remote)
@@ -32,6 +36,28 @@ async function hashIfPresent(path: string): Promise<string | null> {
   const st = await fs.stat(path).catch(() => undefined);
   if (!st?.isFile()) return null;
   return sha256File(path);
+}
+
+/**
+ * What push sends for files it generates: revision.json without its snapshot (`--no-snapshot`) and
+ * template.json (not kept in a locally built revision dir). Their SHA-256s, when they apply.
+ */
+async function generatedShas(
+  store: TemplateStore,
+  template: string,
+  dir: string,
+): Promise<Record<string, string>> {
+  const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+  const file = join(dir, REVISION_FILE);
+  const out: Record<string, string> = {};
+  try {
+    const rev = parseJsonFile(file, await fs.readFile(file, "utf8"), parseRevision);
+    if (rev.snapshot !== null) out[REVISION_FILE] = sha(toJson({ ...rev, snapshot: null }));
+    out[SPEC_FILE] = sha(pushedSpec(rev, await store.loadSpec(template)));
+  } catch {
+    // Nothing generated can be compared; the plain comparison stands.
+  }
+  return out;
 }
 
 async function localRevision(store: TemplateStore, template: string, revision: string | undefined) {
@@ -83,10 +109,13 @@ export async function verifyRemote(
   const { index } = await remoteRevision(transport, template, rev);
   const local = await readChecksums(dir).catch(() => undefined);
   const names = new Set([...Object.keys(index.files), ...Object.keys(local?.files ?? {})]);
+  const generated = await generatedShas(store, template, dir);
   const files: VerifiedFile[] = [];
   for (const name of [...names].sort()) {
     const expected = index.files[name] ?? null;
-    const actual = await hashIfPresent(join(dir, name));
+    let actual = await hashIfPresent(join(dir, name));
+    // Generated files match when they equal what push would send from this revision.
+    if (expected !== null && actual !== expected && generated[name] === expected) actual = expected;
     let status: FileStatus;
     if (expected === null) status = "NOT_IN_REGISTRY";
     else if (actual === null) status = "MISSING";

@@ -237,6 +237,13 @@ describe("file:// registry", () => {
     const target = tempDir();
     await ok(["template", "pull", "web", "--registry", reg], target);
     await ok(["template", "verify", "web"], target);
+    const remote = json<{ ok: boolean; files: { name: string; status: string }[] }>(
+      (await ok(["template", "verify", "web", "--remote", "--registry", reg, "--json"], home)).stdout,
+    );
+    assert.equal(remote.ok, true);
+    assert.equal(remote.files.find((f) => f.name === "snapshot/mem.bin")?.status, "NOT_IN_REGISTRY");
+    assert.equal(remote.files.find((f) => f.name === "revision.json")?.status, "OK");
+    assert.equal(remote.files.find((f) => f.name === "template.json")?.status, "OK");
     const info = json<{ revision: { snapshot: unknown } }>(
       (await ok(["template", "info", "web", "--json"], target)).stdout,
     );
