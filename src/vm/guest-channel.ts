@@ -55,6 +55,8 @@ export interface PostRestoreRequest {
   /** Fresh random bytes for the guest RNG (16–4096; default 64 from the host's CSPRNG). */
   entropy?: Uint8Array;
   identity?: { hostnameSuffix?: string; machineId?: string };
+  /** false: the guest keeps its services running (no SIGUSR1 to PID 1); default true. */
+  restartServices?: boolean;
 }
 
 export interface PostRestoreResult {
@@ -292,7 +294,11 @@ export class GuestChannel {
     if (req.identity?.machineId !== undefined) identity.machine_id = req.identity.machineId;
     const r = await this.request(
       "post_restore",
-      { entropy: Buffer.from(entropy).toString("base64"), identity },
+      {
+        entropy: Buffer.from(entropy).toString("base64"),
+        identity,
+        ...(req.restartServices === false ? { restart_services: false } : {}),
+      },
       opts.timeoutMs,
     );
     return r as unknown as PostRestoreResult;

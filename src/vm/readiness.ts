@@ -11,6 +11,11 @@ export interface ReadyOptions {
   timeoutMs: number;
   /** Send the post-restore request (fresh entropy and identity) once the agent answers. */
   postRestore?: boolean;
+  /**
+   * Ask the guest to restart its services after the restore (it re-reads config and secrets). Only
+   * needed when new config or secrets drives are attached; otherwise the services keep their state.
+   */
+  restartServices?: boolean;
   /** Progress: called when the set of unhealthy checks changes. */
   onProgress?: (msg: string) => void;
 }
@@ -71,7 +76,10 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
     }
     let post: PostRestoreResult | undefined;
     if (opts.postRestore)
-      post = await ch.postRestore({ identity: freshIdentity() }, { timeoutMs: Math.min(10_000, left()) });
+      post = await ch.postRestore(
+        { identity: freshIdentity(), restartServices: opts.restartServices ?? false },
+        { timeoutMs: Math.min(10_000, left()) },
+      );
     let last = "";
     for (;;) {
       if (!alive()) throw dead();

@@ -160,6 +160,7 @@ export async function startVm(
     await waitReady(vm, {
       timeoutMs: req.readyTimeoutMs,
       postRestore: mode === "restore",
+      restartServices: Boolean(cfg.drives?.config || cfg.drives?.secrets),
       onProgress: say,
     });
     record.ready_ms = Date.now() - t0;

@@ -13,6 +13,7 @@ import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLI, tempDir } from "../helpers/cli.js";
+import { GuestChannel } from "../../src/vm/guest-channel.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/qemu-boot.js";
 import { cliFor, readJson, sha256 } from "../build/helpers.js";
@@ -173,8 +174,18 @@ describe("run and snapshot on QEMU", () => {
     assert.equal(ls[0]?.revision, revDir.split("/").pop());
 
     const logs = await cli(["logs", "one"]);
-    assert.equal(logs.code, 0);
-    assert.match(logs.stdout, /SIGUSR1/, "the restored guest got its post-restore request");
+    assert.equal(logs.code, 0, logs.stderr);
+
+    // Each restored copy got its own identity in the post-restore request.
+    const hostnames: string[] = [];
+    for (const v of ls) {
+      const ch = await GuestChannel.connectUnix(v.guest_channel as string, { connectRetryMs: 5000 });
+      hostnames.push((await ch.ping()).hostname);
+      ch.close();
+    }
+    assert.match(hostnames[0] ?? "", /^web-[0-9a-f]{8}$/);
+    assert.match(hostnames[1] ?? "", /^web-[0-9a-f]{8}$/);
+    assert.notEqual(hostnames[0], hostnames[1]);
 
     // A name in use is refused and leaves the running VM alone.
     const dup = await cli(["up", "--template", "web", "--name", "one", "-d"]);
@@ -214,6 +225,9 @@ describe("run and snapshot on QEMU", () => {
     assert.equal(up.mode, "cold");
     assert.match(r.stderr, /Cold boot: --cold was given/);
     assert.equal(await httpStatus(port), 200);
+    const logs = await cli(["logs", "cold"]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /\[init\]/, "the console log holds the guest's boot output");
     assert.equal((await cli(["down", "cold"])).code, 0);
     await waitFor("QEMU to exit", () => !pidAlive(up.pid), 10_000);
   });
@@ -274,7 +288,10 @@ describe("run and snapshot on QEMU", () => {
       stderr += d;
     });
     child.stdout?.resume();
-    await waitFor("the VM to be ready", () => /is ready \(restore/.test(stderr), 120_000);
+    await waitFor("the VM to be ready", () => /is ready \(restore/.test(stderr), 120_000).catch((e) => {
+      child.kill("SIGKILL");
+      throw new Error(`${(e as Error).message}; mvmctl said:\n${stderr}`);
+    });
     const pid = readJson<{ pid: number }>(join(data, "vms", "fg", "vm.json")).pid;
     const exited = new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
     child.kill("SIGINT");

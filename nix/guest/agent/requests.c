@@ -137,6 +137,9 @@ static int is_suffix_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' &
 static void post_restore(const jval_t *req, buf_t *r, double id) {
   const jval_t *ent = json_get(req, "entropy");
   const jval_t *ident = json_get(req, "identity");
+  const jval_t *restart = json_get(req, "restart_services");
+  if (restart && restart->type != J_BOOL && restart->type != J_NULL)
+    return reply_error(r, id, 1, "bad_request", "restart_services must be a boolean");
   if (!ent || ent->type != J_STR) return reply_error(r, id, 1, "bad_request", "entropy must be a base64 string");
   unsigned char raw[4096];
   long nraw = b64decode(ent->str, ent->str_len, raw, sizeof raw);
@@ -208,7 +211,10 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   }
   /* PID 1 re-reads config and secrets and restarts the services (SIGUSR1), and checks run again at
    * once so a "fresh" health request reflects the restored guest, not the snapshot. */
-  int signalled = kill(init_pid, SIGUSR1) == 0;
+  /* The host may skip it (restart_services: false) when it attached no new config or secrets: the
+   * services then keep the state they had when the snapshot was taken. */
+  int signalled = 0;
+  if (!restart || restart->type != J_BOOL || restart->boolean) signalled = kill(init_pid, SIGUSR1) == 0;
   checks_run_all_now();
   reply_head(r, id, "post_restore");
   buf_printf(r, ",\"reseeded_bytes\":%ld,\"hostname\":", nraw);
