@@ -10,10 +10,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { tempDir } from "../helpers/cli.js";
+import { before, describe, test } from "node:test";
 import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, errorLines, nonce, readJson, revisionDir, sha256 } from "./helpers.js";
+import { cliFor, errorLines, nonce, readJson, revisionDir, scratch, sha256 } from "./helpers.js";
 
 // `template build` against the real nix, offline, with tiny busybox-built flakes (see fake-flake.ts).
 
@@ -36,7 +35,7 @@ interface RevisionJson {
 }
 
 describe("template build", () => {
-  const root = tempDir("mvm-build-");
+  const root = scratch("mvm-build-");
   const data = join(root, "data");
   const flake = join(root, "flake");
   const cli = cliFor(data);
@@ -47,10 +46,6 @@ describe("template build", () => {
     writeFakeFlake(flake, { nonce: n, packages: { default: { initrd: true, rootfsKiB: 2048 } } });
     const r = await cli(["template", "create", "web", "--flake", flake, "--mem", "512", "--cpus", "1"]);
     assert.equal(r.code, 0, r.stderr);
-  });
-
-  after(() => {
-    // Temp dirs are left for inspection on failure; the OS cleans /tmp.
   });
 
   test("builds a revision: artifacts, revision.json, checksums.json, fc-base.json, current", async () => {

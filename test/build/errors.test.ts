@@ -12,14 +12,13 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { tempDir } from "../helpers/cli.js";
 import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, errorLines, nonce, readJson, sha256 } from "./helpers.js";
+import { cliFor, errorLines, nonce, readJson, scratch, sha256 } from "./helpers.js";
 
 // What the build says when the flake, its packages or the machine are not what it needs.
 
 describe("template build: attributes, output contract and failures", () => {
-  const root = tempDir("mvm-build-err-");
+  const root = scratch("mvm-build-err-");
   const data = join(root, "data");
   const flake = join(root, "flake");
   const cli = cliFor(data);

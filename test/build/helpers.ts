@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { type CliResult, runCli } from "../helpers/cli.js";
+import { type CliResult, runCli, tempDir } from "../helpers/cli.js";
 
 export function nonce(): string {
   return randomBytes(6).toString("hex");
@@ -36,4 +36,18 @@ export function revisionDir(dataDir: string, template: string, rev: string): str
 /** Lines of stderr that start with "error:". */
 export function errorLines(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.startsWith("error:"));
+}
+
+const scratchDirs: string[] = [];
+process.on("exit", () => {
+  // Test data dirs hold packed images of hundreds of MiB (sparse); keep them only when asked to.
+  if (process.env.MVM_KEEP_TEST_DIRS) return;
+  for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A temp directory removed when the test process exits (MVM_KEEP_TEST_DIRS=1 keeps it). */
+export function scratch(prefix: string): string {
+  const d = tempDir(prefix);
+  scratchDirs.push(d);
+  return d;
 }

@@ -3,9 +3,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { CLI, tempDir } from "../helpers/cli.js";
+import { CLI } from "../helpers/cli.js";
 import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, nonce, readJson, sha256 } from "./helpers.js";
+import { cliFor, nonce, readJson, scratch, sha256 } from "./helpers.js";
 
 // SIGKILL and Ctrl-C at any moment of a build leave the previous revision current and intact; the
 // next build cleans up and succeeds.
@@ -43,7 +43,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("interrupted builds", () => {
   test("SIGKILL at moments spread over a build: previous revision current and intact", async () => {
-    const root = tempDir("mvm-build-kill-");
+    const root = scratch("mvm-build-kill-");
     const data = join(root, "data");
     const flake = join(root, "flake");
     const cli = cliFor(data);
@@ -78,7 +78,7 @@ describe("interrupted builds", () => {
   });
 
   test("Ctrl-C during nix: exit 130, nothing staged, the lock released", async () => {
-    const root = tempDir("mvm-build-int-");
+    const root = scratch("mvm-build-int-");
     const data = join(root, "data");
     const flake = join(root, "flake");
     const cli = cliFor(data);

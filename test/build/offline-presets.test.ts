@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, openSync, readdirSync, readFileSync, readSync, closeSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { before, describe, test } from "node:test";
-import { tempDir } from "../helpers/cli.js";
 import { ensureTestKit, exampleFlakeDir } from "../helpers/fixtures.js";
-import { cliFor, readJson, sha256 } from "./helpers.js";
+import { cliFor, readJson, scratch, sha256 } from "./helpers.js";
 
 // The real pipeline, offline: `template init --local --offline` for each preset, `create`, `build`
 // (mkGuest through nix, its rootfs/ tree packed into ext4), `info`, a cache hit, and `--force`. The kit
@@ -47,7 +46,7 @@ function checkRevision(out: BuildJson): void {
 }
 
 describe("offline presets: init --local --offline, create, build", () => {
-  const root = tempDir("mvm-build-presets-");
+  const root = scratch("mvm-build-presets-");
   const data = join(root, "data");
   const proj = join(root, "proj");
   const cli = cliFor(data);
@@ -123,7 +122,7 @@ describe("offline presets: init --local --offline, create, build", () => {
 
 describe("nix/examples: a flake whose inputs point elsewhere", () => {
   test("the first build creates the guest kit and points mvm / mvm-kit at this machine's copies", async () => {
-    const root = tempDir("mvm-build-example-");
+    const root = scratch("mvm-build-example-");
     const data = join(root, "data");
     const cli = cliFor(data);
     assert.equal((await cli(["template", "create", "ex", "--flake", exampleFlakeDir("minimal")])).code, 0);

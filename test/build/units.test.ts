@@ -7,12 +7,12 @@ import { flakeLockHash } from "../../src/build/lock-hash.js";
 import { sparseCopy } from "../../src/build/materialize.js";
 import { NixLogParser } from "../../src/build/nix/internal-json.js";
 import { hashLiterals, hashMismatches } from "../../src/build/update-hash.js";
-import { tempDir } from "../helpers/cli.js";
+import { scratch } from "./helpers.js";
 
 const nixArgs = ["--extra-experimental-features", "nix-command flakes"];
 
 test("flake.lock hash computed in-process equals `nix hash path`", async () => {
-  const dir = tempDir("mvm-lockhash-");
+  const dir = scratch("mvm-lockhash-");
   for (const [name, text, exec] of [
     ["a.lock", '{"nodes":{"root":{}},"root":"root","version":7}\n', false],
     ["b.lock", "x".repeat(4097), true],
@@ -28,7 +28,7 @@ test("flake.lock hash computed in-process equals `nix hash path`", async () => {
 });
 
 test("sparse copy: same bytes, zero runs become holes", async () => {
-  const dir = tempDir("mvm-sparse-");
+  const dir = scratch("mvm-sparse-");
   const src = join(dir, "src.img");
   const data = Buffer.alloc(8 * 1024 * 1024); // 8 MiB of zeros with a little data at both ends
   data.write("head", 0);

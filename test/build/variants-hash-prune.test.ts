@@ -2,15 +2,14 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { tempDir } from "../helpers/cli.js";
 import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, errorLines, nonce, revisionDir } from "./helpers.js";
+import { cliFor, errorLines, nonce, revisionDir, scratch } from "./helpers.js";
 
 // --config with variants, --update-hash on fixed-output derivations, and prune.
 
 describe("template build --config", () => {
   test("builds every variant (default profile `default`) and reports each", async () => {
-    const root = tempDir("mvm-build-cfg-");
+    const root = scratch("mvm-build-cfg-");
     const data = join(root, "data");
     const cli = cliFor(data);
     writeFakeFlake(join(root, "app"), {
@@ -58,7 +57,7 @@ mem_mib = 512
   });
 
   test("a failing variant is reported; the others are still built; exit 1", async () => {
-    const root = tempDir("mvm-build-cfg2-");
+    const root = scratch("mvm-build-cfg2-");
     const data = join(root, "data");
     const cli = cliFor(data);
     writeFakeFlake(join(root, "app"), { nonce: nonce(), packages: { default: {}, bad: { fail: 2 } } });
@@ -85,7 +84,7 @@ mem_mib = 256
   });
 
   test("an invalid config is refused before anything is built", async () => {
-    const root = tempDir("mvm-build-cfg3-");
+    const root = scratch("mvm-build-cfg3-");
     const cli = cliFor(join(root, "data"));
     const cfg = join(root, "bad.toml");
     writeFileSync(cfg, `flake_ref = "."\n[[variants]]\nrole = "x"\nvcpus = 99\nmem_mib = 256\n`);
@@ -98,7 +97,7 @@ mem_mib = 256
 
 describe("template build --update-hash", () => {
   test("recomputes each fixed-output hash on its own and leaves unrelated ones alone", async () => {
-    const root = tempDir("mvm-build-fod-");
+    const root = scratch("mvm-build-fod-");
     const data = join(root, "data");
     const cli = cliFor(data);
     const flake = join(root, "flake");
@@ -135,7 +134,7 @@ describe("template build --update-hash", () => {
   });
 
   test("a hash that cannot be recomputed leaves flake.nix exactly as it was", async () => {
-    const root = tempDir("mvm-build-fod2-");
+    const root = scratch("mvm-build-fod2-");
     const cli = cliFor(join(root, "data"));
     const flake = join(root, "flake");
     writeFakeFlake(flake, {
@@ -154,7 +153,7 @@ describe("template build --update-hash", () => {
   });
 
   test("the recomputed hash is kept when the package itself then fails", async () => {
-    const root = tempDir("mvm-build-fod3-");
+    const root = scratch("mvm-build-fod3-");
     const cli = cliFor(join(root, "data"));
     const flake = join(root, "flake");
     writeFakeFlake(flake, {
@@ -170,7 +169,7 @@ describe("template build --update-hash", () => {
   });
 
   test("a flake without literal hashes is refused", async () => {
-    const root = tempDir("mvm-build-fod4-");
+    const root = scratch("mvm-build-fod4-");
     const cli = cliFor(join(root, "data"));
     const flake = join(root, "flake");
     writeFakeFlake(flake, { nonce: nonce(), packages: { default: {} } });
@@ -183,7 +182,7 @@ describe("template build --update-hash", () => {
 
 describe("template prune", () => {
   test("removes old revisions, never the current one or one a VM uses; reports bytes freed", async () => {
-    const root = tempDir("mvm-prune-");
+    const root = scratch("mvm-prune-");
     const data = join(root, "data");
     const cli = cliFor(data);
     const flake = join(root, "flake");
@@ -239,7 +238,7 @@ describe("template prune", () => {
   });
 
   test("bad --keep is a usage error; an unknown template is not found", async () => {
-    const cli = cliFor(join(tempDir("mvm-prune2-"), "data"));
+    const cli = cliFor(join(scratch("mvm-prune2-"), "data"));
     assert.equal((await cli(["template", "prune", "x", "--keep", "-1"])).code, 2);
     const r = await cli(["template", "prune", "ghost"]);
     assert.equal(r.code, 1);
