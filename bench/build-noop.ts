@@ -2,7 +2,7 @@
 // attribute with the same nix options, measured alternately in the same run. Target: ours at most 1.3×
 // the bare build. The flake is the offline `minimal` preset, scaffolded and built once before measuring.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BenchResult, CLI, median, printResult, timeProcess } from "./lib.js";
@@ -33,6 +33,7 @@ export async function benchBuildNoop(runs = 9): Promise<BenchResult> {
     bare.push(timeProcess("nix", nixArgs, env));
     ours.push(timeProcess(process.execPath, [CLI, "template", "build", "noop"], env));
   }
+  rmSync(root, { recursive: true, force: true });
   const value = median(ours);
   const baseline = median(bare);
   const startup = {
