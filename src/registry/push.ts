@@ -214,7 +214,16 @@ export async function pushRevision(
 
   const toUpload: Planned[] = [];
   for (const p of planned) {
-    const form = reusable(p.obj, known);
+    // A stored copy is recognised by an earlier index, or, for files stored as they are, by their own
+    // digest: that also skips what an interrupted push already sent, and (OCI) blobs of other revisions.
+    let form = reusable(p.obj, known);
+    if (!form && p.obj.stored_sha256 !== undefined && p.obj.stored_size !== undefined)
+      form = {
+        encoding: p.obj.encoding,
+        size: p.obj.size,
+        stored_sha256: p.obj.stored_sha256,
+        stored_size: p.obj.stored_size,
+      };
     if (
       form &&
       (await transport.hasObject(template, rev, {

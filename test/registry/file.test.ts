@@ -95,6 +95,27 @@ describe("file:// registry", () => {
     assert.ok(second.files.every((f) => !f.uploaded));
   });
 
+  test("a push interrupted before its index resumes without resending files stored as they are", async () => {
+    const home = tempDir();
+    const fx = await makeRevision(home, "web");
+    const root = tempDir("mvm-reg-");
+    await ok(["template", "push", "web", "--registry", `file://${root}`], home);
+    // As if the first push had been killed after its objects and before checksums.json and current.
+    await fs.rm(join(root, "templates/web/revisions", fx.rev, "checksums.json"));
+    await fs.rm(join(root, "templates/web/current"));
+    const r = await runCli(["template", "list", "--remote", "--registry", `file://${root}`, "--json"], {
+      dataDir: home,
+    });
+    assert.deepEqual(json<{ templates: { revisions: string[] }[] }>(r.stdout).templates[0]?.revisions, []);
+    const again = json<{ files: { name: string; uploaded: boolean; encoding: string }[] }>(
+      (await ok(["template", "push", "web", "--registry", `file://${root}`, "--json"], home)).stdout,
+    );
+    for (const f of again.files) assert.equal(f.uploaded, f.encoding !== "identity", f.name);
+    const target = tempDir();
+    await ok(["template", "pull", "web", "--registry", `file://${root}`], target);
+    await ok(["template", "verify", "web"], target);
+  });
+
   test("the default registry is <data>/registry and list --remote shows what it holds", async () => {
     const home = tempDir();
     const fx = await makeRevision(home, "api");
