@@ -100,6 +100,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
     const cpTp = denseBytes / MiB / cp.seconds;
     const cpSyncTp = denseBytes / MiB / cpSync;
     results.push({
+      group: "transfer",
       name: "push 1 GiB dense rootfs to file://",
       value: fileTp,
       unit: "MiB/s",
@@ -111,6 +112,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
         "push hashes every byte (SHA-256), makes the copy durable (fsync before rename) and includes Node start-up; cp does none of these",
     });
     results.push({
+      group: "transfer",
       name: "push 1 GiB dense rootfs to file:// (durable baseline)",
       value: fileTp,
       unit: "MiB/s",
@@ -149,6 +151,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
     const s3Tp = denseBytes / MiB / s3Push.seconds;
     const awsTp = denseBytes / MiB / aws.seconds;
     results.push({
+      group: "transfer",
       name: "push 1 GiB dense rootfs to s3rver",
       value: s3Tp,
       unit: "MiB/s",
@@ -158,6 +161,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
       pass: s3Tp / awsTp >= 1,
     });
     results.push({
+      group: "memory",
       name: "peak RSS pushing 1 GiB dense rootfs to s3rver",
       value: s3Push.peakRssMiB,
       unit: "MiB",
@@ -182,6 +186,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
     const pushWire = (proxy.bytes() - wireBefore) / MiB;
     const sparseTp = 2048 / push.seconds;
     results.push({
+      group: "transfer",
       name: "push 2 GiB sparse rootfs (50 MiB data) to s3rver",
       value: sparseTp,
       unit: "MiB/s (file size / wall)",
@@ -200,6 +205,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
       pass: pushWire <= 100,
     });
     results.push({
+      group: "memory",
       name: "peak RSS pushing 2 GiB sparse rootfs to s3rver",
       value: push.peakRssMiB,
       unit: "MiB",
@@ -246,6 +252,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
       pass: pullWire <= 100,
     });
     results.push({
+      group: "memory",
       name: "peak RSS pulling 2 GiB sparse rootfs from s3rver",
       value: pull.peakRssMiB,
       unit: "MiB",
@@ -263,6 +270,7 @@ export async function benchRegistry(): Promise<BenchResult[]> {
       { ...s3Env(s3), MVM_DATA_DIR: tempDir("mvm-bench-dpull-") },
     );
     results.push({
+      group: "memory",
       name: "peak RSS pulling 1 GiB dense rootfs from s3rver",
       value: densePull.peakRssMiB,
       unit: "MiB",
