@@ -80,6 +80,12 @@ test("post-restore gives a fresh identity, reseeds, and restarts services throug
   }
   await waitHealthy(ch, 30_000);
   assert.equal((await httpGet(vm.ports.get(8080)!)).status, 200);
+  // restart_services: false leaves the warm services alone (no SIGUSR1 to PID 1).
+  const counted = (await ch.services()).find((s) => s.name === "web")!.restarts;
+  const quiet = await ch.postRestore({ restartServices: false });
+  assert.equal(quiet.signalled_init, false);
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.equal((await ch.services()).find((s) => s.name === "web")!.restarts, counted);
   await assert.rejects(ch.postRestore({ entropy: new Uint8Array(8) }), /16 to 4096 bytes/);
   await assert.rejects(
     ch.postRestore({ identity: { hostnameSuffix: "Bad Suffix!" } }),

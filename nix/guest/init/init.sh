@@ -100,7 +100,10 @@ setup_network() {
 mount_config() {
   mkdir -p /mnt/config
   mounted /mnt/config && umount /mnt/config
-  [ -b /dev/vdb ] && mount -o ro,noexec,nosuid,nodev /dev/vdb /mnt/config && log "config drive mounted"
+  [ -b /dev/vdb ] || return 0
+  # After a restore the file behind the disk may be new: drop blocks cached from the old one.
+  blockdev --flushbufs /dev/vdb 2>/dev/null
+  mount -o ro,noexec,nosuid,nodev /dev/vdb /mnt/config && log "config drive mounted"
 }
 
 load_secrets() {
@@ -108,6 +111,7 @@ load_secrets() {
   mkdir -p /run/mvm-secrets /run/mvm/secrets-src /mnt/secrets
   mounted /run/mvm-secrets || mount -t tmpfs -o mode=0750,nosuid,nodev,noexec,size=16m tmpfs /run/mvm-secrets
   rm -rf /run/mvm-secrets/* /run/mvm-secrets/.[!.]* 2>/dev/null
+  blockdev --flushbufs /dev/vdc 2>/dev/null
   if mount -o ro,noexec,nosuid,nodev /dev/vdc /run/mvm/secrets-src; then
     cp -a /run/mvm/secrets-src/. /run/mvm-secrets/ 2>/dev/null
     umount /run/mvm/secrets-src
