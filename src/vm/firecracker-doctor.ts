@@ -1,8 +1,10 @@
 // What `mvmctl doctor` reports about Firecracker: the binary, its version, /dev/kvm access and
-// whether this process can give VMs TAP devices. Firecracker is optional (QEMU runs everywhere), so a
+// whether a test microVM really runs, and whether this process can give VMs TAP devices. Firecracker is optional (QEMU runs everywhere), so a
 // missing binary is a warning; a binary that is there but cannot work is a failure.
 
 import { promises as fs } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { DoctorCheck } from "../doctor/check.js";
 import { messageOf } from "../core/errors.js";
 import {
@@ -11,6 +13,7 @@ import {
   NETWORK_OVERRIDES_SINCE,
   versionAtLeast,
 } from "./firecracker.js";
+import { runKvmProbe } from "./firecracker-probe.js";
 
 const RELEASES = "https://github.com/firecracker-microvm/firecracker/releases";
 
@@ -64,7 +67,9 @@ export async function firecrackerChecks(opts: FirecrackerDoctorOptions = {}): Pr
       });
     }
   }
-  out.push(await kvmAccess(opts.kvmPath ?? "/dev/kvm", bin !== undefined));
+  const kvm = await kvmAccess(opts.kvmPath ?? "/dev/kvm", bin !== undefined);
+  out.push(kvm);
+  if (bin && kvm.status === "ok") out.push(await microVmRuns(bin, env));
   if (bin) out.push(await tapAbility());
   return out;
 }
@@ -87,6 +92,25 @@ async function kvmAccess(path: string, needed: boolean): Promise<DoctorCheck> {
         ? "enable hardware virtualisation (BIOS, or nested virtualisation on a cloud VM) and load the kvm module"
         : `sudo setfacl -m u:$(id -un):rw ${path}  (or add the user to the kvm group)`,
     };
+  }
+}
+
+/** The real test: a 16 MiB microVM that resets at once (firecracker-probe.ts). */
+async function microVmRuns(bin: string, env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
+  const name = "firecracker microVM";
+  const work = join(tmpdir(), `mvm-fc-doctor-${process.pid}`);
+  try {
+    const r = await runKvmProbe(bin, work, env);
+    return r.ok
+      ? { name, status: "ok", detail: "a test microVM booted and reset" }
+      : {
+          name,
+          status: "fail",
+          detail: r.reason ?? "a test microVM failed",
+          fix: "check `dmesg` for KVM errors; on a cloud VM enable nested virtualisation; or use --hypervisor qemu",
+        };
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
   }
 }
 

@@ -30,6 +30,7 @@ import type {
 import { type Drive, FirecrackerApi, FirecrackerApiError } from "./firecracker-api.js";
 import { allocateTap, deleteTap, reapOrphanTaps, type TapDevice, tapForSlot } from "./firecracker-tap.js";
 import type { FirecrackerKeeperConfig } from "./firecracker-keeper.js";
+import { kvmProbeCached } from "./firecracker-probe.js";
 import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
 
 const FC_KEEPER = fileURLToPath(new URL("./firecracker-keeper.js", import.meta.url));
@@ -78,6 +79,8 @@ export interface FirecrackerOptions {
   apiTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   paths?: DataPaths;
+  /** Time limit of the KVM probe (firecracker-probe.ts). */
+  probeTimeoutMs?: number;
 }
 
 /** What a VM directory records about its Firecracker process, so another mvmctl can stop it. */
@@ -164,7 +167,7 @@ export class FirecrackerBackend implements HypervisorBackend {
         `MVM_FIRECRACKER_NETWORK must be "tap" or "none", got ${JSON.stringify(net)}`,
       );
     this.network = net ?? "tap";
-    this.socketTimeoutMs = opts.socketTimeoutMs ?? 5_000;
+    this.socketTimeoutMs = opts.socketTimeoutMs ?? 10_000;
     this.apiTimeoutMs = opts.apiTimeoutMs ?? 120_000;
     this.paths = opts.paths ?? new DataPaths();
   }
@@ -208,10 +211,16 @@ export class FirecrackerBackend implements HypervisorBackend {
     } catch (e) {
       return { ok: false, reason: `/dev/kvm is not usable: ${messageOf(e)}` };
     }
+    let version: string;
     try {
-      await this.version();
+      version = await this.version();
     } catch (e) {
       return { ok: false, reason: messageOf(e) };
+    }
+    // A writable /dev/kvm is not a working one: boot a test microVM (cached per version and kernel).
+    if (this.env.MVM_FIRECRACKER_SKIP_PROBE !== "1") {
+      const probe = await kvmProbeCached(bin, version, this.paths.vms, this.env, this.opts.probeTimeoutMs);
+      if (!probe.ok) return { ok: false, reason: `KVM does not work for Firecracker here: ${probe.reason}` };
     }
     return { ok: true };
   }

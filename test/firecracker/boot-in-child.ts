@@ -12,6 +12,7 @@ const { cfg, network, dataDir, detach } = JSON.parse(process.argv[2] ?? "{}") as
   /** Hand the VM over and exit, as `mvmctl up -d` does. */
   detach?: boolean;
 };
-const vm = await new FirecrackerBackend({ network, paths: new DataPaths(dataDir) }).boot(cfg);
+const backend = new FirecrackerBackend({ network, paths: new DataPaths(dataDir), socketTimeoutMs: 30_000 });
+const vm = await backend.boot(cfg);
 if (detach) vm.detach();
 process.stdout.write(`booted ${vm.pid}\n`);

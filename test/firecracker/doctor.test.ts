@@ -32,7 +32,22 @@ test("a working binary reports its path and version", async () => {
     detail: "v1.12.1",
   });
   assert.equal(checks.get("firecracker /dev/kvm")?.status, "ok");
+  assert.deepEqual(checks.get("firecracker microVM"), {
+    name: "firecracker microVM",
+    status: "ok",
+    detail: "a test microVM booted and reset",
+  });
   assert.ok(checks.has("firecracker networking"));
+});
+
+test("a KVM that does not work fails the microVM line with Firecracker's reason", async () => {
+  const kvm = join(fx.root, "kvm-ok2");
+  writeFileSync(kvm, "");
+  const checks = byName(await firecrackerChecks({ env: fakeEnv({ FAKE_FC_KVM: "broken" }), kvmPath: kvm }));
+  const m = checks.get("firecracker microVM");
+  assert.equal(m?.status, "fail");
+  assert.match(m?.detail ?? "", /Error creating the Kvm object/);
+  assert.match(m?.fix ?? "", /dmesg/);
 });
 
 test("an old version warns about restore networking, with the fix", async () => {

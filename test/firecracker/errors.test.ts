@@ -207,8 +207,16 @@ describe("firecracker error paths", () => {
     });
     try {
       const fresh = new FirecrackerApi(sock);
-      for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.equal((await fresh.describeInstance()).state, "Not started");
+      const until = Date.now() + 30_000;
+      let info: Awaited<ReturnType<FirecrackerApi["describeInstance"]>> | undefined;
+      while (!info) {
+        info = await fresh.describeInstance().catch((e) => {
+          if (Date.now() > until) throw e;
+          return undefined;
+        });
+        if (!info) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(info.state, "Not started");
       await fresh.putBootSource({ kernel_image_path: fx.kernel });
       await assert.rejects(
         fresh.loadSnapshot({ snapshot_path: "x", mem_backend: { backend_type: "File", backend_path: "y" } }),

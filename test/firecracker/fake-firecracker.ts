@@ -573,6 +573,81 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   if (fatal) setImmediate(() => process.exit(1));
 }
 
+/**
+ * `--no-api --config-file F`: configure from the file's resources (validated like the API bodies)
+ * and start at once. There is no guest CPU here, so the "guest" is judged by its first instructions:
+ * an i8042 reset (`mov al, 0xfe; out 0x64, al`) makes Firecracker exit 0, anything else runs forever.
+ * FAKE_FC_KVM=broken makes the VM fail to build, as on a host whose KVM does not work; FAKE_FC_KVM=hang
+ * makes the guest never get anywhere, as with a KVM that accepts the VM and then stalls it.
+ */
+function fail(msg: string): never {
+  process.stderr.write(`${msg}\n`);
+  process.exit(1);
+}
+
+function runFromConfigFile(file: string): void {
+  logRequest({ method: "CONFIG", path: file, body: null, status: 0 });
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    fail(`Configuration for VMM from one single json failed: ${(e as Error).message}`);
+  }
+  const resources: Record<string, string> = {
+    "boot-source": "BootSource",
+    "machine-config": "MachineConfiguration",
+    logger: "Logger",
+    vsock: "Vsock",
+  };
+  for (const k of Object.keys(cfg))
+    if (!resources[k] && k !== "drives" && k !== "network-interfaces") fail(`unknown field \`${k}\``);
+  try {
+    for (const [k, schema] of Object.entries(resources))
+      if (cfg[k] !== undefined) check(SCHEMAS[schema] as Record<string, Field>, cfg[k]);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const boot = cfg["boot-source"] as { kernel_image_path?: string } | undefined;
+  if (!boot?.kernel_image_path) fail("Cannot start microvm without kernel configuration.");
+  let elf: Buffer;
+  try {
+    elf = readFileSync(boot.kernel_image_path);
+  } catch {
+    fail("The kernel file cannot be opened: No such file or directory (os error 2)");
+  }
+  const entry = elfEntryBytes(elf);
+  if (typeof entry === "string")
+    fail(`Cannot load kernel due to invalid memory configuration or invalid kernel image: ${entry}`);
+  if (env.FAKE_FC_KVM === "broken")
+    fail("Error creating the Kvm object: Error opening /dev/kvm: Permission denied (os error 13)");
+  if (env.FAKE_FC_KVM !== "hang" && entry.subarray(0, 4).equals(Buffer.from([0xb0, 0xfe, 0xe6, 0x64])))
+    process.exit(0);
+  setInterval(() => {}, 1_000); // a guest that never resets
+}
+
+/** The bytes at an x86_64 ELF's entry point, or why it would not load (at or above 1 MiB, PT_LOAD). */
+function elfEntryBytes(b: Buffer): Buffer | string {
+  if (b.length < 64 || !b.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])))
+    return "Kernel Loader: Invalid ELF magic number";
+  if (b[4] !== 2 || b[5] !== 1) return "Kernel Loader: not a 64-bit little-endian ELF";
+  if (b.readUInt16LE(18) !== 0x3e) return "Kernel Loader: not an x86-64 ELF";
+  const entry = Number(b.readBigUInt64LE(24));
+  const phoff = Number(b.readBigUInt64LE(32));
+  const phentsize = b.readUInt16LE(54);
+  const phnum = b.readUInt16LE(56);
+  for (let i = 0; i < phnum; i++) {
+    const o = phoff + i * phentsize;
+    if (o + 56 > b.length) return "Kernel Loader: program header out of the file";
+    if (b.readUInt32LE(o) !== 1) continue;
+    const off = Number(b.readBigUInt64LE(o + 8));
+    const paddr = Number(b.readBigUInt64LE(o + 24));
+    const filesz = Number(b.readBigUInt64LE(o + 32));
+    if (paddr < 0x100000) return "Kernel Loader: Invalid kernel start address";
+    if (entry >= paddr && entry < paddr + filesz) return b.subarray(off + (entry - paddr), off + filesz);
+  }
+  return "Kernel Loader: the entry point is in no loadable segment";
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   if (args.includes("--version")) {
@@ -580,12 +655,24 @@ function main(): void {
     return;
   }
   let apiSock: string | undefined;
+  let configFile: string | undefined;
+  let noApi = false;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--api-sock") apiSock = args[++i];
+    else if (args[i] === "--config-file") configFile = args[++i];
+    else if (args[i] === "--no-api") noApi = true;
     else {
       process.stderr.write(`Arguments parsing error: Found argument '${args[i]}' which wasn't expected.\n`);
       process.exit(153);
     }
+  }
+  if (noApi) {
+    if (!configFile) {
+      process.stderr.write("Arguments parsing error: --no-api requires --config-file.\n");
+      process.exit(153);
+    }
+    runFromConfigFile(configFile);
+    return;
   }
   apiSock ??= "/run/firecracker.socket";
   if (env.FAKE_FC_EXIT_EARLY) {

@@ -39,6 +39,7 @@ export interface Fixture {
     env?: Record<string, string>;
     network?: FirecrackerNetwork;
     socketTimeoutMs?: number;
+    probeTimeoutMs?: number;
   }): FirecrackerBackend;
   requests(): Logged[];
 }
@@ -72,7 +73,9 @@ export function fixture(): Fixture {
     backend(opts = {}) {
       return new FirecrackerBackend({
         network: opts.network ?? "none",
-        socketTimeoutMs: opts.socketTimeoutMs ?? 5_000,
+        // Generous: on a loaded 2-core CI machine starting two node processes can take seconds.
+        socketTimeoutMs: opts.socketTimeoutMs ?? 30_000,
+        ...(opts.probeTimeoutMs ? { probeTimeoutMs: opts.probeTimeoutMs } : {}),
         paths,
         env: {
           ...process.env,
