@@ -1,6 +1,6 @@
 // One interface for every hypervisor. A backend is one file (qemu.ts, firecracker.ts) implementing it;
 // commands and services only talk to this interface. Adding a hypervisor means adding one file and one
-// line in registry.ts.
+// line in backends.ts.
 
 import type { SnapshotFingerprint } from "../core/snapshot.js";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { fingerprintMismatches, type SnapshotInfo } from "../core/snapshot.js";
 import { revisionTimestamp } from "../core/time.js";
-import { removeDirAtomic, tempSibling } from "../store/atomic.js";
+import { removeDirAtomic, sweepTemps, tempSibling } from "../store/atomic.js";
 import { writeChecksums } from "../store/checksums.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
@@ -79,6 +79,8 @@ export async function snapshotTemplate(
   return store.withLock(template, async () => {
     const img = await loadTemplateImage(store, template);
     const rev = img.revision;
+    // Staging directories of snapshot builds that were killed (SIGKILL leaves no chance to clean up).
+    await sweepTemps(img.current.dir);
     const existing = await reusableSnapshot(img, backend);
     if (existing) {
       say(`Snapshot of ${rev.revision_hash.slice(0, 12)} is up to date`);

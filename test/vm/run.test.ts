@@ -187,6 +187,12 @@ describe("run and snapshot on QEMU", () => {
     assert.match(hostnames[1] ?? "", /^web-[0-9a-f]{8}$/);
     assert.notEqual(hostnames[0], hostnames[1]);
 
+    // A host port in use fails the start with a clear error and leaves nothing behind.
+    const taken = await cli(["up", "--template", "web", "--name", "clash", "-d", "-p", `${port}:8080`]);
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /^error: .*host port already in use/m);
+    assert.equal(existsSync(join(data, "vms", "clash")), false);
+
     // A name in use is refused and leaves the running VM alone.
     const dup = await cli(["up", "--template", "web", "--name", "one", "-d"]);
     assert.equal(dup.code, 1);
