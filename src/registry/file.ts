@@ -83,12 +83,22 @@ export class FileTransport implements RegistryTransport {
     let flushing: Promise<void> = Promise.resolve();
     let sinceFlush = 0;
     try {
-      for await (const chunk of body.chunks) {
+      // One write in flight while the next chunk is read and hashed (chunks stay valid that long).
+      let writing: Promise<void> = Promise.resolve();
+      let pos = 0;
+      const writeAt = async (chunk: Buffer, at: number) => {
         let off = 0;
         while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, at + off);
           off += bytesWritten;
         }
+      };
+      for await (const chunk of body.chunks) {
+        await writing;
+        writing = writeAt(chunk, pos);
+        // A failed write must not go unobserved while the next chunk is being read.
+        writing.catch(() => {});
+        pos += chunk.length;
         onBytes(chunk.length);
         sinceFlush += chunk.length;
         if (sinceFlush >= FLUSH_EVERY) {
@@ -97,6 +107,7 @@ export class FileTransport implements RegistryTransport {
           sinceFlush = 0;
         }
       }
+      await writing;
       await flushing;
       await fh.sync();
       await fh.close();

@@ -41,12 +41,13 @@ export interface RawDigest {
 }
 
 /**
- * Reads a file front to back with one read always in flight: two buffers take turns, the next read
- * is issued before the current chunk is handed out, so disk reads overlap hashing and sending.
- * A chunk stays valid until the one after it is requested.
+ * Reads a file front to back with one read always in flight: three buffers take turns and the next
+ * read is issued before the current chunk is handed out, so disk reads overlap hashing and sending.
+ * A chunk stays valid until two more chunks have been requested (a consumer may keep one write in
+ * flight while it asks for the next chunk).
  */
 async function* readAhead(fh: FileHandle, size: number): AsyncGenerator<Buffer> {
-  const bufs = [Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE)];
+  const bufs = [Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE)];
   let pos = 0;
   let turn = 0;
   const readAt = (at: number) => fh.read(bufs[turn]!, 0, Math.min(READ_SIZE, size - at), at);
@@ -55,7 +56,7 @@ async function* readAhead(fh: FileHandle, size: number): AsyncGenerator<Buffer> 
     const { bytesRead, buffer } = await pending;
     if (bytesRead === 0) throw new MvmError("internal", "file shrank while it was being read");
     pos += bytesRead;
-    turn ^= 1;
+    turn = (turn + 1) % bufs.length;
     pending = pos < size ? readAt(pos) : undefined;
     yield buffer.subarray(0, bytesRead);
   }
@@ -63,8 +64,8 @@ async function* readAhead(fh: FileHandle, size: number): AsyncGenerator<Buffer> 
 
 /**
  * Reads `fh` from the start and yields its sparse1 encoding, hashing the raw bytes on the way.
- * `done` is filled in once the generator has finished. Chunks are views of one reused read buffer:
- * each is valid only until the next one is requested (consumers copy what they keep), which keeps
+ * `done` is filled in once the generator has finished. Chunks are views of reused read buffers:
+ * each is valid until two more have been requested (consumers copy what they keep longer), which keeps
  * memory constant instead of leaving a trail of garbage buffers for the GC.
  */
 export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): AsyncGenerator<Buffer> {

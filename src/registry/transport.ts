@@ -25,7 +25,10 @@ export interface Uploaded {
 
 /** A stream of stored bytes that also reports the digest once it has been consumed. */
 export interface UploadBody {
-  /** Each chunk is valid only until the next one is requested: a transport copies what it keeps. */
+  /**
+   * Each chunk is valid until two more have been requested: a transport may keep one write in
+   * flight while it asks for the next chunk, and copies whatever it keeps longer.
+   */
   chunks: AsyncIterable<Buffer>;
   /** Filled in when `chunks` is exhausted. */
   result(): Uploaded;
