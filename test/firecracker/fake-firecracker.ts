@@ -244,23 +244,9 @@ function bindVsock(path: string): void {
       }
       while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
         const n = buf.readUInt32BE(0);
-        const req = JSON.parse(buf.subarray(4, 4 + n).toString("utf8")) as { id?: number; type?: string };
+        const req = JSON.parse(buf.subarray(4, 4 + n).toString("utf8")) as Record<string, unknown>;
         buf = buf.subarray(4 + n);
-        const reply =
-          req.type === "ping"
-            ? {
-                id: req.id,
-                ok: true,
-                type: "ping",
-                protocol: 1,
-                agent: "fake-firecracker-guest",
-                uptime_ms: Date.now() - bootedAt,
-              }
-            : {
-                id: req.id,
-                ok: false,
-                error: { code: "unsupported", message: "the fake guest only answers ping" },
-              };
+        const reply = guestReply(req, bootedAt);
         const body = Buffer.from(JSON.stringify(reply));
         const head = Buffer.alloc(4);
         head.writeUInt32BE(body.length, 0);
@@ -270,6 +256,44 @@ function bindVsock(path: string): void {
     c.on("error", () => {});
   });
   vsockServer.listen(path);
+}
+
+/**
+ * The guest agent's answers (docs/guest-protocol.md), enough for mvmctl's readiness and restore
+ * path: ping, health (no checks: ready), post_restore (checks the entropy like the agent does).
+ */
+function guestReply(req: Record<string, unknown>, bootedAt: number): Record<string, unknown> {
+  const id = req.id;
+  const error = (code: string, message: string) => ({ id, ok: false, error: { code, message } });
+  switch (req.type) {
+    case "ping":
+      return {
+        id,
+        ok: true,
+        type: "ping",
+        protocol: 1,
+        agent: "fake-firecracker-guest",
+        uptime_ms: Date.now() - bootedAt,
+      };
+    case "health":
+      return { id, ok: true, type: "health", ready: true, checks: [] };
+    case "post_restore": {
+      const raw = typeof req.entropy === "string" ? Buffer.from(req.entropy, "base64") : Buffer.alloc(0);
+      if (raw.length < 16 || raw.length > 4096)
+        return error("bad_request", "entropy must be 16 to 4096 bytes of base64");
+      const ident = (req.identity ?? {}) as { hostname_suffix?: string; machine_id?: string };
+      return {
+        id,
+        ok: true,
+        type: "post_restore",
+        reseeded_bytes: raw.length,
+        hostname: `fake-${ident.hostname_suffix ?? "guest"}`,
+        machine_id: ident.machine_id ?? null,
+      };
+    }
+    default:
+      return error("unsupported", `the fake guest does not answer ${String(req.type)}`);
+  }
 }
 
 function serialOut(line: string): void {
