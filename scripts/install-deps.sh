@@ -12,6 +12,7 @@ APT_PACKAGES=(
   e2fsprogs                  # rootfs packing (mke2fs -d)
   cpio util-linux            # initramfs; setpriv, fallocate
   gcc libc6-dev              # the guest agent is compiled statically for the kit
+  iproute2                   # the Firecracker backend's TAP devices (ip tuntap / ip link)
 )
 if [ "${1:-}" = "--with-test-services" ]; then
   APT_PACKAGES+=(
