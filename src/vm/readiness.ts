@@ -49,12 +49,21 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
   let ch: GuestChannel | undefined;
   try {
     ch = await openChannel(vm, Math.min(left(), 15_000));
-    // The agent answers once the guest has booted that far; a short per-ping timeout keeps the
-    // loop responsive to the VM dying and to the deadline.
+    // The agent answers once the guest has booted that far; a short per-request timeout keeps the
+    // loop responsive to the VM dying and to the deadline. After a restore the first request is
+    // post_restore itself (one identity for every attempt: a late answer to an earlier attempt is
+    // dropped by id, and applying the same identity twice is harmless).
+    let post: PostRestoreResult | undefined;
+    const identity = freshIdentity();
     for (;;) {
       if (!alive()) throw dead();
       try {
-        await ch.ping({ timeoutMs: Math.min(1000, left()) });
+        if (opts.postRestore)
+          post = await ch.postRestore(
+            { identity, restartServices: opts.restartServices ?? false },
+            { timeoutMs: Math.min(2000, left()) },
+          );
+        else await ch.ping({ timeoutMs: Math.min(1000, left()) });
         break;
       } catch (e) {
         if (Date.now() >= deadline)
@@ -71,21 +80,18 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
           if (!alive()) throw dead();
           await sleep(100);
           ch = await openChannel(vm, Math.min(left(), 5_000));
-        }
+        } else if (!(e instanceof MvmError && e.kind === "timeout")) throw e;
       }
     }
-    let post: PostRestoreResult | undefined;
-    if (opts.postRestore)
-      post = await ch.postRestore(
-        { identity: freshIdentity(), restartServices: opts.restartServices ?? false },
-        { timeoutMs: Math.min(10_000, left()) },
-      );
     let last = "";
     for (;;) {
       if (!alive()) throw dead();
-      // After a restore, every check is re-run now (fresh) so "ready" describes the restored guest.
+      // Services restarted after a restore: every check is re-run now (fresh), so "ready" describes
+      // the restarted services. Without a restart the guest is exactly the snapshot, taken when every
+      // check had passed, and the agent's latest results (re-run in the background) stand.
+      const fresh = Boolean(opts.postRestore && (opts.restartServices || last !== ""));
       const h = await ch.health(
-        opts.postRestore ? { fresh: true, timeoutMs: left() } : { timeoutMs: Math.min(10_000, left()) },
+        fresh ? { fresh: true, timeoutMs: left() } : { timeoutMs: Math.min(10_000, left()) },
       );
       if (h.ready) return { health: h, ...(post ? { postRestore: post } : {}) };
       const now = unhealthy(h);
