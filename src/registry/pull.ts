@@ -11,6 +11,7 @@ import { parseSpec, type TemplateSpec } from "../core/spec.js";
 import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
 import { sha256File } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
+import { withIdleTimeout } from "./idle.js";
 import { checkIndexIdentity, type RemoteIndex } from "./index.js";
 import { mapLimit } from "./limit.js";
 import type { ProgressSink } from "./progress.js";
@@ -92,14 +93,15 @@ async function download(
     let received = 0;
     try {
       const counted = (async function* () {
-        for await (const chunk of transport.getObject(template, rev, {
+        const chunks = transport.getObject(template, rev, {
           name,
           encoding: form.encoding,
           sha256: expected,
           size: form.size,
           stored_sha256: form.stored_sha256,
           stored_size: form.stored_size,
-        })) {
+        });
+        for await (const chunk of withIdleTimeout(chunks, `downloading ${name}`)) {
           received += chunk.length;
           if (received > form.stored_size)
             throw new MvmError(
