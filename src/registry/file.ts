@@ -5,6 +5,7 @@ import { CHECKSUMS_FILE } from "../core/artifacts.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
+import { fileMode } from "./modes.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
 import type { FileLocation } from "./location.js";
 import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
@@ -77,7 +78,7 @@ export class FileTransport implements RegistryTransport {
     const path = join(this.revDir(template, rev), obj.name);
     await fs.mkdir(dirname(path), { recursive: true });
     const tmp = tempSibling(path);
-    const fh = await fs.open(tmp, "wx", 0o644);
+    const fh = await fs.open(tmp, "wx", fileMode(obj.name));
     // Flushing to disk as we go (one datasync in flight per FLUSH_EVERY bytes) overlaps the disk
     // writes with reading and hashing, instead of paying for all of them in the final fsync.
     let flushing: Promise<void> = Promise.resolve();

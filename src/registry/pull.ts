@@ -14,6 +14,7 @@ import type { TemplateStore } from "../store/templates.js";
 import { withIdleTimeout } from "./idle.js";
 import { checkIndexIdentity, type RemoteIndex } from "./index.js";
 import { mapLimit } from "./limit.js";
+import { fileMode } from "./modes.js";
 import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
@@ -89,7 +90,7 @@ async function download(
   const path = join(staging, name);
   await fs.mkdir(dirname(path), { recursive: true });
   await withRetry(`downloading ${name} from ${transport.display}`, async () => {
-    const fh = await fs.open(path, "w", 0o644);
+    const fh = await fs.open(path, "w", fileMode(name));
     let received = 0;
     try {
       const counted = (async function* () {

@@ -36,8 +36,7 @@ export function isRetryable(e: unknown): boolean {
     const status = err.$metadata?.httpStatusCode;
     if (typeof status === "number" && (status >= 500 || status === 429)) return true;
     if (err.name === "TimeoutError" || err.name === "RequestTimeout") return true;
-    if (cur instanceof Error && /socket hang up|terminated|other side closed/i.test(cur.message))
-      return true;
+    if (cur instanceof Error && /socket hang up|terminated|other side closed/i.test(cur.message)) return true;
     cur = (cur as { cause?: unknown }).cause;
   }
   return false;

@@ -67,6 +67,8 @@ describe("file:// registry", () => {
     assert.equal(info.spec.template_id, "web");
     assert.equal(info.spec.mem_mib, 512);
     assert.ok(info.revision.snapshot, "pulled revision keeps its snapshot");
+    for (const f of ["snapshot/mem.bin", "snapshot/vmstate.bin"])
+      assert.equal(statSync(join(pull.path, f)).mode & 0o777, 0o600, `${f} is private`);
     const rootfs = statSync(join(pull.path, "rootfs.ext4"));
     assert.equal(rootfs.size, 256 << 20);
     assert.ok(rootfs.blocks * 512 < 16 << 20, `rootfs allocates ${rootfs.blocks * 512} bytes`);
