@@ -132,9 +132,14 @@ function hostCpuModel(): string {
   }
 }
 
-/** The part of the kernel command line that belongs to the template (recorded and compared). */
+/**
+ * The part of the kernel command line that belongs to the template (recorded and compared).
+ * `init_on_free=1`: pages the guest frees are zeroed, so they become holes in a snapshot's memory
+ * file (an idle 256 MiB guest: 56 MiB allocated instead of ~90) and freed data (keys, buffers) never
+ * reaches a snapshot that is copied to other hosts.
+ */
 export function stableBootArgs(cfg: VmConfig): string {
-  return ["console=ttyS0", "panic=-1", "quiet", cfg.bootArgs ?? ""].join(" ").trim();
+  return ["console=ttyS0", "panic=-1", "quiet", "init_on_free=1", cfg.bootArgs ?? ""].join(" ").trim();
 }
 
 function fullBootArgs(cfg: VmConfig, accel: Accel): string {

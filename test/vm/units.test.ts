@@ -68,7 +68,11 @@ describe("QEMU command line", () => {
   });
 
   test("the recorded boot args leave out host tuning (tsc rate)", () => {
-    assert.equal(stableBootArgs(cfg), "console=ttyS0 panic=-1 quiet");
+    assert.equal(stableBootArgs(cfg), "console=ttyS0 panic=-1 quiet init_on_free=1");
+    assert.equal(
+      stableBootArgs({ ...cfg, bootArgs: "mvm.ip=10.0.0.2/24" }),
+      "console=ttyS0 panic=-1 quiet init_on_free=1 mvm.ip=10.0.0.2/24",
+    );
     const args = qemuArgs(cfg, { accel: "tcg", memory: "anonymous", incoming: false });
     assert.ok((opt(args, "-append")[0] ?? "").startsWith(stableBootArgs(cfg)));
   });
