@@ -12,7 +12,7 @@ import {
   firecrackerVersion,
   NETWORK_OVERRIDES_SINCE,
   versionAtLeast,
-} from "./firecracker.js";
+} from "./firecracker-binary.js";
 import { runKvmProbe } from "./firecracker-probe.js";
 
 const RELEASES = "https://github.com/firecracker-microvm/firecracker/releases";

@@ -11,6 +11,8 @@
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { MvmError } from "../core/errors.js";
 
 export interface FirecrackerKeeperConfig {
   bin: string;
@@ -107,4 +109,87 @@ function main(): void {
   process.stdin.on("error", () => {});
 }
 
-main();
+/** mvmctl's end of the protocol: spawn this file with `node` and wrap the child in a KeeperLink. */
+export const FC_KEEPER_SCRIPT = fileURLToPath(import.meta.url);
+
+/** mvmctl's end of the keeper protocol. */
+export class KeeperLink {
+  readonly vmmPid: Promise<number>;
+  /** How Firecracker ended, once it has (while this mvmctl watches). */
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private detached = false;
+  private readonly gone: Promise<void>;
+
+  constructor(private readonly child: ReturnType<typeof spawn>) {
+    let gotPid: (n: number) => void = () => {};
+    let failed: (e: Error) => void = () => {};
+    this.vmmPid = new Promise<number>((res, rej) => {
+      gotPid = res;
+      failed = rej;
+    });
+    this.vmmPid.catch(() => {});
+    let buf = "";
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (d: string) => {
+      buf += d;
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const [kind, a, b] = line.split(" ");
+        if (kind === "pid") gotPid(Number(a));
+        else if (kind === "exit") {
+          this.exit = {
+            code: a === "null" ? null : Number(a),
+            signal: b === "null" ? null : (b as NodeJS.Signals),
+          };
+          failed(new MvmError("external", "firecracker exited at once"));
+        } else if (kind === "error") {
+          this.exit = { code: null, signal: null };
+          const why = line.slice(6).replace(/^"|"$/g, "");
+          failed(new MvmError("external", `cannot run firecracker: ${why}`));
+        }
+      }
+    });
+    child.stdin?.on("error", () => {});
+    this.gone = new Promise<void>((res) => {
+      child.once("exit", () => {
+        this.exit ??= { code: null, signal: null };
+        failed(new MvmError("external", "firecracker's keeper exited"));
+        res();
+      });
+    });
+    child.once("error", (e) =>
+      failed(new MvmError("external", `cannot start firecracker's keeper: ${e.message}`)),
+    );
+  }
+
+  get watching(): boolean {
+    return !this.detached;
+  }
+
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  /** Kills Firecracker through the keeper and waits until it has gone. */
+  async killAndWait(timeoutMs = 10_000): Promise<void> {
+    if (this.detached) return;
+    this.child.stdin?.write("kill\n");
+    await Promise.race([this.gone, sleep(timeoutMs)]);
+  }
+
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.child.stdin?.write("detach\n");
+    this.child.stdin?.end();
+    this.child.stdout?.destroy();
+    this.child.unref();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();

@@ -9,14 +9,12 @@
 // request. Guest memory is restored with the `File` backend, which maps the revision's mem.bin
 // privately: nothing is copied and pages are read on demand.
 
-import { execFile, spawn } from "node:child_process";
-import { promises as fs, readFileSync } from "node:fs";
-import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
+import { promises as fs } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { MvmError, messageOf } from "../core/errors.js";
 import type { SnapshotFingerprint } from "../core/snapshot.js";
 import { pidAlive } from "../store/atomic.js";
-import { sha256File } from "../store/checksums.js";
 import { DataPaths } from "../store/paths.js";
 import type {
   BackendCapabilities,
@@ -28,23 +26,27 @@ import type {
   VmState,
 } from "./backend.js";
 import { type Drive, FirecrackerApi, FirecrackerApiError } from "./firecracker-api.js";
-import { allocateTap, deleteTap, reapOrphanTaps, type TapDevice, tapForSlot } from "./firecracker-tap.js";
-import type { FirecrackerKeeperConfig } from "./firecracker-keeper.js";
+import {
+  findFirecracker,
+  firecrackerVersion,
+  NETWORK_OVERRIDES_SINCE,
+  versionAtLeast,
+} from "./firecracker-binary.js";
+import { cachedSha256, checkKernelFormat, copySparse, digHoles, hostCpuModel } from "./firecracker-images.js";
+import { FC_KEEPER_SCRIPT, type FirecrackerKeeperConfig, KeeperLink } from "./firecracker-keeper.js";
 import { kvmProbeCached } from "./firecracker-probe.js";
+import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./firecracker-tap.js";
+import { commandLineOf, FC_FILES, readRecord, type VmRecord } from "./firecracker-vmdir.js";
 import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
 
-const FC_KEEPER = fileURLToPath(new URL("./firecracker-keeper.js", import.meta.url));
-
-/** File names inside a VM directory. The relative ones are baked into snapshots: never rename them. */
-export const FC_FILES = {
-  apiSocket: "firecracker.sock",
-  vsock: "v.sock",
-  rootfs: "rootfs.ext4",
-  console: "console.log",
-  log: "firecracker.log",
-  state: "firecracker.json",
-  forwarderLog: "port-forwarder.log",
-} as const;
+// Re-exported: callers (doctor, run engineer's code, tests) reach everything Firecracker from here.
+export {
+  findFirecracker,
+  firecrackerVersion,
+  NETWORK_OVERRIDES_SINCE,
+  versionAtLeast,
+} from "./firecracker-binary.js";
+export { FC_FILES, firecrackerVmAlive, reapFirecrackerTaps } from "./firecracker-vmdir.js";
 
 /** Snapshot file names inside a revision's snapshot/ directory (core/artifacts.ts). */
 export const FC_SNAPSHOT = { vmstate: "vmstate.bin", mem: "mem.bin", disk: "disk.ext4" } as const;
@@ -54,9 +56,6 @@ export const GUEST_VSOCK_PORT = 52;
 export const GUEST_CID = 3;
 /** The one network interface a guest gets; its id is baked into snapshots. */
 export const NET_IFACE_ID = "eth0";
-/** `network_overrides` on PUT /snapshot/load exists from this Firecracker version on. */
-export const NETWORK_OVERRIDES_SINCE: readonly [number, number, number] = [1, 12, 0];
-
 /** sun_path is 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 
@@ -81,71 +80,6 @@ export interface FirecrackerOptions {
   paths?: DataPaths;
   /** Time limit of the KVM probe (firecracker-probe.ts). */
   probeTimeoutMs?: number;
-}
-
-/** What a VM directory records about its Firecracker process, so another mvmctl can stop it. */
-interface VmRecord {
-  /** null between TAP allocation and spawn. */
-  pid: number | null;
-  tap: string | null;
-  tap_slot: number | null;
-  /** The port forwarder process, when the VM has -p ports. */
-  forwarder_pid?: number | null;
-  started_at: string;
-}
-
-/** Where the binary is: `$MVM_FIRECRACKER_BIN` (must exist) or the first `firecracker` on `$PATH`. */
-export async function findFirecracker(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const forced = env.MVM_FIRECRACKER_BIN?.trim();
-  if (forced) return (await isExecutable(forced)) ? resolve(forced) : undefined;
-  for (const dir of (env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, "firecracker");
-    if (await isExecutable(p)) return p;
-  }
-  return undefined;
-}
-
-async function isExecutable(p: string): Promise<boolean> {
-  try {
-    const st = await fs.stat(p);
-    if (!st.isFile()) return false;
-    await fs.access(p, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs `firecracker --version` and returns e.g. "1.12.1". */
-export function firecrackerVersion(bin: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(bin, ["--version"], { timeout: 10_000, env }, (err, stdout, stderr) => {
-      if (err) {
-        const said = String(stderr).trim().split("\n")[0] || err.message;
-        reject(new MvmError("external", `${bin} --version failed: ${said}`));
-        return;
-      }
-      const m = /Firecracker v?(\d+\.\d+\.\d+[\w.+-]*)/i.exec(String(stdout));
-      if (!m?.[1]) {
-        reject(
-          new MvmError("external", `${bin} --version printed no Firecracker version: ${firstLine(stdout)}`),
-        );
-        return;
-      }
-      resolvePromise(m[1]);
-    });
-  });
-}
-
-/** Compares dotted versions numerically (pre-release suffixes ignored). */
-export function versionAtLeast(version: string, min: readonly [number, number, number]): boolean {
-  const parts = version.split(/[.-]/).map((p) => Number.parseInt(p, 10));
-  for (let i = 0; i < 3; i++) {
-    const have = Number.isFinite(parts[i]) ? (parts[i] as number) : 0;
-    if (have !== min[i]) return have > (min[i] as number);
-  }
-  return true;
 }
 
 export class FirecrackerBackend implements HypervisorBackend {
@@ -401,7 +335,7 @@ export class FirecrackerBackend implements HypervisorBackend {
         setpriv: "/usr/bin/setpriv",
       };
       keeper = new KeeperLink(
-        spawn(process.execPath, [FC_KEEPER, JSON.stringify(keeperCfg)], {
+        spawn(process.execPath, [FC_KEEPER_SCRIPT, JSON.stringify(keeperCfg)], {
           cwd: dir,
           detached: true,
           stdio: ["pipe", "pipe", "ignore"],
@@ -444,82 +378,6 @@ export class FirecrackerBackend implements HypervisorBackend {
       await fs.rm(join(dir, FC_FILES.state), { force: true });
       throw e;
     }
-  }
-}
-
-/** mvmctl's end of the keeper protocol (firecracker-keeper.ts). */
-class KeeperLink {
-  readonly vmmPid: Promise<number>;
-  /** How Firecracker ended, once it has (while this mvmctl watches). */
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private detached = false;
-  private readonly gone: Promise<void>;
-
-  constructor(private readonly child: ReturnType<typeof spawn>) {
-    let gotPid: (n: number) => void = () => {};
-    let failed: (e: Error) => void = () => {};
-    this.vmmPid = new Promise<number>((res, rej) => {
-      gotPid = res;
-      failed = rej;
-    });
-    this.vmmPid.catch(() => {});
-    let buf = "";
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (d: string) => {
-      buf += d;
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const [kind, a, b] = line.split(" ");
-        if (kind === "pid") gotPid(Number(a));
-        else if (kind === "exit") {
-          this.exit = {
-            code: a === "null" ? null : Number(a),
-            signal: b === "null" ? null : (b as NodeJS.Signals),
-          };
-          failed(new MvmError("external", "firecracker exited at once"));
-        } else if (kind === "error") {
-          this.exit = { code: null, signal: null };
-          const why = line.slice(6).replace(/^"|"$/g, "");
-          failed(new MvmError("external", `cannot run firecracker: ${why}`));
-        }
-      }
-    });
-    child.stdin?.on("error", () => {});
-    this.gone = new Promise<void>((res) => {
-      child.once("exit", () => {
-        this.exit ??= { code: null, signal: null };
-        failed(new MvmError("external", "firecracker's keeper exited"));
-        res();
-      });
-    });
-    child.once("error", (e) =>
-      failed(new MvmError("external", `cannot start firecracker's keeper: ${e.message}`)),
-    );
-  }
-
-  get watching(): boolean {
-    return !this.detached;
-  }
-
-  get running(): boolean {
-    return this.exit === undefined;
-  }
-
-  /** Kills Firecracker through the keeper and waits until it has gone. */
-  async killAndWait(timeoutMs = 10_000): Promise<void> {
-    if (this.detached) return;
-    this.child.stdin?.write("kill\n");
-    await Promise.race([this.gone, sleep(timeoutMs)]);
-  }
-
-  detach(): void {
-    if (this.detached) return;
-    this.detached = true;
-    this.child.stdin?.write("detach\n");
-    this.child.stdin?.end();
-    this.child.stdout?.destroy();
-    this.child.unref();
   }
 }
 
@@ -647,48 +505,6 @@ export class FirecrackerVm implements VmHandle {
   }
 }
 
-/**
- * Whether the VM directory still has a live Firecracker of ours: its record names a running process
- * whose command line is this directory's API socket (or a start younger than a minute, not yet spawned).
- */
-export async function firecrackerVmAlive(dir: string): Promise<boolean> {
-  const rec = await readRecord(dir);
-  if (!rec) return false;
-  if (rec.pid === null) return Date.now() - Date.parse(rec.started_at) < 60_000;
-  return pidAlive(rec.pid) && commandLineOf(rec.pid).includes(join(dir, FC_FILES.apiSocket));
-}
-
-/** A VM directory's firecracker.json, checked field by field; undefined when absent or not ours. */
-async function readRecord(dir: string): Promise<VmRecord | undefined> {
-  let v: unknown;
-  try {
-    v = JSON.parse(await fs.readFile(join(dir, FC_FILES.state), "utf8"));
-  } catch {
-    return undefined;
-  }
-  if (!v || typeof v !== "object") return undefined;
-  const r = v as Record<string, unknown>;
-  const pidOk = (p: unknown) =>
-    p === null || p === undefined || (Number.isSafeInteger(p) && (p as number) > 0);
-  const slotOk =
-    r.tap_slot === null ||
-    (Number.isInteger(r.tap_slot) && (r.tap_slot as number) >= 0 && (r.tap_slot as number) < 16384);
-  if (!pidOk(r.pid) || !pidOk(r.forwarder_pid) || !slotOk || typeof r.started_at !== "string")
-    return undefined;
-  return {
-    pid: (r.pid as number | null | undefined) ?? null,
-    tap: typeof r.tap === "string" ? r.tap : null,
-    tap_slot: r.tap_slot as number | null,
-    forwarder_pid: (r.forwarder_pid as number | null | undefined) ?? null,
-    started_at: r.started_at,
-  };
-}
-
-/** Removes TAP devices left by Firecracker VMs that are gone (for `mvmctl down --all` / doctor). */
-export function reapFirecrackerTaps(paths: DataPaths = new DataPaths()): Promise<string[]> {
-  return reapOrphanTaps(firecrackerVmAlive, paths);
-}
-
 /** Polls until the API answers, the process exits, or the deadline passes. */
 async function waitForApi(
   sock: string,
@@ -797,36 +613,6 @@ async function prepareDir(cfg: VmConfig): Promise<void> {
   }
 }
 
-/**
- * Firecracker on x86_64 loads only an uncompressed ELF `vmlinux`. A bzImage (what distributions ship
- * in /boot) would fail at InstanceStart with a loader error; say so before starting anything.
- */
-async function checkKernelFormat(kernel: string): Promise<void> {
-  if (process.arch !== "x64") return;
-  let head: Buffer;
-  try {
-    const h = await fs.open(kernel, "r");
-    try {
-      head = Buffer.alloc(0x206);
-      const { bytesRead } = await h.read(head, 0, head.length, 0);
-      head = head.subarray(0, bytesRead);
-    } finally {
-      await h.close();
-    }
-  } catch (e) {
-    throw new MvmError("not_found", `cannot read the kernel ${kernel}: ${messageOf(e)}`);
-  }
-  if (head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return;
-  const bz = head.length >= 0x206 && head.subarray(0x202, 0x206).toString("latin1") === "HdrS";
-  throw new MvmError(
-    "unsupported",
-    `Firecracker boots an uncompressed ELF vmlinux; ${kernel} is ${bz ? "a bzImage" : "not an ELF image"}`,
-    {
-      hint: "Ship a vmlinux in the template (scripts/extract-vmlinux from the kernel tree), or use --hypervisor qemu.",
-    },
-  );
-}
-
 /** Kills a VM's port forwarder, if that pid is still its forwarder (never a recycled pid). */
 function stopForwarder(pid: number, dir: string): void {
   const cmd = commandLineOf(pid);
@@ -837,38 +623,6 @@ function stopForwarder(pid: number, dir: string): void {
       // gone already
     }
   }
-}
-
-function digHoles(path: string): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    execFile("fallocate", ["--dig-holes", "--", path], { timeout: 600_000 }, (err) => resolvePromise(!err));
-  });
-}
-
-function commandLineOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-  } catch {
-    return "";
-  }
-}
-
-/** A per-VM copy that shares blocks where the filesystem can (reflink) and keeps holes everywhere. */
-function copySparse(src: string, dst: string): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      "cp",
-      ["--reflink=auto", "--sparse=always", "--no-preserve=mode,ownership", "--", src, dst],
-      { timeout: 600_000 },
-      (err, _o, stderr) => {
-        if (err)
-          reject(
-            new MvmError("external", `copying ${src} to ${dst} failed: ${firstLine(stderr) || err.message}`),
-          );
-        else resolvePromise();
-      },
-    );
-  });
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -910,35 +664,6 @@ async function lastLine(path: string): Promise<string> {
   }
 }
 
-function firstLine(s: string | Buffer): string {
-  return String(s).trim().split("\n")[0] ?? "";
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** A KVM snapshot restores only on the CPU model it was taken on. */
-async function hostCpuModel(): Promise<string> {
-  try {
-    const text = await fs.readFile("/proc/cpuinfo", "utf8");
-    const m = /^model name\s*:\s*(.+)$/m.exec(text) ?? /^CPU part\s*:\s*(.+)$/m.exec(text);
-    return m?.[1]?.trim() ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
-/** Images are immutable revision files: hash each (path, size, mtime) once per process. */
-const hashCache = new Map<string, Promise<string>>();
-async function cachedSha256(path: string): Promise<string> {
-  const st = await fs.stat(path);
-  const key = `${resolve(path)}\0${st.size}\0${st.mtimeMs}`;
-  let h = hashCache.get(key);
-  if (!h) {
-    h = sha256File(path);
-    hashCache.set(key, h);
-    h.catch(() => hashCache.delete(key));
-  }
-  return h;
 }
