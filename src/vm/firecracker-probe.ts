@@ -8,7 +8,7 @@
 
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
-import { release } from "node:os";
+import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** Guest-physical load address: Firecracker loads x86_64 kernels at or above 1 MiB. */
@@ -128,7 +128,8 @@ export async function kvmProbeCached(
   } catch {
     // not probed yet
   }
-  const work = join(cacheDir, `.fc-kvm-probe-${process.pid}`);
+  // Its files live in the temp dir, not among the VM directories it caches its answer next to.
+  const work = join(tmpdir(), `mvm-fc-kvm-probe-${process.pid}`);
   let result: ProbeResult;
   try {
     result = await runKvmProbe(bin, work, env, timeoutMs);

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { probeKernel } from "../../src/vm/firecracker-probe.js";
@@ -45,7 +46,12 @@ test("auto-selection needs a test microVM to run: working, broken and hanging KV
   assert.deepEqual(
     readdirSync(fx.paths.vms).filter((f) => !f.startsWith(".fc-kvm-probe-1.")),
     [],
-    "the probe's work files are gone",
+    "nothing but the cached answer among the VM directories",
+  );
+  assert.equal(
+    existsSync(join(tmpdir(), `mvm-fc-kvm-probe-${process.pid}`)),
+    false,
+    "its work files are gone",
   );
 
   const broken = await fx.backend({ env: { FAKE_FC_KVM: "broken", FAKE_FC_VERSION: "1.12.2" } }).available();
