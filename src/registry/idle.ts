@@ -1,3 +1,4 @@
+import { MvmError } from "../core/errors.js";
 import { TransientError } from "./retry.js";
 
 // A download that stops sending (a stalled connection, a server that drips a byte at a time) must not
@@ -51,4 +52,17 @@ export async function* withIdleTimeout<T extends { length: number }>(
     // Cancels the underlying request when we give up early.
     await it.return?.().catch(() => undefined);
   }
+}
+
+/** Reads a whole (small) HTTP body with the idle bound and a size cap; never buffers more than `limit`. */
+export async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+  if (!res.body) return Buffer.alloc(0);
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of withIdleTimeout(res.body as unknown as AsyncIterable<Uint8Array>, what)) {
+    total += chunk.length;
+    if (total > limit) throw new MvmError("corrupt", `${what}: the registry sent more than ${limit} bytes`);
+    parts.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(parts);
 }

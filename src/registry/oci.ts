@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
+import { readLimited } from "./idle.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
 import { describeLocation, type OciLocation } from "./location.js";
 import { basicHeader, fetchToken, type OciCredentials, ociCredentials, parseChallenge } from "./oci-auth.js";
@@ -58,6 +59,9 @@ interface Manifest {
 function sha256(data: Buffer | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
+
+/** Manifests are a few KiB; anything past this is refused rather than buffered. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export class OciTransport implements RegistryTransport {
   readonly kind = "oci" as const;
@@ -145,7 +149,8 @@ export class OciTransport implements RegistryTransport {
   }
 
   private async fail(res: Response, what: string): Promise<never> {
-    const text = (await res.text().catch(() => "")).slice(0, 300).replace(/\s+/g, " ");
+    const body = await readLimited(res, 64 * 1024, what).catch(() => Buffer.alloc(0));
+    const text = body.toString("utf8").slice(0, 300).replace(/\s+/g, " ");
     throw new MvmError("network", `${what}: registry answered HTTP ${res.status}${text ? `: ${text}` : ""}`);
   }
 
@@ -163,7 +168,14 @@ export class OciTransport implements RegistryTransport {
       return undefined;
     }
     if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
-    const m = (await res.json()) as Manifest;
+    const what = `reading manifest ${this.repo(template)}:${ref}`;
+    let m: Manifest;
+    try {
+      m = JSON.parse((await readLimited(res, MAX_MANIFEST_BYTES, what)).toString("utf8")) as Manifest;
+    } catch (e) {
+      if (e instanceof MvmError) throw e;
+      throw new MvmError("corrupt", `${what}: not JSON (${(e as Error).message})`);
+    }
     if (m?.artifactType !== ARTIFACT_TYPE && m?.config?.mediaType !== CONFIG_TYPE)
       throw new MvmError("corrupt", `${this.repo(template)}:${ref} is not an mvm template artifact`);
     if (!DIGEST.test(m.config.digest))
@@ -174,7 +186,7 @@ export class OciTransport implements RegistryTransport {
   private async getBlobText(template: string, digest: string, limit: number): Promise<string> {
     const res = await this.request(this.repo(template), "GET", `/v2/${this.repo(template)}/blobs/${digest}`);
     if (!res.ok) return this.fail(res, `reading blob ${digest}`);
-    const buf = Buffer.from(await res.arrayBuffer());
+    const buf = await readLimited(res, limit, `reading blob ${digest}`);
     if (buf.length > limit) throw new MvmError("corrupt", `blob ${digest} is larger than ${limit} bytes`);
     if (`sha256:${sha256(buf)}` !== digest)
       throw new MvmError("integrity", `blob ${digest} does not match its digest`);
