@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { createReadStream, constants as fsConstants, promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
 import { CHECKSUMS_FILE } from "../core/artifacts.js";
 import { MvmError } from "../core/errors.js";
@@ -66,6 +66,33 @@ export class FileTransport implements RegistryTransport {
     const h = createHash("sha256");
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
     return h.digest("hex") === obj.stored_sha256;
+  }
+
+  async copyObject(
+    template: string,
+    fromRev: string,
+    toRev: string,
+    obj: Required<StoredObject>,
+  ): Promise<boolean> {
+    if (!(await this.hasObject(template, fromRev, obj))) return false;
+    const src = join(this.revDir(template, fromRev), obj.name);
+    const dst = join(this.revDir(template, toRev), obj.name);
+    await fs.mkdir(dirname(dst), { recursive: true });
+    const tmp = tempSibling(dst);
+    // Objects are only ever replaced by rename, never written in place, so a hard link is a safe copy.
+    try {
+      await fs.link(src, tmp);
+    } catch {
+      await fs.copyFile(src, tmp, fsConstants.COPYFILE_FICLONE);
+    }
+    try {
+      await fs.rename(tmp, dst);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    await fsyncDir(dirname(dst));
+    return true;
   }
 
   async putObject(

@@ -171,30 +171,31 @@ export function pushedSpec(revision: TemplateRevision, current: TemplateSpec): B
   return Buffer.from(toJson(built ?? current, false));
 }
 
-/** Where the registry may already hold a file's stored bytes: the same revision, or (OCI) any blob. */
+/** Indexes that may describe stored copies of our files: this revision's, and the current one's. */
 async function knownForms(
   transport: RegistryTransport,
   template: string,
   rev: string,
-): Promise<RemoteIndex[]> {
-  const out: RemoteIndex[] = [];
+): Promise<{ rev: string; index: RemoteIndex }[]> {
+  const out: { rev: string; index: RemoteIndex }[] = [];
   const same = await transport.getIndex(template, rev).catch(() => undefined);
-  if (same) out.push(same);
-  if (transport.kind === "oci") {
-    const cur = await transport.getCurrent(template).catch(() => undefined);
-    if (cur && cur !== rev) {
-      const idx = await transport.getIndex(template, cur).catch(() => undefined);
-      if (idx) out.push(idx);
-    }
+  if (same) out.push({ rev, index: same });
+  const cur = await transport.getCurrent(template).catch(() => undefined);
+  if (cur && cur !== rev) {
+    const idx = await transport.getIndex(template, cur).catch(() => undefined);
+    if (idx) out.push({ rev: cur, index: idx });
   }
   return out;
 }
 
-function reusable(obj: StoredObject, known: RemoteIndex[]): StoredForm | undefined {
-  for (const idx of known) {
-    const form = idx.transfer[obj.name];
-    if (idx.files[obj.name] === obj.sha256 && form?.encoding === obj.encoding && form.size === obj.size)
-      return form;
+function reusable(
+  obj: StoredObject,
+  known: { rev: string; index: RemoteIndex }[],
+): { rev: string; form: StoredForm } | undefined {
+  for (const { rev, index } of known) {
+    const form = index.transfer[obj.name];
+    if (index.files[obj.name] === obj.sha256 && form?.encoding === obj.encoding && form.size === obj.size)
+      return { rev, form };
   }
   return undefined;
 }
@@ -216,7 +217,8 @@ export async function pushRevision(
   for (const p of planned) {
     // A stored copy is recognised by an earlier index, or, for files stored as they are, by their own
     // digest: that also skips what an interrupted push already sent, and (OCI) blobs of other revisions.
-    let form = reusable(p.obj, known);
+    const found = reusable(p.obj, known);
+    let form = found?.form;
     if (!form && p.obj.stored_sha256 !== undefined && p.obj.stored_size !== undefined)
       form = {
         encoding: p.obj.encoding,
@@ -224,14 +226,19 @@ export async function pushRevision(
         stored_sha256: p.obj.stored_sha256,
         stored_size: p.obj.stored_size,
       };
-    if (
+    const stored = form && { ...p.obj, stored_sha256: form.stored_sha256, stored_size: form.stored_size };
+    const held =
       form &&
-      (await transport.hasObject(template, rev, {
-        ...p.obj,
-        stored_sha256: form.stored_sha256,
-        stored_size: form.stored_size,
-      }))
-    ) {
+      stored &&
+      ((await transport.hasObject(template, rev, stored)) ||
+        // Unchanged since the current revision: copied inside the registry, not sent again.
+        (found !== undefined &&
+          found.rev !== rev &&
+          transport.copyObject !== undefined &&
+          (await withRetry(`copying ${p.obj.name} inside ${transport.display}`, () =>
+            transport.copyObject!(template, found.rev, rev, stored),
+          ))));
+    if (form && held) {
       transfer[p.obj.name] = form;
       files.push({
         name: p.obj.name,

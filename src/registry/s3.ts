@@ -1,6 +1,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -152,6 +153,32 @@ export class S3Transport implements RegistryTransport {
       if (isNotFound(e)) return false;
       throw s3Failure(`checking s3://${this.loc.bucket}/${key}`, e);
     }
+  }
+
+  async copyObject(
+    template: string,
+    fromRev: string,
+    toRev: string,
+    obj: Required<StoredObject>,
+  ): Promise<boolean> {
+    // A single CopyObject handles up to 5 GiB; larger objects are simply uploaded again.
+    if (obj.stored_size > 5 * 1024 ** 3 || !(await this.hasObject(template, fromRev, obj))) return false;
+    const from = this.key(template, `revisions/${fromRev}/${obj.name}`);
+    const Key = this.key(template, `revisions/${toRev}/${obj.name}`);
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.loc.bucket,
+          Key,
+          // Keys are made of [a-z0-9._/-] only (validated names), so no escaping is needed.
+          CopySource: `${this.loc.bucket}/${from}`,
+          MetadataDirective: "COPY",
+        }),
+      );
+    } catch (e) {
+      throw s3Failure(`copying s3://${this.loc.bucket}/${from}`, e);
+    }
+    return true;
   }
 
   /**

@@ -50,6 +50,16 @@ export interface RegistryTransport {
   getIndex(template: string, rev: string): Promise<RemoteIndex | undefined>;
   /** Whether the registry already holds these stored bytes where this revision would read them. */
   hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean>;
+  /**
+   * Copies a stored object of another revision inside the registry (no bytes through this host);
+   * false when the source is not there as described. Absent where revisions share storage (OCI).
+   */
+  copyObject?(
+    template: string,
+    fromRev: string,
+    toRev: string,
+    obj: Required<StoredObject>,
+  ): Promise<boolean>;
   /** Uploads one object (streamed; `onBytes` reports stored bytes sent). */
   putObject(
     template: string,

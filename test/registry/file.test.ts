@@ -4,6 +4,7 @@ import { existsSync, promises as fs, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { toJson } from "../../src/core/schema.js";
+import { writeChecksums } from "../../src/store/checksums.js";
 import { CLI, runCli, tempDir } from "../helpers/cli.js";
 import { makeRevision, treeDigest } from "./fixtures.js";
 
@@ -113,6 +114,26 @@ describe("file:// registry", () => {
       (await ok(["template", "push", "web", "--registry", `file://${root}`, "--json"], home)).stdout,
     );
     for (const f of again.files) assert.equal(f.uploaded, f.encoding !== "identity", f.name);
+    const target = tempDir();
+    await ok(["template", "pull", "web", "--registry", `file://${root}`], target);
+    await ok(["template", "verify", "web"], target);
+  });
+
+  test("a kernel unchanged since the current revision is linked inside the registry, not copied through", async () => {
+    const home = tempDir();
+    const root = tempDir("mvm-reg-");
+    const first = await makeRevision(home, "web");
+    await ok(["template", "push", "web", "--registry", `file://${root}`], home);
+    const second = await makeRevision(home, "web");
+    await fs.copyFile(join(first.dir, "vmlinux"), join(second.dir, "vmlinux"));
+    await writeChecksums(second.dir, "web", second.rev);
+    const push = json<{ files: { name: string; uploaded: boolean }[] }>(
+      (await ok(["template", "push", "web", "--registry", `file://${root}`, "--json"], home)).stdout,
+    );
+    assert.equal(push.files.find((f) => f.name === "vmlinux")?.uploaded, false);
+    const a = statSync(join(root, "templates/web/revisions", first.rev, "vmlinux"));
+    const b = statSync(join(root, "templates/web/revisions", second.rev, "vmlinux"));
+    assert.equal(a.ino, b.ino);
     const target = tempDir();
     await ok(["template", "pull", "web", "--registry", `file://${root}`], target);
     await ok(["template", "verify", "web"], target);

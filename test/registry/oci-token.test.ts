@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { writeChecksums } from "../../src/store/checksums.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 import { makeRevision } from "./fixtures.js";
 import { type OciServer, startOci } from "./servers.js";
@@ -52,20 +49,4 @@ test("push, list and pull with bearer tokens; wrong credentials are refused by t
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^error: registry token service refused the credentials \(HTTP 401\)$/m);
   assert.ok(tokens!.refused() > refusedBefore);
-});
-
-test("a kernel unchanged between revisions is not uploaded again (blobs are shared in the repository)", async () => {
-  const home = tempDir();
-  const first = await makeRevision(home, "share");
-  const run = (args: string[]) => runCli(args, { dataDir: home, env: oci.env, timeoutMs: 120_000 });
-  let r = await run(["template", "push", "share", "--registry", oci.url()]);
-  assert.equal(r.code, 0, r.stderr);
-  const second = await makeRevision(home, "share");
-  copyFileSync(join(first.dir, "vmlinux"), join(second.dir, "vmlinux"));
-  await writeChecksums(second.dir, "share", second.rev);
-  r = await run(["template", "push", "share", "--registry", oci.url(), "--json"]);
-  assert.equal(r.code, 0, r.stderr);
-  const files = JSON.parse(r.stdout).files as { name: string; uploaded: boolean }[];
-  assert.equal(files.find((f) => f.name === "vmlinux")?.uploaded, false);
-  assert.equal(files.find((f) => f.name === "initrd")?.uploaded, true);
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { writeChecksums } from "../../src/store/checksums.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 import { makeRevision, treeDigest } from "./fixtures.js";
 import { type FaultyProxy, startFaultyProxy } from "./proxy.js";
@@ -186,6 +187,27 @@ export function registrySuite(kind: string, start: () => Promise<ServerUnderTest
       } finally {
         await proxy?.close();
       }
+    });
+
+    test("a kernel unchanged since the current revision is not sent again, and the new revision pulls intact", async () => {
+      const home = tempDir();
+      const first = await makeRevision(home, "share");
+      await cli(["template", "push", "share", "--registry", srv.url()], home);
+      const second = await makeRevision(home, "share");
+      copyFileSync(join(first.dir, "vmlinux"), join(second.dir, "vmlinux"));
+      await writeChecksums(second.dir, "share", second.rev);
+      const push = json<PushJson>(
+        (await cli(["template", "push", "share", "--registry", srv.url(), "--json"], home)).stdout,
+      );
+      assert.equal(push.files.find((f) => f.name === "vmlinux")?.uploaded, false);
+      assert.equal(push.files.find((f) => f.name === "initrd")?.uploaded, true);
+      const target = tempDir();
+      await cli(["template", "pull", "share", "--registry", srv.url()], target);
+      await cli(["template", "verify", "share"], target);
+      // The first revision is still complete too.
+      const other = tempDir();
+      await cli(["template", "pull", "share", "--revision", first.rev, "--registry", srv.url()], other);
+      await cli(["template", "verify", "share"], other);
     });
 
     test("two concurrent pushes leave two complete revisions and a current that names one of them", async () => {
