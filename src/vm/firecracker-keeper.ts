@@ -163,6 +163,10 @@ export class KeeperLink {
     );
   }
 
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
   get watching(): boolean {
     return !this.detached;
   }

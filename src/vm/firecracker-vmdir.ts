@@ -26,6 +26,8 @@ export interface VmRecord {
   tap_slot: number | null;
   /** The port forwarder process, when the VM has -p ports. */
   forwarder_pid?: number | null;
+  /** The keeper that owns the Firecracker process (it cleans up when the VM ends unwatched). */
+  keeper_pid?: number | null;
   started_at: string;
 }
 
@@ -55,13 +57,20 @@ export async function readRecord(dir: string): Promise<VmRecord | undefined> {
   const slotOk =
     r.tap_slot === null ||
     (Number.isInteger(r.tap_slot) && (r.tap_slot as number) >= 0 && (r.tap_slot as number) < 16384);
-  if (!pidOk(r.pid) || !pidOk(r.forwarder_pid) || !slotOk || typeof r.started_at !== "string")
+  if (
+    !pidOk(r.pid) ||
+    !pidOk(r.forwarder_pid) ||
+    !pidOk(r.keeper_pid) ||
+    !slotOk ||
+    typeof r.started_at !== "string"
+  )
     return undefined;
   return {
     pid: (r.pid as number | null | undefined) ?? null,
     tap: typeof r.tap === "string" ? r.tap : null,
     tap_slot: r.tap_slot as number | null,
     forwarder_pid: (r.forwarder_pid as number | null | undefined) ?? null,
+    keeper_pid: (r.keeper_pid as number | null | undefined) ?? null,
     started_at: r.started_at,
   };
 }

@@ -260,6 +260,7 @@ export class FirecrackerBackend implements HypervisorBackend {
       this,
       undefined,
       rec.forwarder_pid ?? null,
+      rec.keeper_pid ?? null,
     );
   }
 
@@ -299,6 +300,7 @@ export class FirecrackerBackend implements HypervisorBackend {
           tap: tap?.name ?? null,
           tap_slot: tap?.slot ?? null,
           forwarder_pid: forwarderPid,
+          keeper_pid: keeper?.pid || null,
           started_at: new Date().toISOString(),
         } satisfies VmRecord),
         { mode: 0o600 },
@@ -368,7 +370,19 @@ export class FirecrackerBackend implements HypervisorBackend {
         });
         await record(pid);
       }
-      return new FirecrackerVm(cfg.name, dir, pid, api, tap, cfg, bootArgs, this, link, forwarderPid);
+      return new FirecrackerVm(
+        cfg.name,
+        dir,
+        pid,
+        api,
+        tap,
+        cfg,
+        bootArgs,
+        this,
+        link,
+        forwarderPid,
+        link.pid,
+      );
     } catch (e) {
       if (keeper) await keeper.killAndWait();
       if (forwarderPid) stopForwarder(forwarderPid, dir);
@@ -401,6 +415,7 @@ export class FirecrackerVm implements VmHandle {
     private readonly backendRef: FirecrackerBackend,
     private readonly keeper?: KeeperLink,
     private readonly forwarderPid: number | null = null,
+    private readonly keeperPid: number | null = null,
   ) {
     this.guestChannel = join(dir, FC_FILES.vsock);
     this.consoleLog = join(dir, FC_FILES.console);
@@ -495,7 +510,11 @@ export class FirecrackerVm implements VmHandle {
       }
       // Through the keeper while this mvmctl owns the VM (it also waits for the keeper to go).
       if (this.keeper?.watching) await this.keeper.killAndWait();
-      else if (this.alive()) await killAndWait(this.pid, Math.min(graceMs, 500), () => !this.alive());
+      else {
+        if (this.alive()) await killAndWait(this.pid, Math.min(graceMs, 500), () => !this.alive());
+        // A detached VM's keeper cleans up once Firecracker is gone; let it finish (then make sure).
+        if (this.keeperPid) await waitForKeeper(this.keeperPid, this.dir);
+      }
       this.stopped = true;
     }
     if (this.forwarderPid) stopForwarder(this.forwarderPid, this.dir);
@@ -611,6 +630,22 @@ async function prepareDir(cfg: VmConfig): Promise<void> {
     const rel = relative(resolve(cfg.dir), abs);
     await fs.symlink(isAbsolute(rel) || rel.startsWith("..") ? abs : rel, link);
   }
+}
+
+/** Waits (3 s at most) for a VM's keeper to finish, then kills it if it is still that keeper. */
+async function waitForKeeper(pid: number, dir: string): Promise<void> {
+  const mine = () => {
+    const cmd = commandLineOf(pid);
+    return cmd.includes(FC_KEEPER_SCRIPT) && cmd.includes(dir);
+  };
+  const until = Date.now() + 3_000;
+  while (mine() && Date.now() < until) await sleep(20);
+  if (mine())
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
 }
 
 /** Kills a VM's port forwarder, if that pid is still its forwarder (never a recycled pid). */
