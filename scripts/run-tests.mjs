@@ -2,7 +2,7 @@
 // Runs every compiled test file with node's test runner and ends with one plain summary line
 // ("N passed, N failed, N skipped"). MVM_TEST_FILTER=<substring> narrows the set of files.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -31,6 +31,9 @@ if (files.length === 0) {
   process.exit(1);
 }
 const tap = join(mkdtempSync(join(tmpdir(), "mvm-tests-")), "results.tap");
+// Every temp dir the tests make (data dirs, images, registries) lives under one TMPDIR that is removed at
+// the end, so repeated runs do not fill the disk.
+const scratch = mkdtempSync(join(tmpdir(), "mvm-test-run-"));
 const r = spawnSync(
   process.execPath,
   [
@@ -41,8 +44,9 @@ const r = spawnSync(
     `--test-reporter-destination=${tap}`,
     ...files,
   ],
-  { stdio: "inherit" },
+  { stdio: "inherit", env: { ...process.env, TMPDIR: scratch } },
 );
+if (!process.env.MVM_KEEP_TEST_TMP) rmSync(scratch, { recursive: true, force: true });
 let summary = "";
 try {
   const text = readFileSync(tap, "utf8");

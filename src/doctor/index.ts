@@ -2,10 +2,20 @@ import type { DataPaths } from "../store/paths.js";
 import type { CheckFn, DoctorCheck } from "./check.js";
 import { firecrackerChecks } from "../vm/firecracker-doctor.js";
 import { checkDataDir, checkKvm, checkNix, checkQemu } from "./host-checks.js";
+import { checkAcceleration, checkKit, checkRegistry } from "./store-checks.js";
 
 /** Every check `mvmctl doctor` runs, in display order. Add a line here for a new one. */
 export function allChecks(paths: DataPaths): CheckFn[] {
-  return [checkNix, checkQemu, checkKvm, () => firecrackerChecks(), () => checkDataDir(paths)];
+  return [
+    checkNix,
+    checkQemu,
+    checkKvm,
+    () => checkAcceleration(paths),
+    () => firecrackerChecks(),
+    () => checkKit(paths),
+    () => checkDataDir(paths),
+    () => checkRegistry(paths),
+  ];
 }
 
 export async function runChecks(fns: CheckFn[]): Promise<DoctorCheck[]> {

@@ -1,0 +1,69 @@
+import { messageOf } from "../core/errors.js";
+import type { DataPaths } from "../store/paths.js";
+import type { DoctorCheck } from "./check.js";
+
+// Checks that need mvmctl's own modules: loaded lazily so that `doctor` on a broken host still starts.
+
+export async function checkAcceleration(paths: DataPaths): Promise<DoctorCheck> {
+  try {
+    const { backendByName } = await import("../vm/backends.js");
+    const qemu = await backendByName("qemu", paths);
+    const caps = await qemu.capabilities();
+    return caps.kvm
+      ? { name: "acceleration", status: "ok", detail: "QEMU runs guests with KVM" }
+      : {
+          name: "acceleration",
+          status: "warn",
+          detail:
+            "KVM is not usable here: QEMU uses TCG emulation (cold boots take seconds; restores stay fast)",
+          fix: "use a host with working /dev/kvm for production, or force with MVM_QEMU_ACCEL=kvm",
+        };
+  } catch (e) {
+    return { name: "acceleration", status: "warn", detail: `could not probe KVM: ${messageOf(e)}` };
+  }
+}
+
+export async function checkKit(paths: DataPaths): Promise<DoctorCheck> {
+  const { currentKit } = await import("../kit/index.js");
+  const kit = await currentKit(paths);
+  if (!kit)
+    return {
+      name: "guest kit",
+      status: "warn",
+      detail: "not built, or built by an older mvmctl (offline templates build it on first use)",
+      fix: "mvmctl kit build",
+    };
+  return {
+    name: "guest kit",
+    status: "ok",
+    detail: `${kit.hash} (kernel ${kit.manifest.kernel.version})`,
+  };
+}
+
+export async function checkRegistry(paths: DataPaths): Promise<DoctorCheck> {
+  const { resolveRegistry, describeLocation } = await import("../registry/location.js");
+  const { openTransport } = await import("../registry/open.js");
+  let display = "registry";
+  try {
+    const loc = resolveRegistry(undefined, paths.registry);
+    display = describeLocation(loc);
+    const t = await openTransport(loc);
+    try {
+      const templates = await t.list();
+      return {
+        name: "registry",
+        status: "ok",
+        detail: `${display}: reachable, ${templates.length} template(s)`,
+      };
+    } finally {
+      await t.close();
+    }
+  } catch (e) {
+    return {
+      name: "registry",
+      status: "fail",
+      detail: `${display}: ${messageOf(e)}`,
+      fix: "check MVM_TEMPLATE_REGISTRY and its credentials (MVM_OCI_USERNAME/PASSWORD, AWS_* or MVM_TEMPLATE_REGISTRY_*)",
+    };
+  }
+}
