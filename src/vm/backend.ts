@@ -3,6 +3,7 @@
 // line in backends.ts.
 
 import type { SnapshotFingerprint } from "../core/snapshot.js";
+import type { GuestNetwork } from "./guest-channel.js";
 
 export type BackendName = "qemu" | "firecracker";
 
@@ -82,6 +83,11 @@ export interface VmHandle {
   readonly guestVsockPort?: number;
   /** Whether the hypervisor process still exists. */
   processAlive?(): boolean;
+  /**
+   * The address a restored guest must switch to (it still has the snapshot VM's), sent in the
+   * post-restore request; undefined when the backend gives each VM no address of its own.
+   */
+  guestNetwork?(): GuestNetwork | undefined;
   /** Lets the VM outlive this process (`up -d`); before that, a crash of mvmctl stops it. */
   detach?(): void;
   state(): Promise<VmState>;

@@ -439,7 +439,8 @@ export class FirecrackerVm implements VmHandle {
 
   /**
    * The address the guest must use. A restored guest still has the snapshot VM's address configured,
-   * so the post-restore request should carry this (the TAP's host end is the gateway).
+   * so the post-restore request carries this (readiness.ts; the TAP's host end is the gateway). The
+   * guest's only NIC is eth0, the same name as its Firecracker iface id.
    */
   guestNetwork(): { iface: string; address: string; gateway: string; mac: string } | undefined {
     if (!this.tap) return undefined;

@@ -57,6 +57,17 @@ export interface PostRestoreRequest {
   identity?: { hostnameSuffix?: string; machineId?: string };
   /** false: the guest keeps its services running (no SIGUSR1 to PID 1); default true. */
   restartServices?: boolean;
+  /** The address the restored guest must use instead of the snapshot VM's (applied before services restart). */
+  network?: GuestNetwork;
+}
+
+/** An IPv4 address for one guest interface; the agent validates every field (docs/guest-protocol.md). */
+export interface GuestNetwork {
+  iface: string;
+  /** With its prefix length, e.g. "10.213.0.6/30". */
+  address: string;
+  /** The default route's next hop; omitted: routes are left as they are. */
+  gateway?: string;
 }
 
 export interface PostRestoreResult {
@@ -64,6 +75,8 @@ export interface PostRestoreResult {
   hostname: string;
   machine_id: string | null;
   signalled_init: boolean;
+  /** What was applied, or null when the request carried no network. */
+  network: { iface: string; address: string; gateway: string | null } | null;
 }
 
 export interface ChannelOptions {
@@ -298,6 +311,15 @@ export class GuestChannel {
         entropy: Buffer.from(entropy).toString("base64"),
         identity,
         ...(req.restartServices === false ? { restart_services: false } : {}),
+        ...(req.network
+          ? {
+              network: {
+                iface: req.network.iface,
+                address: req.network.address,
+                ...(req.network.gateway !== undefined ? { gateway: req.network.gateway } : {}),
+              },
+            }
+          : {}),
       },
       opts.timeoutMs,
     );

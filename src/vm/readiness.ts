@@ -60,7 +60,7 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
       try {
         if (opts.postRestore)
           post = await ch.postRestore(
-            { identity, restartServices: opts.restartServices ?? false },
+            { identity, restartServices: opts.restartServices ?? false, network: vm.guestNetwork?.() },
             { timeoutMs: Math.min(2000, left()) },
           );
         else await ch.ping({ timeoutMs: Math.min(1000, left()) });

@@ -247,6 +247,8 @@ function bindVsock(path: string): void {
         const req = JSON.parse(buf.subarray(4, 4 + n).toString("utf8")) as Record<string, unknown>;
         buf = buf.subarray(4 + n);
         const reply = guestReply(req, bootedAt);
+        // Logged like API requests, so tests can check what mvmctl told the guest.
+        logRequest({ method: "GUEST", path: String(req.type), body: req, status: reply.ok ? 0 : 400 });
         const body = Buffer.from(JSON.stringify(reply));
         const head = Buffer.alloc(4);
         head.writeUInt32BE(body.length, 0);
@@ -260,7 +262,8 @@ function bindVsock(path: string): void {
 
 /**
  * The guest agent's answers (docs/guest-protocol.md), enough for mvmctl's readiness and restore
- * path: ping, health (no checks: ready), post_restore (checks the entropy like the agent does).
+ * path: ping, health (no checks: ready), post_restore (checks the entropy and the shape of `network`
+ * like the agent does).
  */
 function guestReply(req: Record<string, unknown>, bootedAt: number): Record<string, unknown> {
   const id = req.id;
@@ -282,6 +285,17 @@ function guestReply(req: Record<string, unknown>, bootedAt: number): Record<stri
       if (raw.length < 16 || raw.length > 4096)
         return error("bad_request", "entropy must be 16 to 4096 bytes of base64");
       const ident = (req.identity ?? {}) as { hostname_suffix?: string; machine_id?: string };
+      const net = req.network as { iface?: unknown; address?: unknown; gateway?: unknown } | undefined | null;
+      if (
+        net != null &&
+        (typeof net !== "object" ||
+          Object.keys(net).some((k) => !["iface", "address", "gateway"].includes(k)) ||
+          typeof net.iface !== "string" ||
+          typeof net.address !== "string" ||
+          !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(net.address) ||
+          (net.gateway != null && typeof net.gateway !== "string"))
+      )
+        return error("bad_request", "network must be {iface, address (a.b.c.d/n), gateway?}");
       return {
         id,
         ok: true,
@@ -289,6 +303,8 @@ function guestReply(req: Record<string, unknown>, bootedAt: number): Record<stri
         reseeded_bytes: raw.length,
         hostname: `fake-${ident.hostname_suffix ?? "guest"}`,
         machine_id: ident.machine_id ?? null,
+        signalled_init: false,
+        network: net ? { iface: net.iface, address: net.address, gateway: net.gateway ?? null } : null,
       };
     }
     default:

@@ -19,6 +19,7 @@ import {
   tapForSlot,
   tapOwner,
 } from "../../src/vm/firecracker-tap.js";
+import { waitReady } from "../../src/vm/readiness.js";
 import { fixture } from "./helpers.js";
 
 const canTap = process.getuid?.() === 0 && existsSync("/dev/net/tun");
@@ -139,6 +140,15 @@ describe("TAP devices for Firecracker guests", () => {
       assert.equal(await v.state(), "running");
       assert.equal(await tapExists(v.tap?.name ?? ""), true);
     }
+    // The restored guests still have the snapshot VM's address: the post-restore request tells each
+    // one the address that goes with its own TAP (the TAP's host end is its gateway).
+    for (const v of [a, b]) await waitReady(v, { timeoutMs: 30_000, postRestore: true });
+    const told = fx.requests().filter((r) => r.method === "GUEST" && r.path === "post_restore");
+    assert.deepEqual(
+      told.map((r) => r.body?.network),
+      [a.tap, b.tap].map((t) => ({ iface: "eth0", address: `${t.guestIp}/30`, gateway: t.hostIp })),
+    );
+    assert.notEqual(a.tap.guestIp, b.tap.guestIp, "two copies of one snapshot, two addresses");
     await a.stop();
     await b.stop();
     assert.equal(await tapExists(a.tap.name), false);

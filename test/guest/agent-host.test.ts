@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +16,11 @@ import { ensureTestKit } from "../helpers/fixtures.js";
 
 const work = mkdtempSync(join(tmpdir(), "mvm-agent-"));
 const sock = join(work, "agent.sock");
+// Stands in for `ip` so post_restore's network change is applied to a file, not to this host: it
+// records each argv (one element per line, a blank line after each call) and fails on request.
+const ipBin = join(work, "ip-recorder");
+const ipCalls = join(work, "ip-calls");
+const ipFailOn = join(work, "ip-fail-on");
 let agent: ChildProcess;
 
 function writeCheck(name: string, cmd: string, interval = 1, timeout = 10): void {
@@ -32,6 +37,12 @@ before(async () => {
   writeCheck("bad", "echo 'it broke: \"x\"' >&2; exit 4");
   writeCheck("slow", "sleep 30", 1, 1);
   mkdirSync(join(work, "run"));
+  writeFileSync(
+    ipBin,
+    '#!/bin/sh\nfor a in "$@"; do printf \'%s\\n\' "$a"; done >>"$IP_CALLS"\necho >>"$IP_CALLS"\n' +
+      '[ -f "$IP_FAIL_ON" ] && [ "$2" = "$(cat "$IP_FAIL_ON")" ] && { echo "RTNETLINK answers: nope" >&2; exit 2; }\nexit 0\n',
+  );
+  chmodSync(ipBin, 0o755);
   agent = spawn(
     join(kit.dir, "mvm-agent"),
     [
@@ -43,9 +54,14 @@ before(async () => {
       "2147483647",
       "--listen-unix",
       sock,
+      "--ip-bin",
+      ipBin,
       "serve",
     ],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, IP_CALLS: ipCalls, IP_FAIL_ON: ipFailOn },
+    },
   );
 });
 
@@ -198,5 +214,127 @@ test("Firecracker vsock: CONNECT handshake, then the same protocol; a refused ha
     await assert.rejects(GuestChannel.connectFirecrackerVsock(join(work, "v2.sock"), 52), /vsock handshake/);
   } finally {
     refuse.close();
+  }
+});
+
+function recordedIpCalls(): string[][] {
+  if (!existsSync(ipCalls)) return [];
+  return readFileSync(ipCalls, "utf8")
+    .split("\n\n")
+    .filter((c) => c.trim() !== "")
+    .map((c) => c.split("\n").filter((l) => l !== ""));
+}
+
+test("post_restore network: the new address is applied with ip, argv only, in order", async () => {
+  rmSync(ipCalls, { force: true });
+  const ch = await channel();
+  try {
+    const r = await ch.postRestore({
+      restartServices: false,
+      network: { iface: "eth0", address: "10.213.0.6/30", gateway: "10.213.0.5" },
+    });
+    assert.deepEqual(r.network, { iface: "eth0", address: "10.213.0.6/30", gateway: "10.213.0.5" });
+    assert.deepEqual(recordedIpCalls(), [
+      ["addr", "flush", "dev", "eth0"],
+      ["addr", "add", "10.213.0.6/30", "dev", "eth0"],
+      ["route", "replace", "default", "via", "10.213.0.5", "dev", "eth0"],
+    ]);
+    // No gateway: the address only, the routes are left alone.
+    rmSync(ipCalls, { force: true });
+    const noGw = await ch.postRestore({
+      restartServices: false,
+      network: { iface: "eth1", address: "192.168.7.9/24" },
+    });
+    assert.deepEqual(noGw.network, { iface: "eth1", address: "192.168.7.9/24", gateway: null });
+    assert.deepEqual(recordedIpCalls(), [
+      ["addr", "flush", "dev", "eth1"],
+      ["addr", "add", "192.168.7.9/24", "dev", "eth1"],
+    ]);
+    // Without network nothing is run and the reply says so.
+    rmSync(ipCalls, { force: true });
+    const none = await ch.postRestore({ restartServices: false });
+    assert.equal(none.network, null);
+    assert.deepEqual(recordedIpCalls(), []);
+  } finally {
+    ch.close();
+  }
+});
+
+test("post_restore network: malformed fields are refused before anything runs", async () => {
+  rmSync(ipCalls, { force: true });
+  const ch = await channel();
+  const entropy = Buffer.alloc(16, 7).toString("base64");
+  const bad: [unknown, RegExp][] = [
+    ["eth0", /network must be an object/],
+    [{ iface: "eth0; reboot", address: "10.0.0.2/30", gateway: "10.0.0.1" }, /network\.iface/],
+    [{ iface: "-eth0", address: "10.0.0.2/30" }, /network\.iface/],
+    [{ iface: "averyveryverylongname", address: "10.0.0.2/30" }, /network\.iface/],
+    [{ iface: "eth0\u0000x", address: "10.0.0.2/30" }, /network\.iface/],
+    [{ address: "10.0.0.2/30" }, /network\.iface/],
+    [{ iface: "eth0", address: "10.0.0.2" }, /network\.address/],
+    [{ iface: "eth0", address: "10.0.0.256/30" }, /network\.address/],
+    [{ iface: "eth0", address: "10.0.0.02/30" }, /network\.address/],
+    [{ iface: "eth0", address: "10.0.0/30" }, /network\.address/],
+    [{ iface: "eth0", address: " 10.0.0.2/30" }, /network\.address/],
+    [{ iface: "eth0", address: "10.0.0.2/33" }, /prefix length must be 1 to 32/],
+    [{ iface: "eth0", address: "10.0.0.2/0" }, /prefix length must be 1 to 32/],
+    [{ iface: "eth0", address: "10.0.0.2/030" }, /network\.address/],
+    [{ iface: "eth0", address: 1 }, /network\.address/],
+    [
+      { iface: "eth0", address: "10.0.0.2/30", gateway: "10.0.0.1 dev lo" },
+      /network\.gateway must be an IPv4/,
+    ],
+    [{ iface: "eth0", address: "10.0.0.2/30", gateway: "10.0.0.9" }, /in network\.address's subnet/],
+    [{ iface: "eth0", address: "10.0.0.2/30", gateway: "10.0.0.2" }, /in network\.address's subnet/],
+    [{ iface: "eth0", address: "10.0.0.2/30", mac: "06:00:00:00:00:01" }, /only iface, address and gateway/],
+  ];
+  try {
+    for (const [network, why] of bad) {
+      await assert.rejects(
+        ch.request("post_restore", {
+          entropy,
+          identity: { hostname_suffix: "zz" },
+          restart_services: false,
+          network,
+        }),
+        (e: unknown) => e instanceof GuestError && e.code === "bad_request" && why.test(e.message),
+        JSON.stringify(network),
+      );
+    }
+    assert.deepEqual(recordedIpCalls(), [], "no ip command ran for a refused request");
+    // A refused request changed nothing else either: the hostname has no "-zz" suffix.
+    const pong = await ch.ping();
+    assert.doesNotMatch(pong.hostname, /-zz$/);
+  } finally {
+    ch.close();
+  }
+});
+
+test("post_restore network: a failing ip command is reported with the step that failed", async () => {
+  rmSync(ipCalls, { force: true });
+  writeFileSync(ipFailOn, "add");
+  const ch = await channel();
+  try {
+    await assert.rejects(
+      ch.postRestore({
+        restartServices: false,
+        network: { iface: "eth0", address: "10.213.0.6/30", gateway: "10.213.0.5" },
+      }),
+      (e: unknown) =>
+        e instanceof GuestError &&
+        e.code === "network_failed" &&
+        /ip addr add failed: exit code 2/.test(e.message),
+    );
+    // It stopped at the failing step: no route was replaced.
+    assert.deepEqual(
+      recordedIpCalls().map((c) => c.slice(0, 2)),
+      [
+        ["addr", "flush"],
+        ["addr", "add"],
+      ],
+    );
+  } finally {
+    rmSync(ipFailOn, { force: true });
+    ch.close();
   }
 });

@@ -81,6 +81,17 @@ int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh,
 void reply_error(buf_t *reply, double id, int has_id, const char *code, const char *message);
 void reply_health(buf_t *reply, double id);
 
+/* network.c: post_restore's "network" (validated, then applied with `ip`, argv only). */
+typedef struct {
+  char iface[16];
+  char address[19]; /* a.b.c.d/nn */
+  char gateway[16];
+  int has_gateway;
+} network_req_t;
+const char *network_parse(const jval_t *net, network_req_t *out); /* NULL when valid, else why not */
+int network_apply(const network_req_t *net, char *err, size_t errlen);
+extern const char *ip_bin;
+
 /* service.c */
 int cmd_exec_service(const char *name, int pre_start);
 int cmd_supervise(const char *name);

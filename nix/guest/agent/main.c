@@ -8,6 +8,7 @@
 static int usage(void) {
   fprintf(stderr,
           "usage: mvm-agent [--config-dir DIR] [--run-dir DIR] [--init-pid PID] [--listen-unix PATH]\n"
+          "                 [--ip-bin PATH]\n"
           "                 serve | supervise NAME | exec-service NAME | pre-start NAME | version\n");
   return 2;
 }
@@ -20,6 +21,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--run-dir") == 0) run_dir = argv[i + 1];
     else if (strcmp(argv[i], "--init-pid") == 0) init_pid = (pid_t)atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--listen-unix") == 0) listen_unix = argv[i + 1];
+    else if (strcmp(argv[i], "--ip-bin") == 0) ip_bin = argv[i + 1];
     else return usage();
   }
   if (i >= argc) return usage();

@@ -163,6 +163,13 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   } else {
     mid = NULL;
   }
+  const jval_t *netv = json_get(req, "network");
+  network_req_t net;
+  int has_net = netv && netv->type != J_NULL;
+  if (has_net) {
+    const char *why = network_parse(netv, &net);
+    if (why) return reply_error(r, id, 1, "bad_request", why);
+  }
 
   /* Reseed: every restored copy of a snapshot starts with the same RNG state, so mix in host bytes
    * and credit them, then ask the kernel to reseed its CRNG now rather than at its next interval. */
@@ -209,6 +216,11 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
     int n = snprintf(line, sizeof line, "%s\n", mid->str);
     if (write_file(path, line, (size_t)n, 0444) < 0) return reply_error(r, id, 1, "internal", "cannot write machine-id");
   }
+  /* Before the services restart, so they come back on the VM's own address. */
+  if (has_net) {
+    char why[160];
+    if (network_apply(&net, why, sizeof why) < 0) return reply_error(r, id, 1, "network_failed", why);
+  }
   /* PID 1 re-reads config and secrets and restarts the services (SIGUSR1), and checks run again at
    * once so a "fresh" health request reflects the restored guest, not the snapshot. */
   /* The host may skip it (restart_services: false) when it attached no new config or secrets: the
@@ -222,7 +234,19 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   buf_puts(r, ",\"machine_id\":");
   if (mid) buf_json_string(r, mid->str, 32);
   else buf_puts(r, "null");
-  buf_printf(r, ",\"signalled_init\":%s}", signalled ? "true" : "false");
+  buf_printf(r, ",\"signalled_init\":%s,\"network\":", signalled ? "true" : "false");
+  if (has_net) {
+    buf_puts(r, "{\"iface\":");
+    buf_json_string(r, net.iface, strlen(net.iface));
+    buf_puts(r, ",\"address\":");
+    buf_json_string(r, net.address, strlen(net.address));
+    buf_puts(r, ",\"gateway\":");
+    if (net.has_gateway) buf_json_string(r, net.gateway, strlen(net.gateway));
+    else buf_puts(r, "null");
+    buf_puts(r, "}}");
+  } else {
+    buf_puts(r, "null}");
+  }
 }
 
 /* Returns 0 when a reply was written to `reply`, 1 when the reply is deferred (fresh health). */
