@@ -10,6 +10,10 @@ export const WANTED_MODULES = [
   "virtio_blk",
   "virtio_console",
   "virtio_net",
+  // Firecracker's only guest channel is virtio-vsock (QEMU uses virtio-serial), so the same kit
+  // serves both. Named one by one in load order, not left to modules.dep's indirect dependencies.
+  "vsock",
+  "vmw_vsock_virtio_transport_common",
   "vmw_vsock_virtio_transport",
   "virtio_rng",
 ] as const;

@@ -9,6 +9,7 @@ import { after, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { MvmError } from "../../src/core/errors.js";
 import { ensureKit, hostTscKhz, type KitManifest, kitKernelArgs } from "../../src/kit/index.js";
+import { parseModulesDep, planModules, WANTED_MODULES } from "../../src/kit/modules.js";
 import { DataPaths } from "../../src/store/paths.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -45,7 +46,9 @@ test("kit build: content-addressed dir, current link, manifest hashes, modules i
   before("virtio_mmio", "virtio_blk");
   before("failover", "net_failover");
   before("net_failover", "virtio_net");
-  before("vsock", "vmw_vsock_virtio_transport");
+  // Firecracker's guest channel: the three vsock modules, in dependency order.
+  before("vsock", "vmw_vsock_virtio_transport_common");
+  before("vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport");
   // The ELF vmlinux unpacked from the bzImage (for Firecracker) carries the same build.
   const vmlinux = readFileSync(join(out.dir, "vmlinux"));
   assert.deepEqual([...vmlinux.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
@@ -72,6 +75,9 @@ test("kit build: content-addressed dir, current link, manifest hashes, modules i
     "dev/console",
     "lib/modules/load-order",
     "lib/modules/virtio_blk.ko",
+    "lib/modules/vsock.ko",
+    "lib/modules/vmw_vsock_virtio_transport_common.ko",
+    "lib/modules/vmw_vsock_virtio_transport.ko",
   ])
     assert.ok(list.stdout.split("\n").includes(e), `${e} in initrd`);
 
@@ -136,4 +142,20 @@ test("kernel args: TCG gets the host TSC rate, static network words are added", 
   assert.deepEqual(args, ["console=ttyS0", "panic=-1", "quiet", "mvm.ip=10.0.2.15/24", "mvm.gw=10.0.2.2"]);
   const tcg = kitKernelArgs({ tcg: true });
   if (hostTscKhz() !== undefined) assert.ok(tcg.some((a) => /^tsc_early_khz=\d+$/.test(a)));
+});
+
+test("a kernel without vsock modules (built in, or absent) still gets a kit: they are optional", () => {
+  const dep = parseModulesDep(
+    [
+      "kernel/drivers/virtio/virtio_ring.ko:",
+      "kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko",
+      "kernel/drivers/virtio/virtio_mmio.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko",
+      "kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko",
+      "kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko",
+    ].join("\n"),
+  );
+  const plan = planModules(dep, WANTED_MODULES);
+  assert.deepEqual(plan.order, ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio_console"]);
+  for (const m of ["vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport"])
+    assert.ok(plan.missing.includes(m), `${m} reported missing, not fatal`);
 });
