@@ -56,6 +56,15 @@ interface Manifest {
   annotations?: Record<string, string>;
 }
 
+/** A TLS failure against an https registry often means it speaks plain http: say how to allow that. */
+function tlsHint(e: unknown, scheme: string): unknown {
+  const code = (e as { cause?: { code?: unknown } }).cause?.code;
+  if (scheme !== "https" || typeof code !== "string" || !/SSL|CERT|TLS/.test(code)) return e;
+  return new MvmError("network", `TLS connection to the registry failed (${code})`, {
+    hint: "If this registry speaks plain http, set MVM_TEMPLATE_REGISTRY_INSECURE=1 (only on a network you trust).",
+  });
+}
+
 function sha256(data: Buffer | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
@@ -106,6 +115,8 @@ export class OciTransport implements RegistryTransport {
           ? { body: init.body as unknown as NonNullable<RequestInit["body"]> }
           : {}),
         redirect: "follow",
+      }).catch((e: unknown) => {
+        throw tlsHint(e, this.loc.scheme);
       });
       if (res.status === 401 && attempt === 0) {
         await res.body?.cancel();
