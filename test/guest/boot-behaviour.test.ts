@@ -68,6 +68,7 @@ function flake(): string {
         pg-user = { healthCmd = "cat /tmp/pg.id"; healthIntervalSecs = 1; };
         drives = { healthCmd = "cat /tmp/secret.copy /tmp/plain.out"; healthIntervalSecs = 1; };
         log-file = { healthCmd = "cat /var/log/logger/out.log"; healthIntervalSecs = 1; };
+        ctrl-alt-del = { healthCmd = "cat /proc/sys/kernel/ctrl-alt-del"; healthIntervalSecs = 1; };
         data-drive = { healthCmd = ${nixString('grep -q " /mnt/data " /proc/mounts && cat /mnt/data/seed && echo w > /mnt/data/probe')}; healthIntervalSecs = 1; };
       };
     };
@@ -203,6 +204,12 @@ test("a fresh health request runs the checks now and answers when they have fini
   const hanging = fresh.checks.find((c) => c.name === "hanging")!;
   assert.equal(hanging.detail, "timed out after 2s");
   assert.ok(Date.now() - t0 >= 1500, "waited for the hanging check's timeout");
+});
+
+test("Ctrl+Alt+Del is a signal to PID 1 (a clean shutdown), not an immediate reboot", async () => {
+  // 0: the kernel sends SIGINT to PID 1, which stops like on SIGTERM (Firecracker's SendCtrlAltDel).
+  const cad = await checkUntil("ctrl-alt-del", (c) => c.healthy);
+  assert.equal(cad.detail, "0");
 });
 
 test("SIGTERM to PID 1 (shutdown request) stops services with TERM and unmounts the data drive cleanly", async () => {

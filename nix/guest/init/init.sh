@@ -1,7 +1,9 @@
 #!/bin/sh
 # mvm guest PID 1 (busybox sh). Sets the system up, starts one supervisor per service
 # (`mvm-agent supervise NAME`) and the guest agent, then waits for signals:
-#   SIGTERM/SIGINT  stop services (TERM, then KILL), sync, unmount, power off
+#   SIGTERM/SIGINT  stop services (TERM, then KILL), sync, unmount, power off. SIGINT is what the
+#                   kernel sends on Ctrl+Alt+Del once /proc/sys/kernel/ctrl-alt-del is 0 (set below):
+#                   Firecracker's only shutdown request is that key press.
 #   SIGUSR1         re-read config and secrets drives, restart every service (after a restore)
 # Service commands, env values and health commands are never part of this script: they are files
 # under /etc/mvm read byte for byte by mvm-agent, so no quoting in them can break PID 1.
@@ -32,6 +34,8 @@ mount_basics() {
   [ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
   mkdir -p /run/mvm/services /var/log /var/tmp
   chmod 1777 /var/tmp 2>/dev/null
+  # The kernel's default for Ctrl+Alt+Del is an immediate reboot: no service stopped, nothing synced.
+  echo 0 >/proc/sys/kernel/ctrl-alt-del 2>/dev/null || log "cannot set kernel.ctrl-alt-del: Ctrl+Alt+Del reboots at once"
 }
 
 setup_identity() {
