@@ -93,6 +93,23 @@ test("post-restore gives a fresh identity, reseeds, and restarts services throug
   );
 });
 
+test("post-restore network is applied by the guest's own ip: the page answers at the new address", async () => {
+  // slirp forwards the host port to 10.0.2.15 and routes through 10.0.2.2: re-applying that address
+  // (flush, add, replace the default route) must leave the guest reachable on it.
+  const r = await ch.postRestore({
+    restartServices: false,
+    network: { iface: "eth0", address: "10.0.2.15/24", gateway: "10.0.2.2" },
+  });
+  assert.deepEqual(r.network, { iface: "eth0", address: "10.0.2.15/24", gateway: "10.0.2.2" });
+  assert.equal((await httpGet(vm.ports.get(8080)!)).status, 200);
+  // A device the guest does not have: the real ip fails and the step is named.
+  await assert.rejects(
+    ch.postRestore({ restartServices: false, network: { iface: "eth9", address: "10.9.0.2/30" } }),
+    (e: Error) => /network_failed/.test(e.message) && /ip addr flush failed/.test(e.message),
+  );
+  assert.equal((await httpGet(vm.ports.get(8080)!)).status, 200);
+});
+
 test("shutdown stops the services and powers the VM off", async () => {
   await ch.shutdown();
   const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r("timeout"), 60_000))]);
