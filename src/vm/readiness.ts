@@ -84,26 +84,33 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
       }
     }
     let last = "";
+    const notReady = () =>
+      new MvmError(
+        "timeout",
+        `health checks did not pass within ${Math.round(opts.timeoutMs / 1000)} s: ${last || "no answer from the agent"}`,
+      );
     for (;;) {
       if (!alive()) throw dead();
+      if (Date.now() >= deadline) throw notReady();
       // Services restarted after a restore: every check is re-run now (fresh), so "ready" describes
       // the restarted services. Without a restart the guest is exactly the snapshot, taken when every
       // check had passed, and the agent's latest results (re-run in the background) stand.
       const fresh = Boolean(opts.postRestore && (opts.restartServices || last !== ""));
-      const h = await ch.health(
-        fresh ? { fresh: true, timeoutMs: left() } : { timeoutMs: Math.min(10_000, left()) },
-      );
+      // At least a second per request, even right at the deadline: a reply cut short is not an answer.
+      const timeoutMs = Math.max(1000, fresh ? left() : Math.min(10_000, left()));
+      let h: HealthReport;
+      try {
+        h = await ch.health(fresh ? { fresh: true, timeoutMs } : { timeoutMs });
+      } catch (e) {
+        if (e instanceof MvmError && e.kind === "timeout" && Date.now() >= deadline) throw notReady();
+        throw e;
+      }
       if (h.ready) return { health: h, ...(post ? { postRestore: post } : {}) };
       const now = unhealthy(h);
       if (now !== last) {
         opts.onProgress?.(`waiting for health checks: ${now}`);
         last = now;
       }
-      if (Date.now() >= deadline)
-        throw new MvmError(
-          "timeout",
-          `health checks did not pass within ${Math.round(opts.timeoutMs / 1000)} s: ${now}`,
-        );
       await sleep(opts.postRestore ? 25 : 250);
     }
   } catch (e) {

@@ -320,13 +320,13 @@ describe("run and snapshot on QEMU", () => {
       (await cli(["template", "create", "bad", "--flake", bad, "--mem", "256", "--cpus", "1"])).code,
       0,
     );
-    const r = await cli(["template", "build", "bad", "--snapshot", "--ready-timeout", "90"]);
+    const r = await cli(["template", "build", "bad", "--snapshot", "--ready-timeout", "60"]);
     assert.equal(r.code, 1, r.stderr);
     const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
     assert.equal(errors.length, 1, r.stderr);
     assert.match(
       errors[0] ?? "",
-      /health checks did not pass within 90 s: web \(unhealthy: exit code 3: broken on purpose\)/,
+      /health checks did not pass within 60 s: web \(unhealthy: exit code 3: broken on purpose\)/,
     );
     // The image-only revision stays, without a snapshot; the temporary VM is gone.
     const info = JSON.parse((await cli(["template", "info", "bad", "--json"])).stdout) as {
