@@ -5,7 +5,7 @@ import { promises as fs, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pidAlive } from "../store/atomic.js";
 import { DataPaths } from "../store/paths.js";
-import { reapOrphanTaps } from "./firecracker-tap.js";
+import { reapOrphanTaps, TAP_PREFIX } from "./firecracker-tap.js";
 
 /** File names inside a VM directory. The relative ones are baked into snapshots: never rename them. */
 export const FC_FILES = {
@@ -75,8 +75,14 @@ export async function readRecord(dir: string): Promise<VmRecord | undefined> {
   };
 }
 
-/** Removes TAP devices left by Firecracker VMs that are gone (for `mvmctl down --all` / doctor). */
-export function reapFirecrackerTaps(paths: DataPaths = new DataPaths()): Promise<string[]> {
+/**
+ * Removes TAP devices left by Firecracker VMs that are gone (for `mvmctl down --all` / doctor). A
+ * no-op, without even taking the allocation lock, when the host has none of our TAPs (no TAP support,
+ * no /sys, or simply no Firecracker VM ever ran here).
+ */
+export async function reapFirecrackerTaps(paths: DataPaths = new DataPaths()): Promise<string[]> {
+  const names = await fs.readdir("/sys/class/net").catch(() => [] as string[]);
+  if (!names.some((n) => n.startsWith(TAP_PREFIX))) return [];
   return reapOrphanTaps(firecrackerVmAlive, paths);
 }
 

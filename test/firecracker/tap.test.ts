@@ -20,6 +20,7 @@ import {
   tapOwner,
 } from "../../src/vm/firecracker-tap.js";
 import { waitReady } from "../../src/vm/readiness.js";
+import { runCli } from "../helpers/cli.js";
 import { fixture } from "./helpers.js";
 
 const canTap = process.getuid?.() === 0 && existsSync("/dev/net/tun");
@@ -170,6 +171,28 @@ describe("TAP devices for Firecracker guests", () => {
     assert.equal(await tapExists(orphan.name), false);
     assert.equal(await tapExists(vm.tap?.name ?? ""), true);
     await vm.stop();
+  });
+
+  test("`down --all` removes TAPs left by VMs that are gone; failing to is a warning, not an error", {
+    skip,
+  }, async () => {
+    // A TAP whose VM directory is gone (its mvmctl was killed before it cleaned up).
+    const orphan = await allocateTap(fx.paths, join(fx.root, "vms", "killed-mid-start"));
+    taps.push(orphan.name);
+    const dataDir = fx.paths.root;
+    const broken = await runCli(["down", "--all", "--json"], {
+      dataDir,
+      env: { MVM_IP_BIN: join(fx.root, "no-such-ip") },
+    });
+    assert.equal(broken.code, 0, broken.stderr);
+    assert.match(broken.stderr, /warning: could not remove leftover TAP devices: .*no-such-ip link del/);
+    assert.deepEqual(JSON.parse(broken.stdout).removed_taps, []);
+    assert.equal(await tapExists(orphan.name), true);
+
+    const down = await runCli(["down", "--all", "--json"], { dataDir });
+    assert.equal(down.code, 0, down.stderr);
+    assert.ok(JSON.parse(down.stdout).removed_taps.includes(orphan.name), down.stdout);
+    assert.equal(await tapExists(orphan.name), false);
   });
 
   test("a VM that fails to start leaves no TAP behind", { skip }, async () => {

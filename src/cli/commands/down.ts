@@ -1,9 +1,10 @@
 import type { Command } from "commander";
-import { MvmError, usageError } from "../../core/errors.js";
+import { MvmError, messageOf, usageError } from "../../core/errors.js";
 import { validateIdent } from "../../core/names.js";
 import { pidAlive } from "../../store/atomic.js";
-import { info, printJson } from "../../ui/output.js";
+import { info, printJson, warn } from "../../ui/output.js";
 import { backendByName } from "../../vm/backends.js";
+import { reapFirecrackerTaps } from "../../vm/firecracker-vmdir.js";
 import { listVmNames, readVmRecord, removeVmDir } from "../../vm/vm-state.js";
 import type { CliContext } from "../context.js";
 
@@ -23,6 +24,19 @@ async function stopOne(ctx: CliContext, name: string): Promise<void> {
     }
   }
   await removeVmDir(dir);
+}
+
+/**
+ * TAP devices of Firecracker VMs that are gone (an mvmctl killed before it cleaned up). Best effort:
+ * the VMs are already stopped, so a failure here is only a warning; no TAPs, no work.
+ */
+async function reapLeftoverTaps(ctx: CliContext): Promise<string[]> {
+  try {
+    return await reapFirecrackerTaps(ctx.paths);
+  } catch (e) {
+    warn(`could not remove leftover TAP devices: ${messageOf(e)}`);
+    return [];
+  }
 }
 
 export function registerDown(program: Command, ctx: CliContext): void {
@@ -47,6 +61,9 @@ export function registerDown(program: Command, ctx: CliContext): void {
         await stopOne(ctx, n);
         if (!opts.json) info(`Stopped ${n}`);
       }
-      if (opts.json) printJson({ stopped: names });
+      const removedTaps = opts.all ? await reapLeftoverTaps(ctx) : [];
+      if (!opts.json && removedTaps.length > 0)
+        info(`Removed leftover TAP devices: ${removedTaps.join(", ")}`);
+      if (opts.json) printJson(opts.all ? { stopped: names, removed_taps: removedTaps } : { stopped: names });
     });
 }
