@@ -6,7 +6,6 @@ import { benchBuildNoop } from "./build-noop.js";
 import { type BenchResult, printResult } from "./lib.js";
 import { benchRegistry } from "./registry.js";
 import { benchRestore } from "./restore.js";
-import { benchRestore } from "./restore.js";
 import { type ChartGroup, renderChart, renderMarkdown } from "./report.js";
 import { benchTemplateList } from "./template-list.js";
 
@@ -14,7 +13,6 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: "template-list", run: () => benchTemplateList() },
   { name: "build-noop", run: () => benchBuildNoop() },
   { name: "registry", run: () => benchRegistry() },
-  { name: "restore", run: () => benchRestore() },
   { name: "restore", run: () => benchRestore() },
 ];
 
