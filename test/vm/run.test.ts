@@ -199,12 +199,25 @@ describe("run and snapshot on QEMU", () => {
     assert.match(dup.stderr, /^error: a VM named one already exists/m);
     assert.ok(pidAlive(up.pid));
 
+    // logs -f follows until the VM is gone.
+    const follow = spawn(process.execPath, [CLI, "logs", "-f", "one"], {
+      env: { ...process.env, MVM_DATA_DIR: data, NO_COLOR: "1" },
+      stdio: "ignore",
+    });
+    const followExit = new Promise<number | null>((res) => follow.on("exit", (c) => res(c)));
+
     // down stops the process and removes its files.
     const down = await cli(["down", "one"]);
     assert.equal(down.code, 0, down.stderr);
     await waitFor("QEMU of 'one' to exit", () => !pidAlive(up.pid), 10_000);
     assert.equal(existsSync(join(data, "vms", "one")), false);
     await assert.rejects(httpStatus(port));
+    const followed = await Promise.race([
+      followExit,
+      new Promise((r) => setTimeout(() => r("still running"), 10_000)),
+    ]);
+    follow.kill("SIGKILL");
+    assert.equal(followed, 0, "logs -f ends when the VM is gone");
     const all = await cli(["down", "--all"]);
     assert.equal(all.code, 0, all.stderr);
     await waitFor("QEMU of 'two' to exit", () => !pidAlive(up2.pid), 10_000);
