@@ -3,6 +3,13 @@ import { CommanderError } from "commander";
 import { renderError } from "../ui/errors.js";
 import { buildProgram } from "./program.js";
 
+// A reader that goes away (`mvmctl … | head`) is not an error: stop quietly.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+
 // Entry point: parse, run, and render every failure in one place with the right exit code.
 async function main(argv: string[]): Promise<number> {
   const { program, ctx } = buildProgram();
