@@ -18,4 +18,4 @@ export class CliContext {
   }
 }
 
-export type Register = (parent: import("commander").Command, ctx: CliContext) => void;
+export type Register = (parent: import("commander").Command, ctx: CliContext) => void | Promise<void>;

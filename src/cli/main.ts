@@ -12,7 +12,7 @@ for (const stream of [process.stdout, process.stderr])
 
 // Entry point: parse, run, and render every failure in one place with the right exit code.
 async function main(argv: string[]): Promise<number> {
-  const { program, ctx } = buildProgram();
+  const { program, ctx } = await buildProgram(argv);
   ctx.debug = argv.includes("--debug");
   try {
     await program.parseAsync(argv);

@@ -1,17 +1,12 @@
 import { Command } from "commander";
-import { registerCompletion } from "./commands/completion.js";
-import { registerDoctor } from "./commands/doctor.js";
-import { registerKit } from "./commands/kit.js";
-import { registerDown } from "./commands/down.js";
-import { registerLogs } from "./commands/logs.js";
-import { registerLs } from "./commands/ls.js";
-import { registerUp } from "./commands/up.js";
-import { registerTemplate } from "./commands/template/index.js";
 import { CliContext } from "./context.js";
+import { commandWords, type LazyCommand, loadSelected } from "./lazy.js";
 import { VERSION } from "./version.js";
 
-/** Builds the command tree. Each command lives in its own file under commands/. */
-export function buildProgram(): { program: Command; ctx: CliContext } {
+/** Builds the command tree for `argv`. Each command lives in its own file under commands/. */
+export async function buildProgram(
+  argv: string[] = process.argv,
+): Promise<{ program: Command; ctx: CliContext }> {
   const ctx = new CliContext();
   const program = new Command("mvmctl")
     .description("Turn a Nix flake into a microVM template: build, snapshot, run, push, pull, verify.")
@@ -28,13 +23,29 @@ export function buildProgram(): { program: Command; ctx: CliContext } {
   program.hook("preAction", (cmd) => {
     if (cmd.optsWithGlobals().color === false) process.env.MVM_NO_COLOR = "1";
   });
-  registerTemplate(program, ctx);
-  registerDoctor(program, ctx);
-  registerKit(program, ctx);
-  registerUp(program, ctx);
-  registerLs(program, ctx);
-  registerDown(program, ctx);
-  registerLogs(program, ctx);
-  registerCompletion(program, ctx);
+  // Top-level commands, each in its own file under commands/; only the one being run is loaded.
+  const table: LazyCommand[] = [
+    {
+      names: ["template"],
+      load: async () => {
+        const { registerTemplate } = await import("./commands/template/index.js");
+        return [(p, c) => registerTemplate(p, c, argv)];
+      },
+    },
+    { names: ["doctor"], load: async () => [(await import("./commands/doctor.js")).registerDoctor] },
+    { names: ["kit"], load: async () => [(await import("./commands/kit.js")).registerKit] },
+    { names: ["up", "run", "start"], load: async () => [(await import("./commands/up.js")).registerUp] },
+    { names: ["ls"], load: async () => [(await import("./commands/ls.js")).registerLs] },
+    { names: ["down"], load: async () => [(await import("./commands/down.js")).registerDown] },
+    { names: ["logs"], load: async () => [(await import("./commands/logs.js")).registerLogs] },
+    {
+      names: ["completion"],
+      load: async () => [(await import("./commands/completion.js")).registerCompletion],
+    },
+  ];
+  const first = commandWords(argv)[0];
+  // `completion` prints the whole tree, so it loads every command like help does.
+  const registers = await loadSelected(table, first === "completion" ? undefined : first);
+  for (const register of registers) await register(program, ctx);
   return { program, ctx };
 }
