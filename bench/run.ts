@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, each against its baseline in the same run, then bench/report.md and
-// bench/chart.svg. MVM_BENCH_ONLY=<substring> runs a subset (the report then holds only that subset).
-import { writeFileSync } from "node:fs";
+// bench/chart.svg. MVM_BENCH_ONLY=<substring> re-runs a subset: the other benchmarks keep their figures
+// from bench/results.json (each figure is still compared with a baseline from its own run).
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBuildNoop } from "./build-noop.js";
 import { type BenchResult, printResult } from "./lib.js";
@@ -38,23 +39,32 @@ function chartGroups(results: BenchResult[]): ChartGroup[] {
 
 async function main(): Promise<number> {
   const only = process.env.MVM_BENCH_ONLY ?? "";
-  const results: BenchResult[] = [];
+  const dir = join(import.meta.dirname, "..", "..", "bench");
+  const saved = join(dir, "results.json");
+  const previous: Record<string, BenchResult[]> =
+    only && existsSync(saved)
+      ? (JSON.parse(readFileSync(saved, "utf8")) as Record<string, BenchResult[]>)
+      : {};
+  const byBench: Record<string, BenchResult[]> = {};
   let failed = 0;
-  for (const b of BENCHES.filter((x) => x.name.includes(only))) {
+  for (const b of BENCHES) {
+    if (!b.name.includes(only)) {
+      if (previous[b.name]) byBench[b.name] = previous[b.name]!;
+      continue;
+    }
     console.log(`== ${b.name}`);
     try {
       const r = await b.run();
-      for (const x of Array.isArray(r) ? r : [r]) {
-        printResult(x);
-        results.push(x);
-      }
+      byBench[b.name] = Array.isArray(r) ? r : [r];
+      for (const x of byBench[b.name]!) printResult(x);
     } catch (e) {
       failed++;
       console.log(`ERROR ${b.name}: ${(e as Error).message}`);
     }
   }
+  const results = BENCHES.flatMap((b) => byBench[b.name] ?? []);
+  writeFileSync(saved, `${JSON.stringify(byBench, null, 2)}\n`);
   const accel = process.env.MVM_QEMU_ACCEL ?? "auto (TCG on this machine: no usable KVM)";
-  const dir = join(import.meta.dirname, "..", "..", "bench");
   writeFileSync(join(dir, "report.md"), renderMarkdown(results, new Date(), accel));
   writeFileSync(join(dir, "chart.svg"), renderChart(chartGroups(results)));
   console.log(
