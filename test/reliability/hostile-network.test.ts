@@ -228,6 +228,7 @@ const hostilePlan = (over: Record<string, unknown>) =>
 const planCases: [string, Reply][] = [
   ["health_path with a substitution", hostilePlan({ health_path: `/$(touch ${CANARY})` })],
   ["health_path breaking out of a string", hostilePlan({ health_path: '/"; rm -rf /' })],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Nix antiquotation, on purpose
   ["health_path with a Nix antiquotation", hostilePlan({ health_path: "/${builtins.readFile /etc/passwd}" })],
   ["health_path with a newline", hostilePlan({ health_path: "/\ntouch x" })],
   ["health_path with dot segments", hostilePlan({ health_path: "/../../etc" })],
