@@ -22,6 +22,7 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MvmError, messageOf } from "../core/errors.js";
 import type { SnapshotFingerprint } from "../core/snapshot.js";
+import { hostTscKhz } from "../kit/boot-args.js";
 import { pidAlive } from "../store/atomic.js";
 import { sha256File } from "../store/checksums.js";
 import type {
@@ -114,15 +115,6 @@ function installHint(prog: string): string {
  * loaded host fails and then hangs without a timer. Handing it the rate avoids that. Host tuning
  * only: it is not part of a snapshot's fingerprint.
  */
-export function hostTscKhz(): number | undefined {
-  try {
-    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
-    return m?.[1] ? Math.round(Number(m[1]) * 1000) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function hostCpuModel(): string {
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
