@@ -44,3 +44,30 @@ export async function readChecksums(dir: string): Promise<Checksums> {
   }
   return parseJsonFile(file, text, parseChecksums);
 }
+
+/**
+ * The checksums a revision will have once `replace` (relative name → new file on disk) and `revisionJson`
+ * (the exact bytes about to be written) are in place. Computed before anything changes, so the step that
+ * swaps files and writes checksums.json is short.
+ */
+export async function checksumsAfter(
+  dir: string,
+  templateId: string,
+  rev: string,
+  replace: Record<string, string>,
+  revisionJson: string,
+  dropPrefix: string,
+): Promise<Checksums> {
+  const files: Record<string, string> = {};
+  for (const name of await presentArtifacts(dir)) {
+    if (name === "revision.json" || name.startsWith(dropPrefix)) continue;
+    files[name] = await sha256File(join(dir, name));
+  }
+  for (const [name, path] of Object.entries(replace)) files[name] = await sha256File(path);
+  files["revision.json"] = createHash("sha256").update(revisionJson).digest("hex");
+  return newChecksums(templateId, rev, files);
+}
+
+export async function writeChecksumsFile(dir: string, sums: Checksums): Promise<void> {
+  await writeFileAtomic(join(dir, CHECKSUMS_FILE), toJson(sums));
+}

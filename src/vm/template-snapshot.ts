@@ -3,9 +3,10 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { fingerprintMismatches, type SnapshotInfo } from "../core/snapshot.js";
+import { toJson } from "../core/schema.js";
 import { revisionTimestamp } from "../core/time.js";
 import { removeDirAtomic, sweepTemps, tempSibling } from "../store/atomic.js";
-import { writeChecksums } from "../store/checksums.js";
+import { checksumsAfter, writeChecksumsFile } from "../store/checksums.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, VmConfig, VmHandle } from "./backend.js";
@@ -147,13 +148,25 @@ export async function snapshotTemplate(
       };
       // Crash-safe order: forget the old snapshot, swap the directory, then record the new one. A
       // snapshot counts only when revision.json describes it, so no crash leaves a mismatched pair.
+      // Every hash is computed first, so the swap and the checksums.json that covers it follow each
+      // other within a few file operations (a kill in that short window is the remaining gap).
       const final = join(img.current.dir, SNAPSHOT_DIR);
+      const updated = { ...rev, snapshot: info };
+      const replace: Record<string, string> = {};
+      for (const name of await fs.readdir(staging)) replace[`${SNAPSHOT_DIR}/${name}`] = join(staging, name);
+      const sums = await checksumsAfter(
+        img.current.dir,
+        template,
+        img.current.rev,
+        replace,
+        toJson(updated),
+        `${SNAPSHOT_DIR}/`,
+      );
       await store.writeRevision(img.current.dir, { ...rev, snapshot: null });
       await removeDirAtomic(final);
       await fs.rename(staging, final);
-      const updated = { ...rev, snapshot: info };
       await store.writeRevision(img.current.dir, updated);
-      await writeChecksums(img.current.dir, template, img.current.rev);
+      await writeChecksumsFile(img.current.dir, sums);
       return { template, revision: img.current.rev, snapshot: info, ready_ms: readyMs, reused: false };
     } finally {
       await cleanup();

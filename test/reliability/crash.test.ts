@@ -54,9 +54,11 @@ async function killLoop(
   windowMs: number,
   what: string,
   out: Killed[],
+  before?: (i: number) => Promise<void>,
 ): Promise<void> {
   let killedHere = 0;
-  for (let i = 0; killedHere < n && i < n * 6; i++) {
+  for (let i = 0; killedHere < n && i < n * 10; i++) {
+    await before?.(i);
     // Within 85% of the measured run time, so that most runs are still going when the signal comes.
     const k = await killAt(args(i), env(i), minMs + rand() * windowMs * 0.85, what);
     out.push(k);
@@ -189,6 +191,8 @@ test("50+ SIGKILLs across build, build --snapshot, push and pull leave every tem
   await ok(["template", "create", "web", "--flake", join(work, "web"), "--mem", "256", "--cpus", "1"], data);
   await ok(["template", "build", "web"], data);
   const tSnap = await timed(["template", "build", "web", "--snapshot"], data);
+  // Each run must really boot and save: a memory size the current snapshot was not taken with makes the
+  // snapshot stale, so `build --snapshot` boots again instead of answering "up to date".
   await killLoop(
     8,
     () => ["template", "build", "web", "--snapshot", "--force"],
@@ -197,6 +201,9 @@ test("50+ SIGKILLs across build, build --snapshot, push and pull leave every tem
     tSnap,
     "build --snapshot",
     killed,
+    async (i) => {
+      await ok(["template", "edit", "web", "--mem", String(256 + 32 * ((i % 4) + 1))], data);
+    },
   );
 
   const kills = killed.filter((k) => !k.exited).length;
