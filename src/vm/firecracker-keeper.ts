@@ -13,6 +13,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MvmError } from "../core/errors.js";
+import { readKeeperCommands } from "./keeper-commands.js";
 
 export interface FirecrackerKeeperConfig {
   bin: string;
@@ -86,27 +87,21 @@ function main(): void {
     else setTimeout(() => process.exit(0), 50);
   });
 
-  let buf = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (d: string) => {
-    buf += d;
-    for (;;) {
-      const nl = buf.indexOf("\n");
-      if (nl < 0) break;
-      const cmd = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (cmd === "detach") detached = true;
-      else if (cmd === "kill" && vmm?.pid && !exited) vmm.kill("SIGKILL");
-    }
+  readKeeperCommands({
+    detach: () => {
+      detached = true;
+    },
+    kill: () => {
+      if (vmm?.pid && !exited) vmm.kill("SIGKILL");
+    },
+    end: () => {
+      if (detached) return;
+      // mvmctl died (or let go without handing the VM over): nothing may outlive it.
+      detached = true; // from here on the keeper cleans up by itself
+      if (vmm?.pid && !exited) vmm.kill("SIGKILL");
+      else cleanUp(() => process.exit(0));
+    },
   });
-  process.stdin.on("end", () => {
-    if (detached) return;
-    // mvmctl died (or let go without handing the VM over): nothing may outlive it.
-    detached = true; // from here on the keeper cleans up by itself
-    if (vmm?.pid && !exited) vmm.kill("SIGKILL");
-    else cleanUp(() => process.exit(0));
-  });
-  process.stdin.on("error", () => {});
 }
 
 /** mvmctl's end of the protocol: spawn this file with `node` and wrap the child in a KeeperLink. */

@@ -9,6 +9,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+import { readKeeperCommands } from "./keeper-commands.js";
 
 export interface KeeperConfig {
   /** argv[0] is the program (qemu-system-x86_64). */
@@ -77,30 +78,24 @@ function main(): void {
     setTimeout(() => process.exit(0), detached ? 0 : 50);
   });
 
-  let buf = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (d: string) => {
-    buf += d;
-    for (;;) {
-      const nl = buf.indexOf("\n");
-      if (nl < 0) break;
-      const cmd = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (cmd === "detach") detached = true;
-      else if (cmd === "kill" && qemu?.pid && !exited) qemu.kill("SIGKILL");
-    }
+  readKeeperCommands({
+    detach: () => {
+      detached = true;
+    },
+    kill: () => {
+      if (qemu?.pid && !exited) qemu.kill("SIGKILL");
+    },
+    end: () => {
+      if (detached) return;
+      // mvmctl died (or closed us) before the VM was handed over: nothing may outlive it.
+      detached = true; // from here on the keeper cleans up by itself
+      if (qemu?.pid && !exited) qemu.kill("SIGKILL");
+      else {
+        removeDir();
+        process.exit(0);
+      }
+    },
   });
-  process.stdin.on("end", () => {
-    if (detached) return;
-    // mvmctl died (or closed us) before the VM was handed over: nothing may outlive it.
-    detached = true; // from here on the keeper cleans up by itself
-    if (qemu?.pid && !exited) qemu.kill("SIGKILL");
-    else {
-      removeDir();
-      process.exit(0);
-    }
-  });
-  process.stdin.on("error", () => {});
 }
 
 main();
