@@ -55,7 +55,10 @@ export class FileTransport implements RegistryTransport {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
     }
-    return parseRemoteIndex(file, text);
+    return parseRemoteIndex(file, text, async (name) => {
+      const st = await fs.lstat(join(this.revDir(template, rev), name)).catch(() => undefined);
+      return st?.isFile() ? st.size : undefined;
+    });
   }
 
   async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
@@ -163,7 +166,7 @@ export class FileTransport implements RegistryTransport {
     }
   }
 
-  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<undefined> {
     await writeFileAtomic(join(this.revDir(template, rev), CHECKSUMS_FILE), renderRemoteIndex(index));
   }
 

@@ -1,7 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { MvmError, usageError } from "../core/errors.js";
+import { REGISTRY_LAYOUTS, type RegistryLayout } from "./index.js";
 
-// Where the registry is (issue 8 §1): --registry URL, else $MVM_TEMPLATE_REGISTRY, else the original's
+// Where the registry is: --registry URL, else $MVM_TEMPLATE_REGISTRY, else the original's
 // MVM_TEMPLATE_REGISTRY_* variables (spec §6.1, same names and rules), else file://<data>/registry.
 
 export interface FileLocation {
@@ -180,4 +181,20 @@ export function describeLocation(loc: RegistryLocation): string {
 
 export function registryError(message: string, hint?: string): MvmError {
   return new MvmError("network", message, hint === undefined ? {} : { hint });
+}
+
+/**
+ * The layout push writes: --layout, else $MVM_TEMPLATE_REGISTRY_LAYOUT, else "mvm". "original" is what
+ * the original mvm reads (plain objects, `vmlinux`, its checksums.json shape).
+ */
+export function resolveLayout(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): RegistryLayout {
+  const fromEnv = envValue(env, "MVM_TEMPLATE_REGISTRY_LAYOUT");
+  const [value, source] = flag !== undefined ? [flag, "--layout"] : [fromEnv, "MVM_TEMPLATE_REGISTRY_LAYOUT"];
+  if (value === undefined) return "mvm";
+  const v = value.trim().toLowerCase();
+  if (!(REGISTRY_LAYOUTS as readonly string[]).includes(v))
+    throw usageError(
+      `invalid ${source} ${JSON.stringify(value.slice(0, 64))}: expected ${REGISTRY_LAYOUTS.join(" or ")}`,
+    );
+  return v as RegistryLayout;
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../core/canonical-json.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { readLimited } from "./idle.js";
@@ -216,7 +217,10 @@ export class OciTransport implements RegistryTransport {
     const m = await this.getManifest(template, rev);
     if (!m) return undefined;
     const text = await this.getBlobText(template, m.config.digest, 1 << 20);
-    return parseRemoteIndex(`${this.display} ${this.repo(template)}:${rev}`, text);
+    const where = `${this.display} ${this.repo(template)}:${rev}`;
+    return parseRemoteIndex(where, text, async () => {
+      throw new MvmError("corrupt", `${where}: the index has no transfer map (not written by mvmctl)`);
+    });
   }
 
   private async blobExists(template: string, digest: string, size: number): Promise<boolean> {
@@ -374,10 +378,10 @@ export class OciTransport implements RegistryTransport {
         "vnd.mvm.stored-size": String(layers.reduce((n, l) => n + l.size, 0)),
       },
     };
-    return JSON.stringify(manifest, null, 2);
+    return canonicalJson(manifest, false);
   }
 
-  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<string> {
     const config = Buffer.from(renderRemoteIndex(index));
     const configDigest = `sha256:${sha256(config)}`;
     if (!(await this.blobExists(template, configDigest, config.length)))
@@ -388,11 +392,9 @@ export class OciTransport implements RegistryTransport {
         })(),
         () => {},
       );
-    await this.putManifest(
-      template,
-      rev,
-      this.manifestFor(template, rev, index, configDigest, config.length),
-    );
+    const manifest = this.manifestFor(template, rev, index, configDigest, config.length);
+    await this.putManifest(template, rev, manifest);
+    return `sha256:${sha256(manifest)}`;
   }
 
   async setCurrent(template: string, rev: string): Promise<void> {

@@ -136,7 +136,21 @@ export class S3Transport implements RegistryTransport {
   async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
     const key = this.key(template, `revisions/${rev}/${CHECKSUMS_FILE}`);
     const text = await this.getText(key);
-    return text === undefined ? undefined : parseRemoteIndex(`s3://${this.loc.bucket}/${key}`, text);
+    if (text === undefined) return undefined;
+    return parseRemoteIndex(`s3://${this.loc.bucket}/${key}`, text, (name) =>
+      this.objectSize(this.key(template, `revisions/${rev}/${name}`)),
+    );
+  }
+
+  /** Size of an object, or undefined when there is none. */
+  private async objectSize(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      return head.ContentLength;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw s3Failure(`checking s3://${this.loc.bucket}/${key}`, e);
+    }
   }
 
   async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
@@ -320,7 +334,7 @@ export class S3Transport implements RegistryTransport {
     yield* body as AsyncIterable<Uint8Array>;
   }
 
-  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<undefined> {
     await this.putText(this.key(template, `revisions/${rev}/${CHECKSUMS_FILE}`), renderRemoteIndex(index));
   }
 

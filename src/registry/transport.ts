@@ -70,8 +70,11 @@ export interface RegistryTransport {
   ): Promise<Uploaded>;
   /** Streams one stored object back. */
   getObject(template: string, rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array>;
-  /** Makes a revision visible: its index after every object (S3/file), or its manifest (OCI). */
-  commit(template: string, rev: string, index: RemoteIndex): Promise<void>;
+  /**
+   * Makes a revision visible: its index after every object (S3/file), or its manifest (OCI). Returns
+   * the digest of what was committed where the registry addresses revisions by digest (OCI).
+   */
+  commit(template: string, rev: string, index: RemoteIndex): Promise<string | undefined>;
   /** Moves `current`: always the last step of a push. */
   setCurrent(template: string, rev: string): Promise<void>;
   list(): Promise<RemoteTemplate[]>;
