@@ -187,7 +187,10 @@ export function registryError(message: string, hint?: string): MvmError {
  * The layout push writes: --layout, else $MVM_TEMPLATE_REGISTRY_LAYOUT, else "mvm". "original" is what
  * the original mvm reads (plain objects, `vmlinux`, its checksums.json shape).
  */
-export function resolveLayout(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): RegistryLayout {
+export function resolveLayout(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): RegistryLayout {
   const fromEnv = envValue(env, "MVM_TEMPLATE_REGISTRY_LAYOUT");
   const [value, source] = flag !== undefined ? [flag, "--layout"] : [fromEnv, "MVM_TEMPLATE_REGISTRY_LAYOUT"];
   if (value === undefined) return "mvm";

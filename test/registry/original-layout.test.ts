@@ -85,7 +85,11 @@ function originalRevision(name: string, rev: string): Record<string, Buffer> {
   return files;
 }
 
-async function writeOriginalRegistry(root: string, name: string, rev: string): Promise<Record<string, Buffer>> {
+async function writeOriginalRegistry(
+  root: string,
+  name: string,
+  rev: string,
+): Promise<Record<string, Buffer>> {
   const files = originalRevision(name, rev);
   const dir = join(root, "templates", name, "revisions", rev);
   await fs.mkdir(dir, { recursive: true });
@@ -169,7 +173,10 @@ describe("registries in the original mvm's layout", () => {
     const home = tempDir();
     const fx = await revisionWithKernelNamedKernel(home, "api");
     const root = tempDir("mvm-reg-");
-    const push = await ok(["template", "push", "api", "--registry", `file://${root}`, "--layout", "original"], home);
+    const push = await ok(
+      ["template", "push", "api", "--registry", `file://${root}`, "--layout", "original"],
+      home,
+    );
     assert.match(push.stderr, /original mvm layout/);
     const dir = join(root, "templates", "api", "revisions", fx.rev);
     assert.deepEqual(readdirSync(dir).sort(), [
@@ -226,7 +233,11 @@ describe("registries in the original mvm's layout", () => {
     const files = await writeOriginalRegistry(src, "orig", rev);
     const base = `s3://${s3.bucket}/team/templates/orig`;
     for (const name of Object.keys(files))
-      await awsCp(s3, join(src, "templates", "orig", "revisions", rev, name), `${base}/revisions/${rev}/${name}`);
+      await awsCp(
+        s3,
+        join(src, "templates", "orig", "revisions", rev, name),
+        `${base}/revisions/${rev}/${name}`,
+      );
     await awsCp(s3, join(src, "templates", "orig", "current"), `${base}/current`);
     const env = { ...s3.env };
     const url = s3.url("team");
@@ -249,7 +260,10 @@ describe("registries in the original mvm's layout", () => {
       timeoutMs: 120_000,
     });
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^error: checksum mismatch for vmlinux \(expected [0-9a-f]{64}, got [0-9a-f]{64}\)/m);
+    assert.match(
+      bad.stderr,
+      /^error: checksum mismatch for vmlinux \(expected [0-9a-f]{64}, got [0-9a-f]{64}\)/m,
+    );
     const templates = join(fresh, "templates");
     assert.deepEqual(existsSync(templates) ? readdirSync(templates) : [], []);
     const list = await ok(["template", "list", "--json"], fresh);
