@@ -77,6 +77,7 @@ export class OciTransport implements RegistryTransport {
   readonly kind = "oci" as const;
   readonly display: string;
   private readonly base: string;
+  readonly pinned?: string;
   /** Authorization header per scope key (repository or catalog), learned from 401 challenges. */
   private readonly auth = new Map<string, string>();
 
@@ -86,6 +87,7 @@ export class OciTransport implements RegistryTransport {
   ) {
     this.display = describeLocation(loc);
     this.base = `${loc.scheme}://${loc.host}`;
+    if (loc.reference !== undefined) this.pinned = loc.reference;
   }
 
   static async open(loc: OciLocation): Promise<OciTransport> {
@@ -182,8 +184,12 @@ export class OciTransport implements RegistryTransport {
     if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
     const what = `reading manifest ${this.repo(template)}:${ref}`;
     let m: Manifest;
+    const body = await readLimited(res, MAX_MANIFEST_BYTES, what);
+    // A manifest asked for by digest must be exactly the bytes that digest names.
+    if (ref.startsWith("sha256:") && `sha256:${sha256(body)}` !== ref)
+      throw new MvmError("integrity", `${what}: the registry sent a manifest that does not match ${ref}`);
     try {
-      m = JSON.parse((await readLimited(res, MAX_MANIFEST_BYTES, what)).toString("utf8")) as Manifest;
+      m = JSON.parse(body.toString("utf8")) as Manifest;
     } catch (e) {
       if (e instanceof MvmError) throw e;
       throw new MvmError("corrupt", `${what}: not JSON (${(e as Error).message})`);
@@ -205,16 +211,43 @@ export class OciTransport implements RegistryTransport {
     return buf.toString("utf8");
   }
 
-  async getCurrent(template: string): Promise<string | undefined> {
-    const m = await this.getManifest(template, "current");
-    if (!m) return undefined;
+  /** The revision a manifest describes. */
+  private revisionOf(template: string, ref: string, m: Manifest): string {
     const rev = m.annotations?.["vnd.mvm.revision"];
-    if (!rev) throw new MvmError("corrupt", `${this.repo(template)}:current names no revision`);
+    if (!rev || revisionProblem(rev))
+      throw new MvmError("corrupt", `${this.repo(template)}:${ref} names no valid revision`);
     return rev;
   }
 
+  /** The pinned manifest (digest or tag in the location), which stands in for `current`. */
+  private async pinnedManifest(template: string, ref: string): Promise<Manifest> {
+    const m = await this.getManifest(template, ref);
+    if (!m)
+      throw new MvmError("not_found", `${this.repo(template)} has no manifest ${ref}`, {
+        hint: "List what the registry holds with 'mvmctl template list --remote'.",
+      });
+    return m;
+  }
+
+  async getCurrent(template: string): Promise<string | undefined> {
+    if (this.pinned !== undefined)
+      return this.revisionOf(template, this.pinned, await this.pinnedManifest(template, this.pinned));
+    const m = await this.getManifest(template, "current");
+    if (!m) return undefined;
+    return this.revisionOf(template, "current", m);
+  }
+
   async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
-    const m = await this.getManifest(template, rev);
+    let m: Manifest | undefined;
+    if (this.pinned !== undefined) {
+      m = await this.pinnedManifest(template, this.pinned);
+      const pinnedRev = this.revisionOf(template, this.pinned, m);
+      if (pinnedRev !== rev)
+        throw new MvmError(
+          "usage",
+          `${this.repo(template)}@${this.pinned} is revision ${pinnedRev}, not ${rev}`,
+        );
+    } else m = await this.getManifest(template, rev);
     if (!m) return undefined;
     const text = await this.getBlobText(template, m.config.digest, 1 << 20);
     const where = `${this.display} ${this.repo(template)}:${rev}`;

@@ -242,6 +242,11 @@ export async function pushRevision(
       "usage",
       "the original mvm has no OCI registry: --layout original needs a file:// or s3:// registry",
     );
+  if (transport.pinned !== undefined)
+    throw new MvmError(
+      "usage",
+      `${transport.display} pins a manifest (${transport.pinned}); push to the repository without it`,
+    );
   const { rev, planned, snapshot } = await plan(store, opts);
   const known = await knownForms(transport, template, rev);
   const transfer: Record<string, StoredForm> = {};

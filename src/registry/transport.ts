@@ -44,6 +44,8 @@ export interface RegistryTransport {
   /** The registry's address for messages, without credentials. */
   readonly display: string;
   readonly kind: "file" | "s3" | "oci";
+  /** A digest or tag the location pins (OCI): reads go to that manifest, and pushes are refused. */
+  readonly pinned?: string;
   /** Revision `current` names, or undefined when the template has none. */
   getCurrent(template: string): Promise<string | undefined>;
   /** Index of a committed revision, or undefined when the registry does not hold it. */

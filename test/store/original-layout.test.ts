@@ -92,8 +92,8 @@ async function originalRevision(
   return dir;
 }
 
-async function ok(args: string[], dataDir: string, timeoutMs = 120_000) {
-  const r = await runCli(args, { dataDir, timeoutMs });
+async function ok(args: string[], dataDir: string, timeoutMs = 120_000, env: Record<string, string> = {}) {
+  const r = await runCli(args, { dataDir, timeoutMs, env });
   assert.equal(r.code, 0, `mvmctl ${args.join(" ")} failed: ${r.stderr}`);
   return r;
 }
@@ -132,7 +132,9 @@ describe("the original mvm's local layout (artifacts/<rev>, current -> revisions
     const rev = randomRevision();
     await originalRevision(data, "old", rev, "2026-04-28T04:58:02Z");
     const reg = `file://${tempDir("mvm-reg-")}`;
-    const push = JSON.parse((await ok(["template", "push", "old", "--registry", reg, "--json"], data)).stdout);
+    const push = JSON.parse(
+      (await ok(["template", "push", "old", "--registry", reg, "--json"], data)).stdout,
+    );
     assert.equal(push.revision, rev);
     assert.deepEqual(
       push.files.map((f: { name: string }) => f.name),
@@ -154,7 +156,10 @@ describe("the original mvm's local layout (artifacts/<rev>, current -> revisions
     const oldRev = randomRevision();
     await originalRevision(data, "old", oldRev, "2026-04-28T04:58:02Z");
     await ok(["template", "pull", "old", "--registry", reg], data);
-    assert.equal(await fs.readlink(join(data, "templates", "old", "current")), `artifacts/revisions/${newRev}`);
+    assert.equal(
+      await fs.readlink(join(data, "templates", "old", "current")),
+      `artifacts/revisions/${newRev}`,
+    );
     const info = JSON.parse((await ok(["template", "info", "old", "--json"], data)).stdout);
     assert.equal(info.revision.revision_hash, newRev);
     const older = await ok(["template", "verify", "old", "--revision", oldRev, "--json"], data);
@@ -194,7 +199,9 @@ describe("the original mvm's local layout (artifacts/<rev>, current -> revisions
       rootfs: await fs.readFile(image.rootfs),
       initrd: await fs.readFile(image.initrd),
     });
-    const up = await ok(["up", "--template", "old", "--name", "oldvm", "-d", "--json"], data, 300_000);
+    // The KVM probe can pass on a nested /dev/kvm whose guests then never boot: TCG unless told.
+    const accel = { MVM_QEMU_ACCEL: process.env.MVM_QEMU_ACCEL ?? "tcg" };
+    const up = await ok(["up", "--template", "old", "--name", "oldvm", "-d", "--json"], data, 300_000, accel);
     try {
       const started = JSON.parse(up.stdout);
       assert.equal(started.name, "oldvm");
