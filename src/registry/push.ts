@@ -36,7 +36,16 @@ export function encodingFor(name: string, layout: RegistryLayout = "mvm"): Encod
 }
 
 /** The kernel's name in the original's registry and revision layout. */
-const ORIGINAL_KERNEL = "vmlinux";
+export const ORIGINAL_KERNEL = "vmlinux";
+
+/** revision.json as the original layout pushes it: the kernel named `vmlinux`, no snapshot. */
+export function originalRevisionJson(revision: TemplateRevision): string {
+  return toJson({
+    ...revision,
+    artifact_paths: { ...revision.artifact_paths, vmlinux: ORIGINAL_KERNEL },
+    snapshot: null,
+  });
+}
 
 export interface PushOptions {
   template: string;
@@ -149,13 +158,7 @@ async function plan(
   // revision.json as pushed: unchanged, or without its snapshot when the snapshot stays home.
   let revBytes = Buffer.from(revText);
   if (original && (revision.snapshot !== null || kernel !== ORIGINAL_KERNEL))
-    revBytes = Buffer.from(
-      toJson({
-        ...revision,
-        artifact_paths: { ...revision.artifact_paths, vmlinux: ORIGINAL_KERNEL },
-        snapshot: null,
-      }),
-    );
+    revBytes = Buffer.from(originalRevisionJson(revision));
   else if (revision.snapshot !== null && !withSnapshot)
     revBytes = Buffer.from(toJson({ ...revision, snapshot: null }));
   else if (

@@ -158,11 +158,12 @@ export class S3Transport implements RegistryTransport {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
       // The stored bytes are a pure function of the file's bytes and the encoding.
-      return (
-        head.ContentLength === obj.stored_size &&
-        head.Metadata?.[META_SHA] === obj.sha256 &&
-        head.Metadata?.[META_ENCODING] === obj.encoding
-      );
+      if (head.ContentLength !== obj.stored_size) return false;
+      // An object written by another client (the original mvm, aws s3 cp) carries no metadata: a
+      // plain object of the right size is what the index describes (a pull still checks every byte).
+      if (head.Metadata?.[META_SHA] === undefined && head.Metadata?.[META_ENCODING] === undefined)
+        return obj.encoding === "identity";
+      return head.Metadata?.[META_SHA] === obj.sha256 && head.Metadata?.[META_ENCODING] === obj.encoding;
     } catch (e) {
       if (isNotFound(e)) return false;
       throw s3Failure(`checking s3://${this.loc.bucket}/${key}`, e);

@@ -167,6 +167,19 @@ describe("registries in the original mvm's layout", () => {
     const revision = JSON.parse(await fs.readFile(join(got, "revision.json"), "utf8"));
     assert.equal(revision.artifact_paths.vmlinux, "vmlinux");
     assert.equal(revision.snapshot, null);
+
+    // The revision here (kernel named `kernel`, with a snapshot) still verifies against what was pushed.
+    const remote = JSON.parse(
+      (
+        await ok(["template", "verify", "web", "--remote", "--json"], home, {
+          ...s3.env,
+          MVM_TEMPLATE_REGISTRY_BUCKET: s3.bucket,
+        })
+      ).stdout,
+    );
+    assert.equal(remote.ok, true, JSON.stringify(remote.files));
+    const vmlinux = remote.files.find((f: { name: string }) => f.name === "vmlinux");
+    assert.deepEqual([vmlinux.status, vmlinux.actual], ["OK", kernelSha]);
   });
 
   test("--layout original on file:// writes plain objects; pulled back, the revision runs from vmlinux", async () => {
@@ -247,6 +260,12 @@ describe("registries in the original mvm's layout", () => {
     const dir = join(home, "templates", "orig", "artifacts", "revisions", rev);
     assert.deepEqual(await fs.readFile(join(dir, "rootfs.ext4")), files["rootfs.ext4"]);
     assert.equal(JSON.parse((await ok(["template", "verify", "orig", "--json"], home)).stdout).ok, true);
+    const remote = await ok(
+      ["template", "verify", "orig", "--remote", "--registry", url, "--json"],
+      home,
+      env,
+    );
+    assert.equal(JSON.parse(remote.stdout).ok, true, remote.stdout);
 
     // An object that does not match the original's checksums.json: refused, and an empty data dir
     // stays empty (no template directory, no artifacts/revisions left behind).
