@@ -12,7 +12,7 @@ import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
 import { sha256File } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { withIdleTimeout } from "./idle.js";
-import { checkIndexIdentity, type RemoteIndex } from "./index.js";
+import { checkIndexIdentity, type RegistryLayout, type RemoteIndex } from "./index.js";
 import { mapLimit } from "./limit.js";
 import { fileMode } from "./modes.js";
 import type { ProgressSink } from "./progress.js";
@@ -39,6 +39,8 @@ export interface PullResult {
   files: { name: string; size: number; stored_size: number }[];
   downloaded_bytes: number;
   already_present: boolean;
+  /** How the registry held the revision: "original" when written the original mvm's way. */
+  layout: RegistryLayout;
 }
 
 /** Resolves the revision to fetch and its validated index. */
@@ -188,6 +190,7 @@ export async function pullRevision(
     files,
     downloaded_bytes: downloaded,
     already_present: present,
+    layout: index.layout,
   });
 
   await store.sweep(template);

@@ -229,6 +229,7 @@ describe("registries in the original mvm's layout", () => {
       (await ok(["template", "pull", "legacy", "--registry", `file://${root}`, "--json"], home)).stdout,
     );
     assert.equal(pull.revision, rev);
+    assert.equal(pull.layout, "original");
     const dir = join(home, "templates", "legacy", "artifacts", "revisions", rev);
     for (const name of ["vmlinux", "rootfs.ext4", "fc-base.json", "revision.json", "template.json"])
       assert.deepEqual(await fs.readFile(join(dir, name)), files[name], name);

@@ -37,7 +37,7 @@ export function registerPull(template: Command, ctx: CliContext): void {
       success(
         result.already_present
           ? `Revision ${result.revision.slice(0, 12)} of ${name} was already here and intact; it is now current`
-          : `Pulled ${name} revision ${result.revision.slice(0, 12)} (${result.files.length} files, ${formatBytes(result.downloaded_bytes)} received); it is now current`,
+          : `Pulled ${name} revision ${result.revision.slice(0, 12)} (${result.files.length} files, ${formatBytes(result.downloaded_bytes)} received${result.layout === "original" ? ", original mvm layout" : ""}); it is now current`,
       );
     });
 }

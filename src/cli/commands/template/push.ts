@@ -27,7 +27,7 @@ export function registerPush(template: Command, ctx: CliContext): void {
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
-      "\nEnvironment: MVM_TEMPLATE_REGISTRY, MVM_TEMPLATE_REGISTRY_{ENDPOINT,BUCKET,ACCESS_KEY_ID,SECRET_ACCESS_KEY,PREFIX,REGION,INSECURE,LAYOUT},\nAWS_* (S3), MVM_OCI_USERNAME / MVM_OCI_PASSWORD or ~/.docker/config.json (OCI), MVM_REGISTRY_RETRIES.",
+      "\nEnvironment: MVM_TEMPLATE_REGISTRY, MVM_TEMPLATE_REGISTRY_{ENDPOINT,BUCKET,ACCESS_KEY_ID,SECRET_ACCESS_KEY,PREFIX,REGION,INSECURE,LAYOUT},\nAWS_* (S3), MVM_OCI_USERNAME / MVM_OCI_PASSWORD or ~/.docker/config.json: credHelpers, credsStore, auths (OCI), MVM_REGISTRY_RETRIES.",
     )
     .action(
       async (
