@@ -149,6 +149,11 @@ async function plan(
       estimate: encoding === "identity" ? st.size : Math.min(st.size, st.blocks * 512),
     });
   }
+  if (original && !planned.some((p) => p.obj.name === ORIGINAL_KERNEL))
+    throw new MvmError(
+      "corrupt",
+      `revision ${rev} has no kernel (${kernel}) in checksums.json: the original mvm could not run it`,
+    );
   if (withSnapshot && !planned.some((p) => p.obj.name.startsWith("snapshot/")))
     throw new MvmError(
       "corrupt",
