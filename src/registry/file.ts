@@ -55,7 +55,10 @@ export class FileTransport implements RegistryTransport {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
     }
-    return parseRemoteIndex(file, text);
+    return parseRemoteIndex(file, text, async (name) => {
+      const st = await fs.lstat(join(this.revDir(template, rev), name)).catch(() => undefined);
+      return st?.isFile() ? st.size : undefined;
+    });
   }
 
   async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
@@ -163,7 +166,7 @@ export class FileTransport implements RegistryTransport {
     }
   }
 
-  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<undefined> {
     await writeFileAtomic(join(this.revDir(template, rev), CHECKSUMS_FILE), renderRemoteIndex(index));
   }
 
@@ -173,7 +176,17 @@ export class FileTransport implements RegistryTransport {
 
   async list(): Promise<RemoteTemplate[]> {
     const base = join(this.loc.root, "templates");
-    const names = await fs.readdir(base).catch(() => [] as string[]);
+    const root = await fs.stat(this.loc.root).catch(() => undefined);
+    if (!root?.isDirectory())
+      throw new MvmError(
+        "not_found",
+        `registry ${this.display} does not exist (no directory ${this.loc.root})`,
+        { hint: "Check the path, or push a template there first." },
+      );
+    const names = await fs.readdir(base).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return [] as string[];
+      throw new MvmError("external", `cannot read ${base}: ${e.code ?? e.message}`);
+    });
     const out: RemoteTemplate[] = [];
     for (const name of names.sort()) {
       if (name.startsWith(".") || templateNameProblem(name)) continue;

@@ -1,6 +1,7 @@
 import { CHECKSUMS_SCHEMA_VERSION, type Checksums, parseChecksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
-import { parseJsonFile, toJson } from "../core/schema.js";
+import { canonicalJson } from "../core/canonical-json.js";
+import { parseJsonFile } from "../core/schema.js";
 import { Reader, ShapeError, U64 } from "../core/validate.js";
 import { SPARSE_ENCODING } from "./sparse.js";
 
@@ -20,8 +21,14 @@ export interface StoredForm {
   stored_sha256: string;
 }
 
+/** "mvm": the index carries `transfer`; "original": plain objects, the original's index shape. */
+export type RegistryLayout = "mvm" | "original";
+
+export const REGISTRY_LAYOUTS: readonly RegistryLayout[] = ["mvm", "original"];
+
 export interface RemoteIndex extends Checksums {
   transfer: Record<string, StoredForm>;
+  layout: RegistryLayout;
 }
 
 export const CHECKSUMS_SCHEMA = CHECKSUMS_SCHEMA_VERSION;
@@ -50,27 +57,44 @@ function parseTransfer(raw: unknown, files: Record<string, string>): Record<stri
   return out;
 }
 
-/** Parses a registry's checksums.json; names outside the closed artifact set are refused. */
-export function parseRemoteIndex(where: string, text: string): RemoteIndex {
-  return parseJsonFile(where, text, (v) => {
+/** Size of a stored object, or undefined when the registry does not hold it. */
+export type ObjectSize = (name: string) => Promise<number | undefined>;
+
+/**
+ * Parses a registry's checksums.json; names outside the closed artifact set are refused. An index in
+ * the original's shape (no `transfer`) is completed with the size of each object, read through `size`.
+ */
+export async function parseRemoteIndex(where: string, text: string, size: ObjectSize): Promise<RemoteIndex> {
+  const parsed = parseJsonFile(where, text, (v) => {
     const sums = parseChecksums(v);
     const root = Reader.root(v, "checksums.json");
-    if (!root.has("transfer"))
-      throw new ShapeError("transfer", "missing (this revision was not pushed by mvmctl's registry client)");
-    return { ...sums, transfer: parseTransfer(root.raw("transfer"), sums.files) };
+    if (!root.has("transfer")) return { sums, transfer: undefined };
+    return { sums, transfer: parseTransfer(root.raw("transfer"), sums.files) };
   });
+  if (parsed.transfer) return { ...parsed.sums, transfer: parsed.transfer, layout: "mvm" };
+  const transfer: Record<string, StoredForm> = {};
+  for (const [name, sha256] of Object.entries(parsed.sums.files)) {
+    const bytes = await size(name);
+    if (bytes === undefined)
+      throw new MvmError(
+        "corrupt",
+        `${where} lists ${name}, but the registry holds no such object for this revision`,
+      );
+    transfer[name] = { encoding: "identity", size: bytes, stored_size: bytes, stored_sha256: sha256 };
+  }
+  return { ...parsed.sums, transfer, layout: "original" };
 }
 
+/** The index as the registry stores it: canonical JSON; without `transfer` in the original layout. */
 export function renderRemoteIndex(index: RemoteIndex): string {
-  const transfer: Record<string, StoredForm> = {};
-  for (const k of Object.keys(index.transfer).sort()) transfer[k] = index.transfer[k]!;
-  return toJson({
+  const doc: Record<string, unknown> = {
     schema_version: index.schema_version,
     template_id: index.template_id,
     revision_hash: index.revision_hash,
     files: index.files,
-    transfer,
-  });
+  };
+  if (index.layout === "mvm") doc.transfer = index.transfer;
+  return canonicalJson(doc);
 }
 
 /** Checks that a fetched index belongs to the template and revision it was fetched for. */

@@ -1,7 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { MvmError, usageError } from "../core/errors.js";
+import { REGISTRY_LAYOUTS, type RegistryLayout } from "./index.js";
 
-// Where the registry is (issue 8 §1): --registry URL, else $MVM_TEMPLATE_REGISTRY, else the original's
+// Where the registry is: --registry URL, else $MVM_TEMPLATE_REGISTRY, else the original's
 // MVM_TEMPLATE_REGISTRY_* variables (spec §6.1, same names and rules), else file://<data>/registry.
 
 export interface FileLocation {
@@ -27,6 +28,11 @@ export interface OciLocation {
   /** Repository path under which each template is one repository: <repository>/<template>. */
   repository: string;
   scheme: "https" | "http";
+  /**
+   * A manifest digest (`@sha256:…`) or tag (`:tag`) given after the repository: pull and verify read
+   * that manifest instead of the `current` tag, and nothing can be pushed to such a location.
+   */
+  reference?: string;
 }
 
 export type RegistryLocation = FileLocation | S3Location | OciLocation;
@@ -131,7 +137,26 @@ export function parseRegistryUrl(url: string, env: NodeJS.ProcessEnv = process.e
   if (scheme === "oci") {
     const slash = rest.indexOf("/");
     const host = slash < 0 ? rest : rest.slice(0, slash);
-    const repository = slash < 0 ? "" : cleanPrefix(rest.slice(slash + 1));
+    let repository = slash < 0 ? "" : cleanPrefix(rest.slice(slash + 1));
+    let reference: string | undefined;
+    const at = repository.indexOf("@");
+    const lastSegment = repository.slice(repository.lastIndexOf("/") + 1);
+    if (at >= 0) {
+      reference = repository.slice(at + 1);
+      repository = repository.slice(0, at);
+      if (!/^sha256:[0-9a-f]{64}$/.test(reference))
+        throw usageError(
+          `invalid OCI digest ${JSON.stringify(reference.slice(0, 80))} in ${JSON.stringify(url)}: expected sha256:<64 hex digits>`,
+        );
+    } else if (lastSegment.includes(":")) {
+      const colon = repository.lastIndexOf(":");
+      reference = repository.slice(colon + 1);
+      repository = repository.slice(0, colon);
+      if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(reference))
+        throw usageError(
+          `invalid OCI tag ${JSON.stringify(reference.slice(0, 80))} in ${JSON.stringify(url)}`,
+        );
+    }
     if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host))
       throw usageError(`invalid OCI registry host ${JSON.stringify(host)} in ${JSON.stringify(url)}`);
     if (
@@ -143,7 +168,13 @@ export function parseRegistryUrl(url: string, env: NodeJS.ProcessEnv = process.e
         "Use oci://host[:port]/repository (lowercase path); each template becomes <repository>/<name>.",
       );
     const http = insecureAllowed(env) || /^(1|true|yes)$/i.test(env.MVM_OCI_INSECURE?.trim() ?? "");
-    return { kind: "oci", host, repository, scheme: http ? "http" : "https" };
+    return {
+      kind: "oci",
+      host,
+      repository,
+      scheme: http ? "http" : "https",
+      ...(reference !== undefined ? { reference } : {}),
+    };
   }
   throw usageError(`unsupported registry scheme ${JSON.stringify(scheme)}: use file://, s3:// or oci://`);
 }
@@ -174,10 +205,29 @@ export function describeLocation(loc: RegistryLocation): string {
     case "s3":
       return `s3://${loc.bucket}/${loc.prefix}${loc.endpoint ? ` at ${loc.endpoint}` : ""}`;
     case "oci":
-      return `oci://${loc.host}/${loc.repository}${loc.scheme === "http" ? " (insecure http)" : ""}`;
+      return `oci://${loc.host}/${loc.repository}${loc.reference ? `${loc.reference.startsWith("sha256:") ? "@" : ":"}${loc.reference}` : ""}${loc.scheme === "http" ? " (insecure http)" : ""}`;
   }
 }
 
 export function registryError(message: string, hint?: string): MvmError {
   return new MvmError("network", message, hint === undefined ? {} : { hint });
+}
+
+/**
+ * The layout push writes: --layout, else $MVM_TEMPLATE_REGISTRY_LAYOUT, else "mvm". "original" is what
+ * the original mvm reads (plain objects, `vmlinux`, its checksums.json shape).
+ */
+export function resolveLayout(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): RegistryLayout {
+  const fromEnv = envValue(env, "MVM_TEMPLATE_REGISTRY_LAYOUT");
+  const [value, source] = flag !== undefined ? [flag, "--layout"] : [fromEnv, "MVM_TEMPLATE_REGISTRY_LAYOUT"];
+  if (value === undefined) return "mvm";
+  const v = value.trim().toLowerCase();
+  if (!(REGISTRY_LAYOUTS as readonly string[]).includes(v))
+    throw usageError(
+      `invalid ${source} ${JSON.stringify(value.slice(0, 64))}: expected ${REGISTRY_LAYOUTS.join(" or ")}`,
+    );
+  return v as RegistryLayout;
 }

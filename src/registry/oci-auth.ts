@@ -2,6 +2,7 @@ import { promises as fs } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
+import { credentialsFromHelper } from "./credential-helper.js";
 
 // Credentials and authentication for the OCI distribution API: basic auth, and bearer tokens obtained
 // from the realm a 401 names (the Docker token protocol that GHCR, ECR, Harbor and Docker Hub use).
@@ -12,7 +13,25 @@ export interface OciCredentials {
   password: string;
 }
 
-/** MVM_OCI_USERNAME/MVM_OCI_PASSWORD, else the host's entry in ~/.docker/config.json. */
+interface DockerConfig {
+  auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+}
+
+/** The entry of a map keyed the ways docker keys registries: host, https://host, http://host, …/v2/. */
+function forHost<T>(map: Record<string, T> | undefined, host: string): T | undefined {
+  if (!map || typeof map !== "object") return undefined;
+  for (const key of [host, `https://${host}`, `http://${host}`, `https://${host}/v2/`])
+    if (Object.hasOwn(map, key)) return map[key];
+  return undefined;
+}
+
+/**
+ * MVM_OCI_USERNAME/MVM_OCI_PASSWORD; else, from the Docker config ($DOCKER_CONFIG/config.json or
+ * ~/.docker/config.json) as docker reads it: the host's `credHelpers` entry, else `credsStore`
+ * (each run as `docker-credential-<name> get`), else the host's `auths` entry.
+ */
 export async function ociCredentials(
   host: string,
   env: NodeJS.ProcessEnv = process.env,
@@ -21,16 +40,20 @@ export async function ociCredentials(
   const password = env.MVM_OCI_PASSWORD;
   if (username && password) return { username, password };
   const dir = env.DOCKER_CONFIG?.trim() || join(env.HOME?.trim() || homedir(), ".docker");
-  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+  let config: DockerConfig;
   try {
-    config = JSON.parse(await fs.readFile(join(dir, "config.json"), "utf8"));
+    config = JSON.parse(await fs.readFile(join(dir, "config.json"), "utf8")) as DockerConfig;
   } catch {
     return undefined;
   }
-  const auths = config.auths ?? {};
-  const entry =
-    auths[host] ?? auths[`https://${host}`] ?? auths[`http://${host}`] ?? auths[`https://${host}/v2/`];
-  if (!entry) return undefined;
+  if (!config || typeof config !== "object") return undefined;
+  const helper = forHost(config.credHelpers, host) ?? config.credsStore;
+  if (typeof helper === "string" && helper !== "") {
+    const fromHelper = await credentialsFromHelper(helper, host);
+    if (fromHelper) return fromHelper;
+  }
+  const entry = forHost(config.auths, host);
+  if (!entry || typeof entry !== "object") return undefined;
   if (entry.username && entry.password) return { username: entry.username, password: entry.password };
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../core/canonical-json.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { readLimited } from "./idle.js";
@@ -76,6 +77,7 @@ export class OciTransport implements RegistryTransport {
   readonly kind = "oci" as const;
   readonly display: string;
   private readonly base: string;
+  readonly pinned?: string;
   /** Authorization header per scope key (repository or catalog), learned from 401 challenges. */
   private readonly auth = new Map<string, string>();
 
@@ -85,6 +87,7 @@ export class OciTransport implements RegistryTransport {
   ) {
     this.display = describeLocation(loc);
     this.base = `${loc.scheme}://${loc.host}`;
+    if (loc.reference !== undefined) this.pinned = loc.reference;
   }
 
   static async open(loc: OciLocation): Promise<OciTransport> {
@@ -181,8 +184,12 @@ export class OciTransport implements RegistryTransport {
     if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
     const what = `reading manifest ${this.repo(template)}:${ref}`;
     let m: Manifest;
+    const body = await readLimited(res, MAX_MANIFEST_BYTES, what);
+    // A manifest asked for by digest must be exactly the bytes that digest names.
+    if (ref.startsWith("sha256:") && `sha256:${sha256(body)}` !== ref)
+      throw new MvmError("integrity", `${what}: the registry sent a manifest that does not match ${ref}`);
     try {
-      m = JSON.parse((await readLimited(res, MAX_MANIFEST_BYTES, what)).toString("utf8")) as Manifest;
+      m = JSON.parse(body.toString("utf8")) as Manifest;
     } catch (e) {
       if (e instanceof MvmError) throw e;
       throw new MvmError("corrupt", `${what}: not JSON (${(e as Error).message})`);
@@ -204,19 +211,49 @@ export class OciTransport implements RegistryTransport {
     return buf.toString("utf8");
   }
 
-  async getCurrent(template: string): Promise<string | undefined> {
-    const m = await this.getManifest(template, "current");
-    if (!m) return undefined;
+  /** The revision a manifest describes. */
+  private revisionOf(template: string, ref: string, m: Manifest): string {
     const rev = m.annotations?.["vnd.mvm.revision"];
-    if (!rev) throw new MvmError("corrupt", `${this.repo(template)}:current names no revision`);
+    if (!rev || revisionProblem(rev))
+      throw new MvmError("corrupt", `${this.repo(template)}:${ref} names no valid revision`);
     return rev;
   }
 
+  /** The pinned manifest (digest or tag in the location), which stands in for `current`. */
+  private async pinnedManifest(template: string, ref: string): Promise<Manifest> {
+    const m = await this.getManifest(template, ref);
+    if (!m)
+      throw new MvmError("not_found", `${this.repo(template)} has no manifest ${ref}`, {
+        hint: "List what the registry holds with 'mvmctl template list --remote'.",
+      });
+    return m;
+  }
+
+  async getCurrent(template: string): Promise<string | undefined> {
+    if (this.pinned !== undefined)
+      return this.revisionOf(template, this.pinned, await this.pinnedManifest(template, this.pinned));
+    const m = await this.getManifest(template, "current");
+    if (!m) return undefined;
+    return this.revisionOf(template, "current", m);
+  }
+
   async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
-    const m = await this.getManifest(template, rev);
+    let m: Manifest | undefined;
+    if (this.pinned !== undefined) {
+      m = await this.pinnedManifest(template, this.pinned);
+      const pinnedRev = this.revisionOf(template, this.pinned, m);
+      if (pinnedRev !== rev)
+        throw new MvmError(
+          "usage",
+          `${this.repo(template)}@${this.pinned} is revision ${pinnedRev}, not ${rev}`,
+        );
+    } else m = await this.getManifest(template, rev);
     if (!m) return undefined;
     const text = await this.getBlobText(template, m.config.digest, 1 << 20);
-    return parseRemoteIndex(`${this.display} ${this.repo(template)}:${rev}`, text);
+    const where = `${this.display} ${this.repo(template)}:${rev}`;
+    return parseRemoteIndex(where, text, async () => {
+      throw new MvmError("corrupt", `${where}: the index has no transfer map (not written by mvmctl)`);
+    });
   }
 
   private async blobExists(template: string, digest: string, size: number): Promise<boolean> {
@@ -374,10 +411,10 @@ export class OciTransport implements RegistryTransport {
         "vnd.mvm.stored-size": String(layers.reduce((n, l) => n + l.size, 0)),
       },
     };
-    return JSON.stringify(manifest, null, 2);
+    return canonicalJson(manifest, false);
   }
 
-  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<string> {
     const config = Buffer.from(renderRemoteIndex(index));
     const configDigest = `sha256:${sha256(config)}`;
     if (!(await this.blobExists(template, configDigest, config.length)))
@@ -388,11 +425,9 @@ export class OciTransport implements RegistryTransport {
         })(),
         () => {},
       );
-    await this.putManifest(
-      template,
-      rev,
-      this.manifestFor(template, rev, index, configDigest, config.length),
-    );
+    const manifest = this.manifestFor(template, rev, index, configDigest, config.length);
+    await this.putManifest(template, rev, manifest);
+    return `sha256:${sha256(manifest)}`;
   }
 
   async setCurrent(template: string, rev: string): Promise<void> {

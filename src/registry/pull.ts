@@ -12,7 +12,7 @@ import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
 import { sha256File } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { withIdleTimeout } from "./idle.js";
-import { checkIndexIdentity, type RemoteIndex } from "./index.js";
+import { checkIndexIdentity, type RegistryLayout, type RemoteIndex } from "./index.js";
 import { mapLimit } from "./limit.js";
 import { fileMode } from "./modes.js";
 import type { ProgressSink } from "./progress.js";
@@ -20,7 +20,7 @@ import { withRetry } from "./retry.js";
 import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
 import type { RegistryTransport } from "./transport.js";
 
-// pull (issue 8 §4): download into a hidden staging directory next to the revisions, checking every
+// pull: download into a hidden staging directory next to the revisions, checking every
 // SHA-256 while the bytes stream in; then, holding the template lock, rename the revision into place,
 // write the template's template.json and move `current` last. A failure or a SIGKILL at any point
 // leaves the previous revision and `current` as they were (the staging dir is swept later).
@@ -39,6 +39,8 @@ export interface PullResult {
   files: { name: string; size: number; stored_size: number }[];
   downloaded_bytes: number;
   already_present: boolean;
+  /** How the registry held the revision: "original" when written the original mvm's way. */
+  layout: RegistryLayout;
 }
 
 /** Resolves the revision to fetch and its validated index. */
@@ -188,6 +190,7 @@ export async function pullRevision(
     files,
     downloaded_bytes: downloaded,
     already_present: present,
+    layout: index.layout,
   });
 
   await store.sweep(template);
@@ -196,7 +199,13 @@ export async function pullRevision(
 
   let staging: string | undefined;
   let downloaded = 0;
+  // Directories this pull creates are removed again if it fails: a failed first pull leaves nothing.
+  const created: string[] = [];
   if (!present) {
+    for (const d of [store.paths.template(template), store.paths.artifacts(template)])
+      if (!(await fs.stat(d).catch(() => undefined))) created.push(d);
+    if (!(await fs.stat(store.paths.revisions(template)).catch(() => undefined)))
+      created.push(store.paths.revisions(template));
     await fs.mkdir(store.paths.revisions(template), { recursive: true });
     staging = tempSibling(target, "pull");
     await fs.mkdir(staging);
@@ -256,8 +265,11 @@ export async function pullRevision(
       await store.writeSpec(spec);
       await store.setCurrent(template, rev);
     });
+    created.length = 0;
     return result(downloaded, present);
   } finally {
     if (staging) await fs.rm(staging, { recursive: true, force: true });
+    // Innermost first; rmdir only removes what is still empty.
+    for (const d of created.reverse()) await fs.rmdir(d).catch(() => {});
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { REVISION_FILE, ROOTFS_NAME, SPEC_FILE } from "../core/artifacts.js";
+import { KERNEL_NAMES, REVISION_FILE, ROOTFS_NAME, SPEC_FILE } from "../core/artifacts.js";
 import type { Checksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
 import { parseRevision, type TemplateRevision } from "../core/revision.js";
@@ -11,22 +11,40 @@ import type { TemplateSpec } from "../core/spec.js";
 import { readChecksums, sha256File, writeChecksums } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { openBody, type Source } from "./bodies.js";
-import { CHECKSUMS_SCHEMA, type Encoding, type RemoteIndex, type StoredForm } from "./index.js";
+import {
+  CHECKSUMS_SCHEMA,
+  type Encoding,
+  type RegistryLayout,
+  type RemoteIndex,
+  type StoredForm,
+} from "./index.js";
 import { mapLimit } from "./limit.js";
 import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { SPARSE_ENCODING } from "./sparse.js";
 import type { RegistryTransport, StoredObject } from "./transport.js";
 
-// push (issue 8 §2, §3): every file a pulled revision needs to run (spec, revision.json, kernel,
+// push: every file a pulled revision needs to run (spec, revision.json, kernel,
 // initrd, rootfs, snapshot files), objects first, then the index (checksums.json / manifest), then
 // `current`. Files are hashed while they stream and must match the revision's checksums.json.
 
 /** Files that are mostly zeros and travel as their non-zero extents. */
 const SPARSE_FILES = new Set([ROOTFS_NAME, "snapshot/mem.bin", "snapshot/disk.ext4", "snapshot/disk.qcow2"]);
 
-export function encodingFor(name: string): Encoding {
-  return SPARSE_FILES.has(name) ? SPARSE_ENCODING : "identity";
+export function encodingFor(name: string, layout: RegistryLayout = "mvm"): Encoding {
+  return layout === "mvm" && SPARSE_FILES.has(name) ? SPARSE_ENCODING : "identity";
+}
+
+/** The kernel's name in the original's registry and revision layout. */
+export const ORIGINAL_KERNEL = "vmlinux";
+
+/** revision.json as the original layout pushes it: the kernel named `vmlinux`, no snapshot. */
+export function originalRevisionJson(revision: TemplateRevision): string {
+  return toJson({
+    ...revision,
+    artifact_paths: { ...revision.artifact_paths, vmlinux: ORIGINAL_KERNEL },
+    snapshot: null,
+  });
 }
 
 export interface PushOptions {
@@ -34,6 +52,11 @@ export interface PushOptions {
   revision?: string;
   /** false with --no-snapshot: snapshot files stay home and revision.json loses its snapshot field. */
   snapshot: boolean;
+  /**
+   * "original": what the original mvm reads: every object the file itself (no sparse1), the kernel as
+   * `vmlinux`, the index without `transfer`, no snapshot (the original restores only its own).
+   */
+  layout: RegistryLayout;
   progress: ProgressSink;
 }
 
@@ -54,6 +77,9 @@ export interface PushResult {
   uploaded_bytes: number;
   skipped_bytes: number;
   snapshot: boolean;
+  layout: RegistryLayout;
+  /** Digest of the pushed manifest where the registry addresses revisions by digest (OCI), else null. */
+  digest: string | null;
 }
 
 interface Planned {
@@ -100,23 +126,34 @@ async function plan(
       `${join(dir, "checksums.json")} belongs to ${sums.template_id}/${sums.revision_hash}`,
     );
 
-  const withSnapshot = opts.snapshot && revision.snapshot !== null;
+  const original = opts.layout === "original";
+  const withSnapshot = opts.snapshot && !original && revision.snapshot !== null;
+  const kernel = revision.artifact_paths.vmlinux;
   const planned: Planned[] = [];
-  for (const [name, sha256] of Object.entries(sums.files)) {
-    if (name === SPEC_FILE || name === REVISION_FILE) continue; // generated below
-    if (name.startsWith("snapshot/") && !withSnapshot) continue;
-    const path = join(dir, name);
+  for (const [local, sha256] of Object.entries(sums.files)) {
+    if (local === SPEC_FILE || local === REVISION_FILE) continue; // generated below
+    if (local.startsWith("snapshot/") && !withSnapshot) continue;
+    const isKernel = (KERNEL_NAMES as readonly string[]).includes(local);
+    if (original && isKernel && local !== kernel) continue; // only the kernel revision.json names
+    const name = original && isKernel ? ORIGINAL_KERNEL : local;
+    const path = join(dir, local);
     const st = await fs.stat(path).catch(() => undefined);
     if (!st?.isFile())
       throw new MvmError("corrupt", `${path} is missing`, {
         hint: `Check the revision with 'mvmctl template verify ${template} --revision ${rev}'.`,
       });
+    const encoding = encodingFor(name, opts.layout);
     planned.push({
-      obj: { name, sha256, size: st.size, encoding: encodingFor(name) },
+      obj: { name, sha256, size: st.size, encoding },
       source: { kind: "file", path },
-      estimate: encodingFor(name) === "identity" ? st.size : Math.min(st.size, st.blocks * 512),
+      estimate: encoding === "identity" ? st.size : Math.min(st.size, st.blocks * 512),
     });
   }
+  if (original && !planned.some((p) => p.obj.name === ORIGINAL_KERNEL))
+    throw new MvmError(
+      "corrupt",
+      `revision ${rev} has no kernel (${kernel}) in checksums.json: the original mvm could not run it`,
+    );
   if (withSnapshot && !planned.some((p) => p.obj.name.startsWith("snapshot/")))
     throw new MvmError(
       "corrupt",
@@ -125,7 +162,9 @@ async function plan(
 
   // revision.json as pushed: unchanged, or without its snapshot when the snapshot stays home.
   let revBytes = Buffer.from(revText);
-  if (revision.snapshot !== null && !withSnapshot)
+  if (original && (revision.snapshot !== null || kernel !== ORIGINAL_KERNEL))
+    revBytes = Buffer.from(originalRevisionJson(revision));
+  else if (revision.snapshot !== null && !withSnapshot)
     revBytes = Buffer.from(toJson({ ...revision, snapshot: null }));
   else if (
     sums.files[REVISION_FILE] !== undefined &&
@@ -206,6 +245,16 @@ export async function pushRevision(
   opts: PushOptions,
 ): Promise<PushResult> {
   const { template } = opts;
+  if (opts.layout === "original" && transport.kind === "oci")
+    throw new MvmError(
+      "usage",
+      "the original mvm has no OCI registry: --layout original needs a file:// or s3:// registry",
+    );
+  if (transport.pinned !== undefined)
+    throw new MvmError(
+      "usage",
+      `${transport.display} pins a manifest (${transport.pinned}); push to the repository without it`,
+    );
   const { rev, planned, snapshot } = await plan(store, opts);
   const known = await knownForms(transport, template, rev);
   const transfer: Record<string, StoredForm> = {};
@@ -303,8 +352,11 @@ export async function pushRevision(
     revision_hash: rev,
     files: Object.fromEntries(Object.entries(filesSums).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     transfer,
+    layout: opts.layout,
   };
-  await withRetry(`writing the index of ${template}/${rev}`, () => transport.commit(template, rev, index));
+  const digest = await withRetry(`writing the index of ${template}/${rev}`, () =>
+    transport.commit(template, rev, index),
+  );
   await withRetry(`moving current of ${template}`, () => transport.setCurrent(template, rev));
   files.sort((a, b) => a.name.localeCompare(b.name));
   return {
@@ -315,5 +367,7 @@ export async function pushRevision(
     uploaded_bytes: uploadedBytes,
     skipped_bytes: skippedBytes,
     snapshot,
+    layout: opts.layout,
+    digest: digest ?? null,
   };
 }

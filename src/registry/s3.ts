@@ -136,7 +136,21 @@ export class S3Transport implements RegistryTransport {
   async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
     const key = this.key(template, `revisions/${rev}/${CHECKSUMS_FILE}`);
     const text = await this.getText(key);
-    return text === undefined ? undefined : parseRemoteIndex(`s3://${this.loc.bucket}/${key}`, text);
+    if (text === undefined) return undefined;
+    return parseRemoteIndex(`s3://${this.loc.bucket}/${key}`, text, (name) =>
+      this.objectSize(this.key(template, `revisions/${rev}/${name}`)),
+    );
+  }
+
+  /** Size of an object, or undefined when there is none. */
+  private async objectSize(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      return head.ContentLength;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw s3Failure(`checking s3://${this.loc.bucket}/${key}`, e);
+    }
   }
 
   async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
@@ -144,11 +158,12 @@ export class S3Transport implements RegistryTransport {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
       // The stored bytes are a pure function of the file's bytes and the encoding.
-      return (
-        head.ContentLength === obj.stored_size &&
-        head.Metadata?.[META_SHA] === obj.sha256 &&
-        head.Metadata?.[META_ENCODING] === obj.encoding
-      );
+      if (head.ContentLength !== obj.stored_size) return false;
+      // An object written by another client (the original mvm, aws s3 cp) carries no metadata: a
+      // plain object of the right size is what the index describes (a pull still checks every byte).
+      if (head.Metadata?.[META_SHA] === undefined && head.Metadata?.[META_ENCODING] === undefined)
+        return obj.encoding === "identity";
+      return head.Metadata?.[META_SHA] === obj.sha256 && head.Metadata?.[META_ENCODING] === obj.encoding;
     } catch (e) {
       if (isNotFound(e)) return false;
       throw s3Failure(`checking s3://${this.loc.bucket}/${key}`, e);
@@ -320,7 +335,7 @@ export class S3Transport implements RegistryTransport {
     yield* body as AsyncIterable<Uint8Array>;
   }
 
-  async commit(template: string, rev: string, index: RemoteIndex): Promise<void> {
+  async commit(template: string, rev: string, index: RemoteIndex): Promise<undefined> {
     await this.putText(this.key(template, `revisions/${rev}/${CHECKSUMS_FILE}`), renderRemoteIndex(index));
   }
 

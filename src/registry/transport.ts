@@ -44,6 +44,8 @@ export interface RegistryTransport {
   /** The registry's address for messages, without credentials. */
   readonly display: string;
   readonly kind: "file" | "s3" | "oci";
+  /** A digest or tag the location pins (OCI): reads go to that manifest, and pushes are refused. */
+  readonly pinned?: string;
   /** Revision `current` names, or undefined when the template has none. */
   getCurrent(template: string): Promise<string | undefined>;
   /** Index of a committed revision, or undefined when the registry does not hold it. */
@@ -70,8 +72,11 @@ export interface RegistryTransport {
   ): Promise<Uploaded>;
   /** Streams one stored object back. */
   getObject(template: string, rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array>;
-  /** Makes a revision visible: its index after every object (S3/file), or its manifest (OCI). */
-  commit(template: string, rev: string, index: RemoteIndex): Promise<void>;
+  /**
+   * Makes a revision visible: its index after every object (S3/file), or its manifest (OCI). Returns
+   * the digest of what was committed where the registry addresses revisions by digest (OCI).
+   */
+  commit(template: string, rev: string, index: RemoteIndex): Promise<string | undefined>;
   /** Moves `current`: always the last step of a push. */
   setCurrent(template: string, rev: string): Promise<void>;
   list(): Promise<RemoteTemplate[]>;

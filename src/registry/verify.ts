@@ -8,10 +8,11 @@ import { parseJsonFile, toJson } from "../core/schema.js";
 import { readChecksums, sha256File } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { remoteRevision } from "./pull.js";
-import { pushedSpec } from "./push.js";
+import type { RegistryLayout } from "./index.js";
+import { ORIGINAL_KERNEL, originalRevisionJson, pushedSpec } from "./push.js";
 import type { RegistryTransport } from "./transport.js";
 
-// verify (issue 8 §5): every file of a local revision against its checksums.json, or (--remote)
+// verify: every file of a local revision against its checksums.json, or (--remote)
 // against the registry's index of the same revision, whose objects must also be present.
 
 export type FileStatus = "OK" | "MISSING" | "MISMATCH" | "NOT_IN_REGISTRY" | "REGISTRY_OBJECT_MISSING";
@@ -46,13 +47,15 @@ async function generatedShas(
   store: TemplateStore,
   template: string,
   dir: string,
+  layout: RegistryLayout = "mvm",
 ): Promise<Record<string, string>> {
   const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
   const file = join(dir, REVISION_FILE);
   const out: Record<string, string> = {};
   try {
     const rev = parseJsonFile(file, await fs.readFile(file, "utf8"), parseRevision);
-    if (rev.snapshot !== null) out[REVISION_FILE] = sha(toJson({ ...rev, snapshot: null }));
+    if (layout === "original") out[REVISION_FILE] = sha(originalRevisionJson(rev));
+    else if (rev.snapshot !== null) out[REVISION_FILE] = sha(toJson({ ...rev, snapshot: null }));
     out[SPEC_FILE] = sha(pushedSpec(rev, await store.loadSpec(template)));
   } catch {
     // Nothing generated can be compared; the plain comparison stands.
@@ -81,7 +84,14 @@ export async function verifyLocal(
   const sums = await readChecksums(dir);
   const files: VerifiedFile[] = [];
   for (const [name, expected] of Object.entries(sums.files)) {
-    const actual = await hashIfPresent(join(dir, name));
+    let actual = await hashIfPresent(join(dir, name));
+    // The original's push lists template.json, the template's spec, which stays beside the revisions:
+    // it matches when the spec here, or the one this revision was built from, is what was pushed.
+    if (name === SPEC_FILE && actual === null) {
+      actual = await hashIfPresent(store.paths.spec(template));
+      if (actual !== expected && (await generatedShas(store, template, dir))[SPEC_FILE] === expected)
+        actual = expected;
+    }
     files.push({
       name,
       expected,
@@ -108,12 +118,17 @@ export async function verifyRemote(
   const { rev, dir } = await localRevision(store, template, revision);
   const { index } = await remoteRevision(transport, template, rev);
   const local = await readChecksums(dir).catch(() => undefined);
-  const names = new Set([...Object.keys(index.files), ...Object.keys(local?.files ?? {})]);
-  const generated = await generatedShas(store, template, dir);
+  // In the original layout the kernel is stored as `vmlinux`, whatever its name in this revision.
+  const kernel = (await store.loadRevisionAt(dir).catch(() => undefined))?.artifact_paths.vmlinux;
+  const renamed = index.layout === "original" && kernel !== undefined && kernel !== ORIGINAL_KERNEL;
+  const localNames = Object.keys(local?.files ?? {}).filter((n) => !(renamed && n === kernel));
+  const names = new Set([...Object.keys(index.files), ...localNames]);
+  const generated = await generatedShas(store, template, dir, index.layout);
   const files: VerifiedFile[] = [];
   for (const name of [...names].sort()) {
     const expected = index.files[name] ?? null;
-    let actual = await hashIfPresent(join(dir, name));
+    const here = renamed && name === ORIGINAL_KERNEL ? (kernel as string) : name;
+    let actual = await hashIfPresent(join(dir, here));
     // Generated files match when they equal what push would send from this revision.
     if (expected !== null && actual !== expected && generated[name] === expected) actual = expected;
     let status: FileStatus;

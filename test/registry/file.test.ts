@@ -345,4 +345,17 @@ describe("file:// registry", () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^error: invalid revision/m);
   });
+  test("list --remote of a file registry that does not exist is an error, an empty one lists nothing", async () => {
+    const home = tempDir();
+    const gone = join(tempDir("mvm-reg-"), "nonexistent");
+    const r = await runCli(["template", "list", "--remote", "--registry", `file://${gone}`], {
+      dataDir: home,
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^error: registry file://${gone} does not exist`, "m"));
+    assert.doesNotMatch(r.stdout, /\(none\)/);
+    const empty = tempDir("mvm-reg-");
+    const e = await ok(["template", "list", "--remote", "--registry", `file://${empty}`, "--json"], home);
+    assert.deepEqual(json(e.stdout).templates, []);
+  });
 });

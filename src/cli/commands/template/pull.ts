@@ -16,7 +16,10 @@ export function registerPull(template: Command, ctx: CliContext): void {
     .option("--revision <rev>", "revision to pull (default: the registry's current)", (v: string) =>
       validateRevision(v),
     )
-    .option("--registry <url>", "file:///dir, s3://bucket/prefix or oci://host/repository")
+    .option(
+      "--registry <url>",
+      "file:///dir, s3://bucket/prefix or oci://host/repository (oci://host/repository@sha256:<digest> or :<tag> pins the manifest)",
+    )
     .option("--json", "print the result as JSON")
     .action(async (name: string, opts: { revision?: string; registry?: string; json?: boolean }) => {
       const result = await withRegistry(opts.registry, ctx.paths.registry, (transport) => {
@@ -34,7 +37,7 @@ export function registerPull(template: Command, ctx: CliContext): void {
       success(
         result.already_present
           ? `Revision ${result.revision.slice(0, 12)} of ${name} was already here and intact; it is now current`
-          : `Pulled ${name} revision ${result.revision.slice(0, 12)} (${result.files.length} files, ${formatBytes(result.downloaded_bytes)} received); it is now current`,
+          : `Pulled ${name} revision ${result.revision.slice(0, 12)} (${result.files.length} files, ${formatBytes(result.downloaded_bytes)} received${result.layout === "original" ? ", original mvm layout" : ""}); it is now current`,
       );
     });
 }

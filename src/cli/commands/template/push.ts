@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { validateRevision } from "../../../core/names.js";
 import { formatBytes } from "../../../core/sizes.js";
+import { resolveLayout } from "../../../registry/location.js";
 import { withRegistry } from "../../../registry/open.js";
 import { silentProgress, StderrProgress } from "../../../registry/progress.js";
 import { pushRevision } from "../../../registry/push.js";
-import { info, printJson, success } from "../../../ui/output.js";
+import { info, printJson, printLine, success } from "../../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 
@@ -19,22 +20,28 @@ export function registerPush(template: Command, ctx: CliContext): void {
       "file:///dir, s3://bucket/prefix or oci://host/repository (default: $MVM_TEMPLATE_REGISTRY, else file://<data>/registry)",
     )
     .option("--no-snapshot", "leave the snapshot at home (revision.json is pushed without it)")
+    .option(
+      "--layout <layout>",
+      "mvm (default: sparse transfer, snapshot) or original (plain objects the original mvm reads: vmlinux, its checksums.json, no snapshot); default $MVM_TEMPLATE_REGISTRY_LAYOUT",
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
-      "\nEnvironment: MVM_TEMPLATE_REGISTRY, MVM_TEMPLATE_REGISTRY_{ENDPOINT,BUCKET,ACCESS_KEY_ID,SECRET_ACCESS_KEY,PREFIX,REGION,INSECURE},\nAWS_* (S3), MVM_OCI_USERNAME / MVM_OCI_PASSWORD or ~/.docker/config.json (OCI), MVM_REGISTRY_RETRIES.",
+      "\nEnvironment: MVM_TEMPLATE_REGISTRY, MVM_TEMPLATE_REGISTRY_{ENDPOINT,BUCKET,ACCESS_KEY_ID,SECRET_ACCESS_KEY,PREFIX,REGION,INSECURE,LAYOUT},\nAWS_* (S3), MVM_OCI_USERNAME / MVM_OCI_PASSWORD or ~/.docker/config.json: credHelpers, credsStore, auths (OCI), MVM_REGISTRY_RETRIES.",
     )
     .action(
       async (
         name: string,
-        opts: { revision?: string; registry?: string; snapshot: boolean; json?: boolean },
+        opts: { revision?: string; registry?: string; snapshot: boolean; layout?: string; json?: boolean },
       ) => {
+        const layout = resolveLayout(opts.layout);
         const result = await withRegistry(opts.registry, ctx.paths.registry, (transport) => {
           if (!opts.json) info(`Pushing ${name} to ${transport.display}`);
           return pushRevision(ctx.store, transport, {
             template: name,
             ...(opts.revision ? { revision: opts.revision } : {}),
             snapshot: opts.snapshot,
+            layout,
             progress: opts.json ? silentProgress : new StderrProgress(`push ${name}`),
           });
         });
@@ -46,8 +53,10 @@ export function registerPush(template: Command, ctx: CliContext): void {
         success(
           `Pushed ${name} revision ${result.revision.slice(0, 12)}${result.snapshot ? " with snapshot" : ""}: ` +
             `${sent} of ${result.files.length} files sent (${formatBytes(result.uploaded_bytes)}), ` +
-            `${result.files.length - sent} already in the registry`,
+            `${result.files.length - sent} already in the registry` +
+            (result.layout === "original" ? " (original mvm layout)" : ""),
         );
+        if (result.digest) printLine(`Digest: ${result.digest}`);
       },
     );
 }
