@@ -10,7 +10,7 @@ export async function buildProgram(
   const ctx = new CliContext();
   const program = new Command("mvmctl")
     .description("Turn a Nix flake into a microVM template: build, snapshot, run, push, pull, verify.")
-    .version(VERSION, "-V, --version")
+    .version(`mvmctl ${VERSION}`, "-V, --version", "print mvmctl and its version")
     .option("--debug", "print stack traces on errors")
     .option("--no-color", "disable coloured output")
     .exitOverride()
@@ -39,13 +39,14 @@ export async function buildProgram(
     { names: ["down"], load: async () => [(await import("./commands/down.js")).registerDown] },
     { names: ["logs"], load: async () => [(await import("./commands/logs.js")).registerLogs] },
     {
-      names: ["completion"],
+      names: ["completion", "completions"],
       load: async () => [(await import("./commands/completion.js")).registerCompletion],
     },
   ];
   const first = commandWords(argv)[0];
-  // `completion` prints the whole tree, so it loads every command like help does.
-  const registers = await loadSelected(table, first === "completion" ? undefined : first);
+  // A completion script describes the whole tree, so `completion` loads every command like help does.
+  const wholeTree = first === "completion" || first === "completions";
+  const registers = await loadSelected(table, wholeTree ? undefined : first);
   for (const register of registers) await register(program, ctx);
   return { program, ctx };
 }

@@ -75,6 +75,7 @@ function fish(nodes: Node[]): string {
 export function registerCompletion(program: Command, _ctx: CliContext): void {
   program
     .command("completion")
+    .alias("completions")
     .description("Print a shell completion script (bash, zsh or fish)")
     .argument("<shell>", "bash | zsh | fish")
     .action((shell: string) => {
