@@ -1,7 +1,8 @@
 import { constants, promises as fs } from "node:fs";
 import { arch } from "node:os";
-import { join } from "node:path";
+import { messageOf } from "../core/errors.js";
 import { formatBytes } from "../core/sizes.js";
+import { dataDirOrigin, ensureDataDir } from "../host/data-dir.js";
 import type { DataPaths } from "../store/paths.js";
 import { type DoctorCheck, firstLine, probe } from "./check.js";
 
@@ -85,17 +86,14 @@ export async function checkKvm(): Promise<DoctorCheck> {
 export async function checkDataDir(paths: DataPaths): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
   try {
-    await fs.mkdir(paths.root, { recursive: true });
-    const probeFile = join(paths.root, `.doctor-${process.pid}`);
-    await fs.writeFile(probeFile, "ok");
-    await fs.rm(probeFile);
+    await ensureDataDir(paths.root, dataDirOrigin());
     out.push({ name: "data dir", status: "ok", detail: `${paths.root} is writable` });
   } catch (e) {
     out.push({
       name: "data dir",
       status: "fail",
-      detail: `${paths.root} is not writable: ${(e as Error).message}`,
-      fix: `mkdir -p ${paths.root} && chown $(id -u) ${paths.root}  (or set MVM_DATA_DIR)`,
+      detail: messageOf(e),
+      fix: "point MVM_DATA_DIR at a directory you can write to (mkdir -p DIR), or unset it to use $HOME/.mvm",
     });
     return out;
   }
