@@ -67,7 +67,8 @@ function isExecutableFile(p: string): boolean {
   }
 }
 
-function searchPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+/** The first executable file called `name` in the directories of PATH. */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   for (const dir of (env.PATH ?? "").split(delimiter)) {
     if (!dir) continue;
     const p = resolve(dir, name);
@@ -86,7 +87,7 @@ export function lookupTool(tool: ToolName, env: NodeJS.ProcessEnv = process.env)
       ? isExecutableFile(value)
         ? resolve(value)
         : undefined
-      : searchPath(value, env);
+      : findOnPath(value, env);
     return {
       tool,
       path,
@@ -100,7 +101,7 @@ export function lookupTool(tool: ToolName, env: NodeJS.ProcessEnv = process.env)
     };
   }
   const name = spec.defaultName();
-  const path = searchPath(name, env);
+  const path = findOnPath(name, env);
   return {
     tool,
     path,
