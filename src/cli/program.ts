@@ -54,7 +54,7 @@ export async function buildProgram(
     { names: ["down"], load: async () => [(await import("./commands/down.js")).registerDown] },
     { names: ["logs"], load: async () => [(await import("./commands/logs.js")).registerLogs] },
     {
-      names: ["completion", "completions"],
+      names: ["completion", "completions", "__complete"],
       load: async () => [(await import("./commands/completion.js")).registerCompletion],
     },
   ];
