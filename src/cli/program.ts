@@ -54,8 +54,12 @@ export async function buildProgram(
     { names: ["down"], load: async () => [(await import("./commands/down.js")).registerDown] },
     { names: ["logs"], load: async () => [(await import("./commands/logs.js")).registerLogs] },
     {
-      names: ["completion", "completions", "__complete"],
+      names: ["completion", "completions"],
       load: async () => [(await import("./commands/completion.js")).registerCompletion],
+    },
+    {
+      names: ["__complete"],
+      load: async () => [(await import("./commands/complete-names.js")).registerCompleteNames],
     },
   ];
   const first = commandWords(argv)[0];

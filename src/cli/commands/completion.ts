@@ -2,8 +2,7 @@ import type { Command } from "commander";
 import { usageError } from "../../core/errors.js";
 import { bashScript } from "../completion/bash.js";
 import { fishScript } from "../completion/fish.js";
-import { completionNames } from "../completion/names.js";
-import { completionTree, NAME_LISTS, type NameList } from "../completion/tree.js";
+import { completionTree } from "../completion/tree.js";
 import { zshScript } from "../completion/zsh.js";
 import type { CliContext } from "../context.js";
 
@@ -11,7 +10,7 @@ import type { CliContext } from "../context.js";
 
 const SHELLS = { bash: bashScript, zsh: zshScript, fish: fishScript } as const;
 
-export function registerCompletion(program: Command, ctx: CliContext): void {
+export function registerCompletion(program: Command, _ctx: CliContext): void {
   program
     .command("completion")
     .alias("completions")
@@ -27,14 +26,5 @@ export function registerCompletion(program: Command, ctx: CliContext): void {
       const gen = SHELLS[shell as keyof typeof SHELLS];
       if (!gen) throw usageError(`unknown shell ${JSON.stringify(shell)}: use bash, zsh or fish`);
       process.stdout.write(gen(completionTree(program)));
-    });
-  // Asked by the scripts at TAB time: one name per line, nothing on stderr, never an error exit.
-  program
-    .command("__complete", { hidden: true })
-    .argument("<list>")
-    .action(async (list: string) => {
-      if (!(NAME_LISTS as readonly string[]).includes(list)) return;
-      const names = await completionNames(ctx.paths, list as NameList).catch(() => []);
-      if (names.length > 0) process.stdout.write(`${names.join("\n")}\n`);
     });
 }

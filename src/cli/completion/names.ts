@@ -1,7 +1,10 @@
 import { promises as fs } from "node:fs";
 import { identProblem, templateNameProblem } from "../../core/names.js";
 import type { DataPaths } from "../../store/paths.js";
-import type { NameList } from "./tree.js";
+
+/** Names that exist only at run time: the scripts ask `mvmctl __complete <list>` for them. */
+export const NAME_LISTS = ["templates", "vms"] as const;
+export type NameList = (typeof NAME_LISTS)[number];
 
 // The names a completion script offers: directory entries of the data dir that are valid names (so
 // nothing odd ever reaches the terminal), sorted. A missing or unreadable data dir has no names.

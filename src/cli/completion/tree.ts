@@ -2,15 +2,12 @@ import type { Command } from "commander";
 import { PRESETS } from "../../scaffold/model.js";
 import { PLANNER_CHOICES } from "../../scaffold/planners/config.js";
 import { HYPERVISOR_CHOICES } from "../../vm/backends.js";
+import type { NameList } from "./names.js";
 
 // What a completion script needs to know about the command tree: for every command path, its
 // subcommands, its flags, which flags take a value and what kind of value, and what its first
 // positional argument names. Generated from the live tree, so new commands and flags complete
 // without edits; the kinds below say what a value is.
-
-/** Names that exist only at run time: the script asks `mvmctl __complete <list>` for them. */
-export const NAME_LISTS = ["templates", "vms"] as const;
-export type NameList = (typeof NAME_LISTS)[number];
 
 export type ValueKind =
   | { kind: "names"; list: NameList }
