@@ -29,11 +29,12 @@ function script(dir: string, name: string, body: string): string {
 }
 
 describe("doctor and the tool variables", () => {
-  test("a nonexistent MVM_NIX / MVM_QEMU_BIN / MVM_QEMU_IMG fails, naming the variable", async () => {
+  test("a nonexistent MVM_NIX / MVM_QEMU_BIN / MVM_QEMU_IMG / MVM_FIRECRACKER_BIN fails, naming the variable", async () => {
     const rows = await doctor({
       MVM_NIX: "/nonexistent/nix",
       MVM_QEMU_BIN: "/nonexistent/qemu-system-x86_64",
       MVM_QEMU_IMG: "/nonexistent/qemu-img",
+      MVM_FIRECRACKER_BIN: "no-such-firecracker",
     });
     assert.deepEqual(rows.get("nix"), {
       name: "nix",
@@ -50,6 +51,10 @@ describe("doctor and the tool variables", () => {
     assert.equal(
       rows.get("qemu-img")?.detail,
       "MVM_QEMU_IMG=/nonexistent/qemu-img is not an executable file",
+    );
+    assert.deepEqual(
+      [rows.get("firecracker")?.status, rows.get("firecracker")?.detail],
+      ["fail", "MVM_FIRECRACKER_BIN=no-such-firecracker names no program on PATH"],
     );
   });
 
