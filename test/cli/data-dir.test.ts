@@ -5,8 +5,8 @@ import { describe, test } from "node:test";
 import { ensureDataDir } from "../../src/host/data-dir.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 
-// A data dir that cannot work must stop a command at once with one line; before, a data dir under
-// /proc made Node's recursive mkdir loop forever, so these runs are bounded and must end by themselves.
+// A data dir that cannot work must stop a command at once with one line. A recursive mkdir under /proc
+// never returns on Node 20, so these runs are bounded and must end by themselves.
 const BOUND = { timeoutMs: 60_000 };
 
 function oneErrorLine(stderr: string): string {

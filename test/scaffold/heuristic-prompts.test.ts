@@ -33,7 +33,7 @@ function refused(prompt: string, message: RegExp): void {
 }
 
 describe("heuristic planner: what the prompt states", () => {
-  test("the issue's examples", () => {
+  test("a static site with port and health path, a webhook receiver, a gRPC port, a polling interval", () => {
     assert.deepEqual(settings("a static website on port 3000 with health at /healthz"), {
       preset: "http",
       port: 3000,

@@ -9,7 +9,7 @@ import {
 import { assertRenderablePlan } from "../plan.js";
 import { statedValues } from "./prompt-values.js";
 
-// The built-in planner (spec §7.6): words to features, plus the port, health path and interval the
+// The built-in planner: words to features, plus the port, health path and interval the
 // prompt states (prompt-values.ts). Matching is by whole word or whole phrase (a keyword, or its plural
 // with a trailing "s"), so "rapid" is not "api" and "observer" is not "server"; the original matched
 // substrings.
