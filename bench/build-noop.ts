@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { requireTool } from "../src/host/tools.js";
 import { type BenchResult, CLI, median, printResult, timeProcess } from "./lib.js";
 
 function cli(args: string[], env: NodeJS.ProcessEnv): void {
@@ -25,12 +26,13 @@ export async function benchBuildNoop(runs = 9): Promise<BenchResult> {
   const nixArgs = ["--extra-experimental-features", "nix-command flakes", "--option", "substituters", ""];
   if (process.getuid?.() === 0) nixArgs.push("--option", "build-users-group", "");
   nixArgs.push("build", "--json", "--no-link", `path:${flake}#packages.x86_64-linux.default`);
-  timeProcess("nix", nixArgs, env); // warm caches on both sides
+  const nix = requireTool("nix", env); // the nix mvmctl runs (MVM_NIX, else PATH)
+  timeProcess(nix, nixArgs, env); // warm caches on both sides
   timeProcess(process.execPath, [CLI, "template", "build", "noop"], env);
   const ours: number[] = [];
   const bare: number[] = [];
   for (let i = 0; i < runs; i++) {
-    bare.push(timeProcess("nix", nixArgs, env));
+    bare.push(timeProcess(nix, nixArgs, env));
     ours.push(timeProcess(process.execPath, [CLI, "template", "build", "noop"], env));
   }
   rmSync(root, { recursive: true, force: true });

@@ -1,10 +1,13 @@
 // `npm run bench`: every benchmark, each against its baseline in the same run, then bench/report.md and
 // bench/chart.svg. MVM_BENCH_ONLY=<substring> re-runs a subset: the other benchmarks keep their figures
 // from bench/results.json (each figure is still compared with a baseline from its own run).
+// Prerequisites are checked first: a benchmark whose programs are missing is skipped, and a baseline
+// whose program is missing is left out, each saying what to install. `--check` only prints that.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBuildNoop } from "./build-noop.js";
 import { type BenchResult, printResult } from "./lib.js";
+import { checkPrerequisites, describeReadiness } from "./prerequisites.js";
 import { benchRegistry } from "./registry.js";
 import { benchRestore } from "./restore.js";
 import { type ChartGroup, renderChart, renderMarkdown } from "./report.js";
@@ -39,6 +42,11 @@ function chartGroups(results: BenchResult[]): ChartGroup[] {
 
 async function main(): Promise<number> {
   const only = process.env.MVM_BENCH_ONLY ?? "";
+  const readiness = checkPrerequisites(BENCHES.filter((b) => b.name.includes(only)).map((b) => b.name));
+  console.log("== prerequisites");
+  for (const r of readiness) for (const line of describeReadiness(r)) console.log(line);
+  if (process.argv.includes("--check")) return 0;
+  const skipped = new Set(readiness.filter((r) => r.missing.length > 0).map((r) => r.bench));
   const dir = join(import.meta.dirname, "..", "..", "bench");
   const saved = join(dir, "results.json");
   const previous: Record<string, BenchResult[]> =
@@ -52,6 +60,7 @@ async function main(): Promise<number> {
       if (previous[b.name]) byBench[b.name] = previous[b.name]!;
       continue;
     }
+    if (skipped.has(b.name)) continue;
     console.log(`== ${b.name}`);
     try {
       const r = await b.run();
@@ -70,6 +79,7 @@ async function main(): Promise<number> {
   console.log(
     `wrote ${join(dir, "report.md")} and chart.svg: ${results.filter((r) => r.pass).length}/${results.length} targets met`,
   );
+  if (skipped.size > 0) console.log(`skipped for missing prerequisites: ${[...skipped].join(", ")}`);
   return failed > 0 ? 1 : 0;
 }
 

@@ -20,6 +20,7 @@ if [ "${1:-}" = "--with-test-services" ]; then
     apache2-utils            # htpasswd for the registry's auth
     awscli                   # S3 baseline for the registry benchmark
     openssl                  # certificate of the token service in the OCI bearer-token test
+    zsh fish                 # the completion tests run the generated zsh and fish scripts
   )
 fi
 missing=()

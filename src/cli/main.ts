@@ -19,12 +19,10 @@ async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (
-        e.code === "commander.helpDisplayed" ||
-        e.code === "commander.version" ||
-        e.code === "commander.help"
-      )
-        return 0;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      // Help asked for (`--help`, `help`) succeeds; usage printed because a command word is missing
+      // (`mvmctl`, `mvmctl template`) is a usage error.
+      if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
       // Commander's messages already read "error: …"; usage problems exit 2.
       process.stderr.write(`${e.message.startsWith("error:") ? e.message : `error: ${e.message}`}\n`);
       return 2;

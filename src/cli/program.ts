@@ -1,7 +1,20 @@
 import { Command } from "commander";
+import { dataDirOrigin, ensureDataDir } from "../host/data-dir.js";
 import { CliContext } from "./context.js";
 import { commandWords, type LazyCommand, loadSelected } from "./lazy.js";
 import { VERSION } from "./version.js";
+
+/**
+ * Commands that run without the data dir: completion scripts and the name lists they ask for must stay
+ * silent and quick, and doctor reports an unusable data dir as one of its checks.
+ */
+const WITHOUT_DATA_DIR = new Set(["completion", "__complete", "doctor"]);
+
+function topLevelName(cmd: Command): string {
+  let c = cmd;
+  while (c.parent?.parent) c = c.parent;
+  return c.name();
+}
 
 /** Builds the command tree for `argv`. Each command lives in its own file under commands/. */
 export async function buildProgram(
@@ -10,7 +23,7 @@ export async function buildProgram(
   const ctx = new CliContext();
   const program = new Command("mvmctl")
     .description("Turn a Nix flake into a microVM template: build, snapshot, run, push, pull, verify.")
-    .version(VERSION, "-V, --version")
+    .version(`mvmctl ${VERSION}`, "-V, --version", "print mvmctl and its version")
     .option("--debug", "print stack traces on errors")
     .option("--no-color", "disable coloured output")
     .exitOverride()
@@ -20,8 +33,10 @@ export async function buildProgram(
     })
     .showSuggestionAfterError(true)
     .enablePositionalOptions(false);
-  program.hook("preAction", (cmd) => {
-    if (cmd.optsWithGlobals().color === false) process.env.MVM_NO_COLOR = "1";
+  program.hook("preAction", async (_program, action) => {
+    if (action.optsWithGlobals().color === false) process.env.MVM_NO_COLOR = "1";
+    // An unusable data dir fails here, in one line, before any command reads or writes under it.
+    if (!WITHOUT_DATA_DIR.has(topLevelName(action))) await ensureDataDir(ctx.paths.root, dataDirOrigin());
   });
   // Top-level commands, each in its own file under commands/; only the one being run is loaded.
   const table: LazyCommand[] = [
@@ -39,13 +54,18 @@ export async function buildProgram(
     { names: ["down"], load: async () => [(await import("./commands/down.js")).registerDown] },
     { names: ["logs"], load: async () => [(await import("./commands/logs.js")).registerLogs] },
     {
-      names: ["completion"],
+      names: ["completion", "completions"],
       load: async () => [(await import("./commands/completion.js")).registerCompletion],
+    },
+    {
+      names: ["__complete"],
+      load: async () => [(await import("./commands/complete-names.js")).registerCompleteNames],
     },
   ];
   const first = commandWords(argv)[0];
-  // `completion` prints the whole tree, so it loads every command like help does.
-  const registers = await loadSelected(table, first === "completion" ? undefined : first);
+  // A completion script describes the whole tree, so `completion` loads every command like help does.
+  const wholeTree = first === "completion" || first === "completions";
+  const registers = await loadSelected(table, wholeTree ? undefined : first);
   for (const register of registers) await register(program, ctx);
   return { program, ctx };
 }

@@ -1,7 +1,8 @@
 import { constants, promises as fs } from "node:fs";
-import { arch } from "node:os";
-import { join } from "node:path";
+import { messageOf } from "../core/errors.js";
 import { formatBytes } from "../core/sizes.js";
+import { dataDirOrigin, ensureDataDir } from "../host/data-dir.js";
+import { lookupTool, type ToolLookup, toolLabel } from "../host/tools.js";
 import type { DataPaths } from "../store/paths.js";
 import { type DoctorCheck, firstLine, probe } from "./check.js";
 
@@ -13,20 +14,32 @@ const NIX_FLAGS = [
   "",
 ];
 
+/** The row for a tool that cannot be found: what chose it (the variable or PATH) and how to fix it. */
+function missingTool(name: string, found: ToolLookup): DoctorCheck {
+  return { name, status: "fail", detail: found.problem ?? `${name} not found`, fix: found.install };
+}
+
+/** The version line, and which binary it came from when a variable chose it. */
+function versionDetail(found: ToolLookup, output: string): string {
+  return found.chosenBy ? `${firstLine(output)} (${toolLabel(found)})` : firstLine(output);
+}
+
 export async function checkNix(): Promise<DoctorCheck[]> {
-  const v = await probe("nix", ["--version"]);
+  const nix = lookupTool("nix");
+  if (!nix.path) return [missingTool("nix", nix)];
+  const v = await probe(nix.path, ["--version"]);
   if (!v.ok)
     return [
       {
         name: "nix",
         status: "fail",
-        detail: v.missing ? "nix is not installed" : `nix --version failed: ${firstLine(v.stderr)}`,
-        fix: "apt-get install nix-bin",
+        detail: `${toolLabel(nix)} --version failed: ${firstLine(v.stderr) || `exit status ${v.code}`}`,
+        fix: nix.install,
       },
     ];
-  const flakes = await probe("nix", [...NIX_FLAGS, "eval", "--raw", "--expr", '"ok"'], 30_000);
+  const flakes = await probe(nix.path, [...NIX_FLAGS, "eval", "--raw", "--expr", '"ok"'], 30_000);
   return [
-    { name: "nix", status: "ok", detail: firstLine(v.stdout) },
+    { name: "nix", status: "ok", detail: versionDetail(nix, v.stdout) },
     flakes.ok && flakes.stdout === "ok"
       ? { name: "nix flakes", status: "ok", detail: "nix-command and flakes evaluate" }
       : {
@@ -38,27 +51,32 @@ export async function checkNix(): Promise<DoctorCheck[]> {
   ];
 }
 
-export function qemuBinary(): string {
-  return arch() === "arm64" ? "qemu-system-aarch64" : "qemu-system-x86_64";
+/** What each QEMU program's `--version` says, so a variable pointing at another program is caught. */
+const VERSION_LINE = { qemu: /QEMU emulator version/, "qemu-img": /qemu-img version/ } as const;
+
+async function checkTool(name: string, tool: "qemu" | "qemu-img"): Promise<DoctorCheck> {
+  const found = lookupTool(tool);
+  if (!found.path) return missingTool(name, found);
+  const v = await probe(found.path, ["--version"]);
+  if (!v.ok)
+    return {
+      name,
+      status: "fail",
+      detail: `${toolLabel(found)} --version failed: ${firstLine(v.stderr) || `exit status ${v.code}`}`,
+      fix: found.install,
+    };
+  if (!VERSION_LINE[tool].test(v.stdout))
+    return {
+      name,
+      status: "fail",
+      detail: `${toolLabel(found)} is not ${tool}: its --version printed ${JSON.stringify(firstLine(v.stdout).slice(0, 80))}`,
+      fix: found.install,
+    };
+  return { name, status: "ok", detail: versionDetail(found, v.stdout) };
 }
 
 export async function checkQemu(): Promise<DoctorCheck[]> {
-  const bin = qemuBinary();
-  const v = await probe(bin, ["--version"]);
-  const img = await probe("qemu-img", ["--version"]);
-  return [
-    v.ok
-      ? { name: "qemu", status: "ok", detail: firstLine(v.stdout) }
-      : {
-          name: "qemu",
-          status: "fail",
-          detail: `${bin} not found`,
-          fix: arch() === "arm64" ? "apt-get install qemu-system-arm" : "apt-get install qemu-system-x86",
-        },
-    img.ok
-      ? { name: "qemu-img", status: "ok", detail: firstLine(img.stdout) }
-      : { name: "qemu-img", status: "fail", detail: "qemu-img not found", fix: "apt-get install qemu-utils" },
-  ];
+  return Promise.all([checkTool("qemu", "qemu"), checkTool("qemu-img", "qemu-img")]);
 }
 
 export async function checkKvm(): Promise<DoctorCheck> {
@@ -85,17 +103,14 @@ export async function checkKvm(): Promise<DoctorCheck> {
 export async function checkDataDir(paths: DataPaths): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
   try {
-    await fs.mkdir(paths.root, { recursive: true });
-    const probeFile = join(paths.root, `.doctor-${process.pid}`);
-    await fs.writeFile(probeFile, "ok");
-    await fs.rm(probeFile);
+    await ensureDataDir(paths.root, dataDirOrigin());
     out.push({ name: "data dir", status: "ok", detail: `${paths.root} is writable` });
   } catch (e) {
     out.push({
       name: "data dir",
       status: "fail",
-      detail: `${paths.root} is not writable: ${(e as Error).message}`,
-      fix: `mkdir -p ${paths.root} && chown $(id -u) ${paths.root}  (or set MVM_DATA_DIR)`,
+      detail: messageOf(e),
+      fix: "point MVM_DATA_DIR at a directory you can write to (mkdir -p DIR), or unset it to use $HOME/.mvm",
     });
     return out;
   }

@@ -1,21 +1,48 @@
 import type { DataPaths } from "../store/paths.js";
-import type { CheckFn, DoctorCheck } from "./check.js";
 import { firecrackerChecks } from "../vm/firecracker-doctor.js";
+import type { CheckFn, DoctorCheck } from "./check.js";
 import { checkDataDir, checkKvm, checkNix, checkQemu } from "./host-checks.js";
-import { checkAcceleration, checkKit, checkRegistry } from "./store-checks.js";
+import { checkAcceleration, checkKit, checkRegistry, registryIsInDataDir } from "./store-checks.js";
+
+/** A check that reads or writes under the data dir: skipped, with the reason, when the data dir is unusable. */
+interface Check {
+  run: CheckFn;
+  /** The names of its rows, for the "not checked" row shown instead. */
+  needsDataDir?: string;
+}
 
 /** Every check `mvmctl doctor` runs, in display order. Add a line here for a new one. */
-export function allChecks(paths: DataPaths): CheckFn[] {
+async function allChecks(paths: DataPaths, dataDir: DoctorCheck[]): Promise<Check[]> {
   return [
-    checkNix,
-    checkQemu,
-    checkKvm,
-    () => checkAcceleration(paths),
-    () => firecrackerChecks(),
-    () => checkKit(paths),
-    () => checkDataDir(paths),
-    () => checkRegistry(paths),
+    { run: checkNix },
+    { run: checkQemu },
+    { run: checkKvm },
+    { run: () => checkAcceleration(paths), needsDataDir: "acceleration" },
+    { run: () => firecrackerChecks() },
+    { run: () => checkKit(paths), needsDataDir: "guest kit" },
+    { run: async () => dataDir },
+    {
+      run: () => checkRegistry(paths),
+      ...((await registryIsInDataDir(paths)) ? { needsDataDir: "registry" } : {}),
+    },
   ];
+}
+
+/** Runs every check; the data dir is checked first because several others use it. */
+export async function runDoctor(paths: DataPaths): Promise<DoctorCheck[]> {
+  const dataDir = await checkDataDir(paths);
+  const usable = dataDir.every((c) => c.status !== "fail");
+  return runChecks(
+    (await allChecks(paths, dataDir)).map((c) =>
+      usable || c.needsDataDir === undefined
+        ? c.run
+        : async (): Promise<DoctorCheck> => ({
+            name: c.needsDataDir as string,
+            status: "warn",
+            detail: "not checked: the data dir is not usable",
+          }),
+    ),
+  );
 }
 
 export async function runChecks(fns: CheckFn[]): Promise<DoctorCheck[]> {

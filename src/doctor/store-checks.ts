@@ -1,3 +1,4 @@
+import { isAbsolute, relative, resolve } from "node:path";
 import { messageOf } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
 import type { DoctorCheck } from "./check.js";
@@ -38,6 +39,19 @@ export async function checkKit(paths: DataPaths): Promise<DoctorCheck> {
     status: "ok",
     detail: `${kit.hash} (kernel ${kit.manifest.kernel.version})`,
   };
+}
+
+/** True when the registry in use is the default file registry (or another one) under the data dir. */
+export async function registryIsInDataDir(paths: DataPaths): Promise<boolean> {
+  const { resolveRegistry } = await import("../registry/location.js");
+  try {
+    const loc = resolveRegistry(undefined, paths.registry);
+    if (loc.kind !== "file") return false;
+    const rel = relative(resolve(paths.root), resolve(loc.root));
+    return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+  } catch {
+    return false;
+  }
 }
 
 export async function checkRegistry(paths: DataPaths): Promise<DoctorCheck> {

@@ -22,6 +22,9 @@ export const PLAN_SCHEMA_VERSION = 1;
 export const HEALTH_PATH_PATTERN = /^\/[A-Za-z0-9._~/-]*$/;
 const ENTRY_SEGMENT = /^[A-Za-z0-9._-]+$/;
 const MAX_PATH = 200;
+/** The ports and worker intervals a plan may hold, whoever made it. */
+export const HTTP_PORT_RANGE = { min: 1, max: 65535 } as const;
+export const WORKER_INTERVAL_RANGE = { min: 1, max: 3600 } as const;
 const MAX_SUMMARY = 4000;
 const MAX_NOTES = 50;
 const MAX_NOTE = 2000;
@@ -133,9 +136,14 @@ export function parseRawPlan(v: unknown): RawPlan {
     summary: o.summary,
     primary_preset: o.primary_preset,
     features,
-    http_port: wholeInRange("http_port", o.http_port, 1, 65535),
+    http_port: wholeInRange("http_port", o.http_port, HTTP_PORT_RANGE.min, HTTP_PORT_RANGE.max),
     health_path: optionalString("health_path", o.health_path, healthPathProblem),
-    worker_interval_secs: wholeInRange("worker_interval_secs", o.worker_interval_secs, 1, 3600),
+    worker_interval_secs: wholeInRange(
+      "worker_interval_secs",
+      o.worker_interval_secs,
+      WORKER_INTERVAL_RANGE.min,
+      WORKER_INTERVAL_RANGE.max,
+    ),
     python_entrypoint: optionalString("python_entrypoint", o.python_entrypoint, entrypointProblem),
     notes: o.notes as string[],
   };
@@ -165,8 +173,13 @@ export function assertRenderablePlan(plan: TemplatePlan): void {
   if (!isPreset(plan.primaryPreset))
     throw planError("primary_preset", `is not a preset: ${show(plan.primaryPreset)}`);
   for (const f of plan.features) if (!isFeature(f)) throw planError("features", `holds ${show(f)}`);
-  wholeInRange("http_port", plan.httpPort, 1, 65535);
-  wholeInRange("worker_interval_secs", plan.workerIntervalSecs, 1, 3600);
+  wholeInRange("http_port", plan.httpPort, HTTP_PORT_RANGE.min, HTTP_PORT_RANGE.max);
+  wholeInRange(
+    "worker_interval_secs",
+    plan.workerIntervalSecs,
+    WORKER_INTERVAL_RANGE.min,
+    WORKER_INTERVAL_RANGE.max,
+  );
   optionalString("health_path", plan.healthPath, healthPathProblem);
   optionalString("python_entrypoint", plan.pythonEntrypoint, entrypointProblem);
 }

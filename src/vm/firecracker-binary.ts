@@ -1,34 +1,15 @@
 // Finding the Firecracker binary and asking it its version.
 
 import { execFile } from "node:child_process";
-import { promises as fs } from "node:fs";
-import { delimiter, join, resolve } from "node:path";
 import { MvmError } from "../core/errors.js";
+import { lookupTool } from "../host/tools.js";
 
 /** `network_overrides` on PUT /snapshot/load exists from this Firecracker version on. */
 export const NETWORK_OVERRIDES_SINCE: readonly [number, number, number] = [1, 12, 0];
 
 /** Where the binary is: `$MVM_FIRECRACKER_BIN` (must exist) or the first `firecracker` on `$PATH`. */
 export async function findFirecracker(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const forced = env.MVM_FIRECRACKER_BIN?.trim();
-  if (forced) return (await isExecutable(forced)) ? resolve(forced) : undefined;
-  for (const dir of (env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, "firecracker");
-    if (await isExecutable(p)) return p;
-  }
-  return undefined;
-}
-
-async function isExecutable(p: string): Promise<boolean> {
-  try {
-    const st = await fs.stat(p);
-    if (!st.isFile()) return false;
-    await fs.access(p, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return lookupTool("firecracker", env).path;
 }
 
 /** Runs `firecracker --version` and returns e.g. "1.12.1". */

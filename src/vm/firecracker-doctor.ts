@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DoctorCheck } from "../doctor/check.js";
 import { messageOf } from "../core/errors.js";
+import { lookupTool } from "../host/tools.js";
 import {
   findFirecracker,
   firecrackerVersion,
@@ -26,15 +27,15 @@ export interface FirecrackerDoctorOptions {
 export async function firecrackerChecks(opts: FirecrackerDoctorOptions = {}): Promise<DoctorCheck[]> {
   const env = opts.env ?? process.env;
   const out: DoctorCheck[] = [];
-  const forced = env.MVM_FIRECRACKER_BIN?.trim();
+  const found = lookupTool("firecracker", env);
   const bin = await findFirecracker(env);
   if (!bin) {
     out.push(
-      forced
+      found.chosenBy
         ? {
             name: "firecracker",
             status: "fail",
-            detail: `MVM_FIRECRACKER_BIN=${forced} is not an executable file`,
+            detail: found.problem ?? "not found",
             fix: "point MVM_FIRECRACKER_BIN at the firecracker binary, or unset it",
           }
         : {

@@ -36,6 +36,7 @@ import { cachedSha256, checkKernelFormat, copySparse, digHoles, hostCpuModel } f
 import { FC_KEEPER_SCRIPT, type FirecrackerKeeperConfig, KeeperLink } from "./firecracker-keeper.js";
 import { kvmProbeCached } from "./firecracker-probe.js";
 import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./firecracker-tap.js";
+import { lookupTool } from "../host/tools.js";
 import { commandLineOf, FC_FILES, readRecord, type VmRecord } from "./firecracker-vmdir.js";
 import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
 
@@ -113,10 +114,12 @@ export class FirecrackerBackend implements HypervisorBackend {
 
   private async requireBin(): Promise<string> {
     const bin = await this.bin();
-    if (!bin)
-      throw new MvmError("unsupported", "firecracker binary not found", {
-        hint: "Install Firecracker (github.com/firecracker-microvm/firecracker/releases) on $PATH or set MVM_FIRECRACKER_BIN.",
+    if (!bin) {
+      const found = lookupTool("firecracker", this.env);
+      throw new MvmError("unsupported", `firecracker binary not found: ${found.problem}`, {
+        hint: found.install,
       });
+    }
     return bin;
   }
 
@@ -138,7 +141,7 @@ export class FirecrackerBackend implements HypervisorBackend {
     if (!bin)
       return {
         ok: false,
-        reason: "firecracker binary not found (set MVM_FIRECRACKER_BIN or add it to PATH)",
+        reason: `firecracker binary not found: ${lookupTool("firecracker", this.env).problem} (set MVM_FIRECRACKER_BIN or add it to PATH)`,
       };
     try {
       await fs.access("/dev/kvm", fs.constants.R_OK | fs.constants.W_OK);

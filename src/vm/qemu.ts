@@ -37,6 +37,7 @@ import type {
 import type { KeeperConfig } from "./qemu-keeper.js";
 import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
 import { QmpClient } from "./qmp.js";
+import { requireTool } from "../host/tools.js";
 
 export const QEMU_FILES = {
   qmp: "qmp.sock",
@@ -376,21 +377,26 @@ class Keeper {
 
 export class QemuBackend implements HypervisorBackend {
   readonly name = "qemu" as const;
-  private readonly bin: string;
   private readonly env: NodeJS.ProcessEnv;
   private versionCache: Promise<string> | undefined;
   private accelCache: Promise<Accel> | undefined;
 
   constructor(private readonly opts: QemuOptions = {}) {
     this.env = opts.env ?? process.env;
-    this.bin = opts.binary ?? this.env.MVM_QEMU_BIN ?? "qemu-system-x86_64";
+  }
+
+  /** The QEMU binary: the one given, else MVM_QEMU_BIN or qemu-system-<arch> on PATH (host/tools.ts). */
+  private get bin(): string {
+    return this.opts.binary ?? requireTool("qemu", this.env);
   }
 
   version(): Promise<string> {
-    this.versionCache ??= run(this.bin, ["--version"], { timeoutMs: 10_000 }).then((r) => {
-      const m = /version\s+(\S+)/.exec(r.stdout);
-      return m?.[1] ?? r.stdout.split("\n")[0]?.trim() ?? "unknown";
-    });
+    this.versionCache ??= Promise.resolve()
+      .then(() => run(this.bin, ["--version"], { timeoutMs: 10_000 }))
+      .then((r) => {
+        const m = /version\s+(\S+)/.exec(r.stdout);
+        return m?.[1] ?? r.stdout.split("\n")[0]?.trim() ?? "unknown";
+      });
     this.versionCache.catch(() => {
       this.versionCache = undefined;
     });
@@ -457,7 +463,7 @@ export class QemuBackend implements HypervisorBackend {
   async available(): Promise<{ ok: boolean; reason?: string }> {
     try {
       await this.version();
-      await run("qemu-img", ["--version"], { timeoutMs: 10_000 });
+      await run(requireTool("qemu-img", this.env), ["--version"], { timeoutMs: 10_000 });
       return { ok: true };
     } catch (e) {
       return { ok: false, reason: messageOf(e) };
@@ -528,12 +534,16 @@ export class QemuBackend implements HypervisorBackend {
         );
       await linkInto(dir, QEMU_FILES.snapVmstate, join(from.dir, "vmstate.bin"));
       await linkInto(dir, QEMU_FILES.snapMem, join(from.dir, "mem.bin"));
-      await run("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snapDisk, QEMU_FILES.disk], {
-        cwd: dir,
-      });
+      await run(
+        requireTool("qemu-img", this.env),
+        ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snapDisk, QEMU_FILES.disk],
+        {
+          cwd: dir,
+        },
+      );
     } else
       await run(
-        "qemu-img",
+        requireTool("qemu-img", this.env),
         ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", resolve(cfg.images.rootfs), QEMU_FILES.disk],
         { cwd: dir },
       );
@@ -711,7 +721,7 @@ export class QemuVm implements VmHandle {
     await moveFile(src(QEMU_FILES.mem), dst("mem.bin"));
     await moveFile(src(QEMU_FILES.disk), dst("disk.qcow2"));
     if (into.rootfs)
-      await run("qemu-img", [
+      await run(requireTool("qemu-img"), [
         "rebase",
         "-u",
         "-f",

@@ -287,7 +287,7 @@ describe("template commands", () => {
       assert.match(help.stdout, new RegExp(`\\b${c}\\b`));
     const version = await runCli(["--version"]);
     assert.equal(version.code, 0);
-    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.match(version.stdout, /^mvmctl \d+\.\d+\.\d+\n$/);
     for (const shell of ["bash", "zsh", "fish"]) {
       const c = await runCli(["completion", shell]);
       assert.equal(c.code, 0, c.stderr);

@@ -22,7 +22,7 @@ describe("heuristic planner", () => {
 
   test("keywords match whole words (and plurals), not substrings", () => {
     assert.deepEqual(inferFeatures("a rapid prototype"), []); // "rapid" holds "api"
-    assert.deepEqual(inferFeatures("receives webhooks"), []); // "webhooks" holds "web"
+    assert.deepEqual(inferFeatures("a cobweb scraper"), []); // "cobweb" holds "web"
     assert.deepEqual(inferFeatures("observer pattern"), []); // "observer" holds "server"
     assert.deepEqual(inferFeatures("jobsite tracker"), []); // "jobsite" holds "job"
     assert.deepEqual(inferFeatures("two APIs and some queues"), ["http", "worker"]);

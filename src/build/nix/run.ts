@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { MvmError } from "../../core/errors.js";
+import { lookupTool, toolLabel, toolMissingError } from "../../host/tools.js";
 import type { BuildLog } from "./log-file.js";
 import { logFileLine, type NixEvent, NixLogParser } from "./internal-json.js";
 
@@ -25,11 +26,6 @@ export interface NixOutcome {
   warnings: string[];
 }
 
-/** The nix program: MVM_NIX when set (an absolute path), else `nix` on PATH. */
-export function nixProgram(env: NodeJS.ProcessEnv = process.env): string {
-  return env.MVM_NIX?.trim() || "nix";
-}
-
 export function nixGlobalArgs(offline: boolean): string[] {
   const args = ["--extra-experimental-features", "nix-command flakes", "--log-format", "internal-json"];
   // Debian's nix-bin run by root is a single-user install without nixbld users.
@@ -39,17 +35,19 @@ export function nixGlobalArgs(offline: boolean): string[] {
   return args;
 }
 
-export function nixMissingError(): MvmError {
-  return new MvmError("unsupported", "nix is not installed: there is no 'nix' program on PATH", {
-    hint: "Install Nix 2.8 or newer: 'apt-get install nix-bin' on Debian/Ubuntu, or see https://nixos.org/download (mvmctl enables flakes itself).",
-  });
-}
-
 export function runNix(inv: NixInvocation): Promise<NixOutcome> {
   return new Promise((resolve, reject) => {
+    // MVM_NIX, else nix on PATH: found the way doctor finds it, and a miss names what chose the binary.
+    const nix = lookupTool("nix");
+    if (!nix.path) {
+      reject(toolMissingError(nix));
+      return;
+    }
     const argv = [...nixGlobalArgs(inv.offline), ...inv.args];
-    inv.log?.note(`$ nix ${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`);
-    const child = spawn(nixProgram(), argv, { stdio: ["ignore", "pipe", "pipe"] });
+    inv.log?.note(
+      `$ ${nix.path} ${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`,
+    );
+    const child = spawn(nix.path, argv, { stdio: ["ignore", "pipe", "pipe"] });
     const parser = new NixLogParser();
     const errors: string[] = [];
     const warnings: string[] = [];
@@ -84,7 +82,9 @@ export function runNix(inv: NixInvocation): Promise<NixOutcome> {
     });
     child.on("error", (e: NodeJS.ErrnoException) => {
       reject(
-        e.code === "ENOENT" ? nixMissingError() : new MvmError("external", `cannot run nix: ${e.message}`),
+        new MvmError("external", `cannot run nix (${toolLabel(nix)}): ${e.message}`, {
+          hint: nix.install,
+        }),
       );
     });
     child.on("close", (code, signal) => {

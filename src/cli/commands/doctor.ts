@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { allChecks, runChecks } from "../../doctor/index.js";
+import { runDoctor } from "../../doctor/index.js";
 import { paint, printJson, printLine } from "../../ui/output.js";
 import type { CliContext } from "../context.js";
 
@@ -12,7 +12,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .description("Check this host: nix, QEMU, /dev/kvm, Firecracker, guest kit, data dir, registry")
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) => {
-      const checks = await runChecks(allChecks(ctx.paths));
+      const checks = await runDoctor(ctx.paths);
       const failed = checks.some((c) => c.status === "fail");
       if (opts.json) printJson({ ok: !failed, checks });
       else {

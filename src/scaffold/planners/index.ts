@@ -42,7 +42,7 @@ export async function planFromPrompt(req: PlanRequest): Promise<PlannedTemplate>
     req.onWarning?.(`${why}; falling back to the built-in planner`);
     const fallback = planHeuristically(req.prompt, req.explicitPreset);
     fallback.origin.summary = `The ${selection.config.provider} planner failed; used built-in prompt planner.`;
-    fallback.origin.notes = [why];
+    fallback.origin.notes = [why, ...fallback.origin.notes];
     return fallback;
   }
 }
