@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { readLimited } from "./idle.js";
@@ -68,9 +69,6 @@ function tlsHint(e: unknown, scheme: string): unknown {
 function sha256(data: Buffer | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
-
-/** Manifests are a few KiB; anything past this is refused rather than buffered. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export class OciTransport implements RegistryTransport {
   readonly kind = "oci" as const;
@@ -182,7 +180,7 @@ export class OciTransport implements RegistryTransport {
     const what = `reading manifest ${this.repo(template)}:${ref}`;
     let m: Manifest;
     try {
-      m = JSON.parse((await readLimited(res, MAX_MANIFEST_BYTES, what)).toString("utf8")) as Manifest;
+      m = JSON.parse((await readLimited(res, MAX_METADATA_BYTES, what)).toString("utf8")) as Manifest;
     } catch (e) {
       if (e instanceof MvmError) throw e;
       throw new MvmError("corrupt", `${what}: not JSON (${(e as Error).message})`);
@@ -215,7 +213,7 @@ export class OciTransport implements RegistryTransport {
   async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
     const m = await this.getManifest(template, rev);
     if (!m) return undefined;
-    const text = await this.getBlobText(template, m.config.digest, 1 << 20);
+    const text = await this.getBlobText(template, m.config.digest, MAX_METADATA_BYTES);
     return parseRemoteIndex(`${this.display} ${this.repo(template)}:${rev}`, text);
   }
 

@@ -4,7 +4,7 @@ import { isKnownArtifact, REVISION_FILE, SPEC_FILE } from "../core/artifacts.js"
 import { newChecksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem } from "../core/names.js";
-import { parseRevision } from "../core/revision.js";
+import { parseRevision, type TemplateRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { formatBytes } from "../core/sizes.js";
 import { parseSpec, type TemplateSpec } from "../core/spec.js";
@@ -18,6 +18,7 @@ import { fileMode } from "./modes.js";
 import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
+import { checkClaimedSizes, checkRecordedSizes } from "./size-claims.js";
 import type { RegistryTransport } from "./transport.js";
 
 // pull (issue 8 §4): download into a hidden staging directory next to the revisions, checking every
@@ -73,6 +74,7 @@ export async function remoteRevision(
       throw new MvmError("corrupt", `registry index names unexpected file ${JSON.stringify(name)}`);
   if (index.files[REVISION_FILE] === undefined)
     throw new MvmError("corrupt", `registry revision ${template}/${r} has no revision.json`);
+  checkClaimedSizes(index, `registry revision ${template}/${r}`);
   return { rev: r, index };
 }
 
@@ -153,6 +155,33 @@ function loadPulledSpec(
   return spec;
 }
 
+/**
+ * Reads and checks the revision.json of a pulled (or already present) revision: it must describe this
+ * revision of this template, and record for each file the size the index gives it.
+ */
+async function loadPulledRevision(
+  dir: string,
+  template: string,
+  rev: string,
+  index: RemoteIndex,
+  where: string,
+): Promise<TemplateRevision> {
+  const revFile = join(dir, REVISION_FILE);
+  const revision = parseJsonFile(revFile, await fs.readFile(revFile, "utf8"), parseRevision);
+  if (revision.revision_hash !== rev)
+    throw new MvmError(
+      "corrupt",
+      `pulled revision.json names revision ${revision.revision_hash}, not ${rev}`,
+    );
+  if (revision.spec && revision.spec.template_id !== template)
+    throw new MvmError(
+      "corrupt",
+      `pulled revision.json was built for template ${JSON.stringify(revision.spec.template_id)}, not ${template}; nothing was installed`,
+    );
+  checkRecordedSizes(index, revision, where);
+  return revision;
+}
+
 /** Whether a local revision dir already holds exactly these files. */
 async function alreadyPresent(dir: string | undefined, index: RemoteIndex): Promise<boolean> {
   if (!dir) return false;
@@ -190,6 +219,7 @@ export async function pullRevision(
     already_present: present,
   });
 
+  const where = `registry revision ${template}/${rev}`;
   await store.sweep(template);
   const existing = await store.revisionDir(template, rev);
   const present = existing === target && (await alreadyPresent(existing, index));
@@ -205,16 +235,24 @@ export async function pullRevision(
     const dir = staging ?? target;
     if (staging) {
       const stagingDir = staging;
+      const fetchOne = async (name: string) => {
+        await download(transport, template, rev, index, name, stagingDir, opts.progress);
+        downloaded += index.transfer[name]!.stored_size;
+        const f = index.transfer[name]!;
+        opts.progress.fileDone(
+          `${name}: ${formatBytes(f.size)}${f.stored_size !== f.size ? ` (${formatBytes(f.stored_size)} received)` : ""}`,
+        );
+      };
       opts.progress.start(names.reduce((n, name) => n + index.transfer[name]!.stored_size, 0));
       try {
-        await mapLimit(names, 2, async (name) => {
-          await download(transport, template, rev, index, name, stagingDir, opts.progress);
-          downloaded += index.transfer[name]!.stored_size;
-          const f = index.transfer[name]!;
-          opts.progress.fileDone(
-            `${name}: ${formatBytes(f.size)}${f.stored_size !== f.size ? ` (${formatBytes(f.stored_size)} received)` : ""}`,
-          );
-        });
+        // revision.json first: the sizes it records bound every other download.
+        await fetchOne(REVISION_FILE);
+        await loadPulledRevision(stagingDir, template, rev, index, where);
+        await mapLimit(
+          names.filter((n) => n !== REVISION_FILE),
+          2,
+          fetchOne,
+        );
       } finally {
         opts.progress.finish();
       }
@@ -224,13 +262,7 @@ export async function pullRevision(
         toJson(newChecksums(template, rev, index.files)),
       );
     }
-    const revFile = join(dir, REVISION_FILE);
-    const revision = parseJsonFile(revFile, await fs.readFile(revFile, "utf8"), parseRevision);
-    if (revision.revision_hash !== rev)
-      throw new MvmError(
-        "corrupt",
-        `pulled revision.json names revision ${revision.revision_hash}, not ${rev}`,
-      );
+    const revision = await loadPulledRevision(dir, template, rev, index, where);
     if (revision.snapshot !== null && !names.some((n) => n.startsWith("snapshot/")))
       throw new MvmError(
         "corrupt",
