@@ -86,6 +86,7 @@ async function download(
   name: string,
   staging: string,
   progress: ProgressSink,
+  signal: AbortSignal,
 ): Promise<void> {
   const form = index.transfer[name]!;
   const expected = index.files[name]!;
@@ -117,7 +118,7 @@ async function download(
       })();
       const got =
         form.encoding === SPARSE_ENCODING
-          ? await decodeSparse(counted, fh, form.size)
+          ? await decodeSparse(counted, fh, form.size, { signal })
           : await decodeIdentity(counted, fh);
       if (got.sha256 !== expected || got.size !== form.size)
         throw new MvmError(
@@ -235,8 +236,16 @@ export async function pullRevision(
     const dir = staging ?? target;
     if (staging) {
       const stagingDir = staging;
+      // The first file that fails stops the others (a long run of zeros included) instead of letting
+      // them finish for nothing.
+      const stop = new AbortController();
       const fetchOne = async (name: string) => {
-        await download(transport, template, rev, index, name, stagingDir, opts.progress);
+        try {
+          await download(transport, template, rev, index, name, stagingDir, opts.progress, stop.signal);
+        } catch (e) {
+          stop.abort(new MvmError("network", `stopped because ${name} of this revision failed`));
+          throw e;
+        }
         downloaded += index.transfer[name]!.stored_size;
         const f = index.transfer[name]!;
         opts.progress.fileDone(
