@@ -1,4 +1,4 @@
-import { DataPaths } from "../store/paths.js";
+import { DataPaths, ensureDataDir } from "../store/paths.js";
 import { TemplateStore } from "../store/templates.js";
 
 /** What every command handler gets: the data dir and the store, created once per process. */
@@ -8,7 +8,10 @@ export class CliContext {
   debug = false;
 
   get paths(): DataPaths {
-    this._paths ??= new DataPaths();
+    if (!this._paths) {
+      this._paths = new DataPaths();
+      ensureDataDir(this._paths.root);
+    }
     return this._paths;
   }
 

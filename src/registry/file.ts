@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
-import { createReadStream, constants as fsConstants, promises as fs } from "node:fs";
+import { constants as fsConstants, promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
+import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
 import { CHECKSUMS_FILE } from "../core/artifacts.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
+import { RegistryTree } from "./file-tree.js";
 import { fileMode } from "./modes.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
 import type { FileLocation } from "./location.js";
@@ -13,32 +15,31 @@ import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploa
 // file:// registry: a directory laid out exactly like the S3 keys,
 // <root>/templates/<id>/{current, revisions/<rev>/<file>, revisions/<rev>/checksums.json}.
 // Every file is written under a temp name, fsynced and renamed, so a reader (or a crash) never sees
-// half an object; `current` is written last by the push service.
+// half an object; `current` is written last by the push service. Nothing inside the root is followed
+// through a symlink, and documents (index, `current`) are read only up to MAX_METADATA_BYTES.
 
 const FLUSH_EVERY = 32 << 20;
 
 export class FileTransport implements RegistryTransport {
   readonly kind = "file" as const;
   readonly display: string;
+  private readonly tree: RegistryTree;
 
   constructor(private readonly loc: FileLocation) {
     this.display = `file://${loc.root}`;
+    this.tree = new RegistryTree(loc.root);
   }
 
-  private templateDir(template: string): string {
-    return join(this.loc.root, "templates", template);
+  private templateRel(template: string): string {
+    return `templates/${template}`;
   }
 
-  private revDir(template: string, rev: string): string {
-    return join(this.templateDir(template), "revisions", rev);
+  private revRel(template: string, rev: string): string {
+    return `${this.templateRel(template)}/revisions/${rev}`;
   }
 
   async getCurrent(template: string): Promise<string | undefined> {
-    const file = join(this.templateDir(template), "current");
-    const text = await fs.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT") return undefined;
-      throw e;
-    });
+    const text = await this.tree.readText(`${this.templateRel(template)}/current`, MAX_METADATA_BYTES);
     if (text === undefined) return undefined;
     const rev = text.trim();
     if (rev === "")
@@ -47,28 +48,34 @@ export class FileTransport implements RegistryTransport {
   }
 
   async getIndex(template: string, rev: string): Promise<RemoteIndex | undefined> {
-    const file = join(this.revDir(template, rev), CHECKSUMS_FILE);
-    let text: string;
-    try {
-      text = await fs.readFile(file, "utf8");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw e;
-    }
-    return parseRemoteIndex(file, text, async (name) => {
-      const st = await fs.lstat(join(this.revDir(template, rev), name)).catch(() => undefined);
-      return st?.isFile() ? st.size : undefined;
+    const rel = `${this.revRel(template, rev)}/${CHECKSUMS_FILE}`;
+    const text = await this.tree.readText(rel, MAX_METADATA_BYTES);
+    if (text === undefined) return undefined;
+    return parseRemoteIndex(join(this.loc.root, rel), text, async (name) => {
+      const f = await this.tree.open(`${this.revRel(template, rev)}/${name}`).catch(() => undefined);
+      if (!f) return undefined;
+      await f.fh.close();
+      return f.size;
     });
   }
 
   async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
-    const path = join(this.revDir(template, rev), obj.name);
-    const st = await fs.stat(path).catch(() => undefined);
-    if (!st?.isFile() || st.size !== obj.stored_size) return false;
-    // Local disk reads are cheap next to a copy, and only an exact digest proves the content.
-    const h = createHash("sha256");
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-    return h.digest("hex") === obj.stored_sha256;
+    const f = await this.tree.open(`${this.revRel(template, rev)}/${obj.name}`).catch((e: unknown) => {
+      // A symlink is refused where the object is read (pull); for a push it is simply not a copy.
+      if (e instanceof MvmError) return undefined;
+      throw e;
+    });
+    if (!f) return false;
+    try {
+      if (f.size !== obj.stored_size) return false;
+      // Local disk reads are cheap next to a copy, and only an exact digest proves the content.
+      const h = createHash("sha256");
+      for await (const chunk of f.fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false }))
+        h.update(chunk as Buffer);
+      return h.digest("hex") === obj.stored_sha256;
+    } finally {
+      await f.fh.close();
+    }
   }
 
   async copyObject(
@@ -78,8 +85,8 @@ export class FileTransport implements RegistryTransport {
     obj: Required<StoredObject>,
   ): Promise<boolean> {
     if (!(await this.hasObject(template, fromRev, obj))) return false;
-    const src = join(this.revDir(template, fromRev), obj.name);
-    const dst = join(this.revDir(template, toRev), obj.name);
+    const src = await this.tree.path(`${this.revRel(template, fromRev)}/${obj.name}`);
+    const dst = await this.tree.path(`${this.revRel(template, toRev)}/${obj.name}`);
     await fs.mkdir(dirname(dst), { recursive: true });
     const tmp = tempSibling(dst);
     // Objects are only ever replaced by rename, never written in place, so a hard link is a safe copy.
@@ -105,7 +112,7 @@ export class FileTransport implements RegistryTransport {
     body: UploadBody,
     onBytes: (n: number) => void,
   ): Promise<Uploaded> {
-    const path = join(this.revDir(template, rev), obj.name);
+    const path = await this.tree.path(`${this.revRel(template, rev)}/${obj.name}`);
     await fs.mkdir(dirname(path), { recursive: true });
     const tmp = tempSibling(path);
     const fh = await fs.open(tmp, "wx", fileMode(obj.name));
@@ -153,29 +160,28 @@ export class FileTransport implements RegistryTransport {
   }
 
   async *getObject(template: string, rev: string, obj: Required<StoredObject>): AsyncIterable<Uint8Array> {
-    const path = join(this.revDir(template, rev), obj.name);
-    try {
-      yield* createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT")
-        throw new MvmError(
-          "not_found",
-          `registry object ${template}/${rev}/${obj.name} is missing (${path})`,
-        );
-      throw e;
-    }
+    const rel = `${this.revRel(template, rev)}/${obj.name}`;
+    const f = await this.tree.open(rel);
+    if (!f)
+      throw new MvmError(
+        "not_found",
+        `registry object ${template}/${rev}/${obj.name} is missing (${join(this.loc.root, rel)})`,
+      );
+    // The stream owns the handle from here and closes it when it ends or is abandoned.
+    yield* f.fh.createReadStream({ highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
   }
 
   async commit(template: string, rev: string, index: RemoteIndex): Promise<undefined> {
-    await writeFileAtomic(join(this.revDir(template, rev), CHECKSUMS_FILE), renderRemoteIndex(index));
+    const path = await this.tree.path(`${this.revRel(template, rev)}/${CHECKSUMS_FILE}`);
+    await writeFileAtomic(path, renderRemoteIndex(index));
   }
 
   async setCurrent(template: string, rev: string): Promise<void> {
-    await writeFileAtomic(join(this.templateDir(template), "current"), `${rev}\n`);
+    const path = await this.tree.path(`${this.templateRel(template)}/current`);
+    await writeFileAtomic(path, `${rev}\n`);
   }
 
   async list(): Promise<RemoteTemplate[]> {
-    const base = join(this.loc.root, "templates");
     const root = await fs.stat(this.loc.root).catch(() => undefined);
     if (!root?.isDirectory())
       throw new MvmError(
@@ -183,6 +189,7 @@ export class FileTransport implements RegistryTransport {
         `registry ${this.display} does not exist (no directory ${this.loc.root})`,
         { hint: "Check the path, or push a template there first." },
       );
+    const base = await this.tree.path("templates");
     const names = await fs.readdir(base).catch((e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT") return [] as string[];
       throw new MvmError("external", `cannot read ${base}: ${e.code ?? e.message}`);
@@ -190,12 +197,14 @@ export class FileTransport implements RegistryTransport {
     const out: RemoteTemplate[] = [];
     for (const name of names.sort()) {
       if (name.startsWith(".") || templateNameProblem(name)) continue;
-      const revs = await fs.readdir(join(base, name, "revisions")).catch(() => [] as string[]);
+      const revisions = await this.tree.path(`${this.templateRel(name)}/revisions`).catch(() => undefined);
+      if (!revisions) continue; // a link: not listed, refused when read
+      const revs = await fs.readdir(revisions).catch(() => [] as string[]);
       const committed: string[] = [];
       for (const r of revs.sort()) {
         if (revisionProblem(r)) continue;
-        const st = await fs.stat(join(base, name, "revisions", r, CHECKSUMS_FILE)).catch(() => undefined);
-        if (st?.isFile()) committed.push(r);
+        const st = await fs.lstat(join(revisions, r, CHECKSUMS_FILE)).catch(() => undefined);
+        if (st?.isFile() && !(await fs.lstat(join(revisions, r))).isSymbolicLink()) committed.push(r);
       }
       const current = (await this.getCurrent(name).catch(() => undefined)) ?? null;
       out.push({ name, current, revisions: committed });

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../core/canonical-json.js";
+import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { readLimited } from "./idle.js";
@@ -69,9 +70,6 @@ function tlsHint(e: unknown, scheme: string): unknown {
 function sha256(data: Buffer | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
-
-/** Manifests are a few KiB; anything past this is refused rather than buffered. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export class OciTransport implements RegistryTransport {
   readonly kind = "oci" as const;
@@ -184,7 +182,7 @@ export class OciTransport implements RegistryTransport {
     if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
     const what = `reading manifest ${this.repo(template)}:${ref}`;
     let m: Manifest;
-    const body = await readLimited(res, MAX_MANIFEST_BYTES, what);
+    const body = await readLimited(res, MAX_METADATA_BYTES, what);
     // A manifest asked for by digest must be exactly the bytes that digest names.
     if (ref.startsWith("sha256:") && `sha256:${sha256(body)}` !== ref)
       throw new MvmError("integrity", `${what}: the registry sent a manifest that does not match ${ref}`);
@@ -249,7 +247,7 @@ export class OciTransport implements RegistryTransport {
         );
     } else m = await this.getManifest(template, rev);
     if (!m) return undefined;
-    const text = await this.getBlobText(template, m.config.digest, 1 << 20);
+    const text = await this.getBlobText(template, m.config.digest, MAX_METADATA_BYTES);
     const where = `${this.display} ${this.repo(template)}:${rev}`;
     return parseRemoteIndex(where, text, async () => {
       throw new MvmError("corrupt", `${where}: the index has no transfer map (not written by mvmctl)`);

@@ -4,7 +4,7 @@ import { isKnownArtifact, REVISION_FILE, SPEC_FILE } from "../core/artifacts.js"
 import { newChecksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem } from "../core/names.js";
-import { parseRevision } from "../core/revision.js";
+import { parseRevision, type TemplateRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { formatBytes } from "../core/sizes.js";
 import { parseSpec, type TemplateSpec } from "../core/spec.js";
@@ -18,6 +18,7 @@ import { fileMode } from "./modes.js";
 import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
+import { checkClaimedSizes, checkRecordedSizes } from "./size-claims.js";
 import type { RegistryTransport } from "./transport.js";
 
 // pull: download into a hidden staging directory next to the revisions, checking every
@@ -75,6 +76,7 @@ export async function remoteRevision(
       throw new MvmError("corrupt", `registry index names unexpected file ${JSON.stringify(name)}`);
   if (index.files[REVISION_FILE] === undefined)
     throw new MvmError("corrupt", `registry revision ${template}/${r} has no revision.json`);
+  checkClaimedSizes(index, `registry revision ${template}/${r}`);
   return { rev: r, index };
 }
 
@@ -86,6 +88,7 @@ async function download(
   name: string,
   staging: string,
   progress: ProgressSink,
+  signal: AbortSignal,
 ): Promise<void> {
   const form = index.transfer[name]!;
   const expected = index.files[name]!;
@@ -117,7 +120,7 @@ async function download(
       })();
       const got =
         form.encoding === SPARSE_ENCODING
-          ? await decodeSparse(counted, fh, form.size)
+          ? await decodeSparse(counted, fh, form.size, { signal })
           : await decodeIdentity(counted, fh);
       if (got.sha256 !== expected || got.size !== form.size)
         throw new MvmError(
@@ -153,6 +156,33 @@ function loadPulledSpec(
       `pulled template.json is for ${JSON.stringify(spec.template_id)}, not ${template}`,
     );
   return spec;
+}
+
+/**
+ * Reads and checks the revision.json of a pulled (or already present) revision: it must describe this
+ * revision of this template, and record for each file the size the index gives it.
+ */
+async function loadPulledRevision(
+  dir: string,
+  template: string,
+  rev: string,
+  index: RemoteIndex,
+  where: string,
+): Promise<TemplateRevision> {
+  const revFile = join(dir, REVISION_FILE);
+  const revision = parseJsonFile(revFile, await fs.readFile(revFile, "utf8"), parseRevision);
+  if (revision.revision_hash !== rev)
+    throw new MvmError(
+      "corrupt",
+      `pulled revision.json names revision ${revision.revision_hash}, not ${rev}`,
+    );
+  if (revision.spec && revision.spec.template_id !== template)
+    throw new MvmError(
+      "corrupt",
+      `pulled revision.json was built for template ${JSON.stringify(revision.spec.template_id)}, not ${template}; nothing was installed`,
+    );
+  checkRecordedSizes(index, revision, where);
+  return revision;
 }
 
 /** Whether a local revision dir already holds exactly these files. */
@@ -193,6 +223,7 @@ export async function pullRevision(
     layout: index.layout,
   });
 
+  const where = `registry revision ${template}/${rev}`;
   await store.sweep(template);
   const existing = await store.revisionDir(template, rev);
   const present = existing === target && (await alreadyPresent(existing, index));
@@ -214,16 +245,32 @@ export async function pullRevision(
     const dir = staging ?? target;
     if (staging) {
       const stagingDir = staging;
+      // The first file that fails stops the others (a long run of zeros included) instead of letting
+      // them finish for nothing.
+      const stop = new AbortController();
+      const fetchOne = async (name: string) => {
+        try {
+          await download(transport, template, rev, index, name, stagingDir, opts.progress, stop.signal);
+        } catch (e) {
+          stop.abort(new MvmError("network", `stopped because ${name} of this revision failed`));
+          throw e;
+        }
+        downloaded += index.transfer[name]!.stored_size;
+        const f = index.transfer[name]!;
+        opts.progress.fileDone(
+          `${name}: ${formatBytes(f.size)}${f.stored_size !== f.size ? ` (${formatBytes(f.stored_size)} received)` : ""}`,
+        );
+      };
       opts.progress.start(names.reduce((n, name) => n + index.transfer[name]!.stored_size, 0));
       try {
-        await mapLimit(names, 2, async (name) => {
-          await download(transport, template, rev, index, name, stagingDir, opts.progress);
-          downloaded += index.transfer[name]!.stored_size;
-          const f = index.transfer[name]!;
-          opts.progress.fileDone(
-            `${name}: ${formatBytes(f.size)}${f.stored_size !== f.size ? ` (${formatBytes(f.stored_size)} received)` : ""}`,
-          );
-        });
+        // revision.json first: the sizes it records bound every other download.
+        await fetchOne(REVISION_FILE);
+        await loadPulledRevision(stagingDir, template, rev, index, where);
+        await mapLimit(
+          names.filter((n) => n !== REVISION_FILE),
+          2,
+          fetchOne,
+        );
       } finally {
         opts.progress.finish();
       }
@@ -233,13 +280,7 @@ export async function pullRevision(
         toJson(newChecksums(template, rev, index.files)),
       );
     }
-    const revFile = join(dir, REVISION_FILE);
-    const revision = parseJsonFile(revFile, await fs.readFile(revFile, "utf8"), parseRevision);
-    if (revision.revision_hash !== rev)
-      throw new MvmError(
-        "corrupt",
-        `pulled revision.json names revision ${revision.revision_hash}, not ${rev}`,
-      );
+    const revision = await loadPulledRevision(dir, template, rev, index, where);
     if (revision.snapshot !== null && !names.some((n) => n.startsWith("snapshot/")))
       throw new MvmError(
         "corrupt",

@@ -11,6 +11,7 @@ import {
   type S3ClientConfig,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
 import { CHECKSUMS_FILE } from "../core/artifacts.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
@@ -65,10 +66,30 @@ function s3Failure(what: string, e: unknown): unknown {
   return e;
 }
 
-async function bodyText(body: unknown): Promise<string> {
-  const b = body as { transformToString?: () => Promise<string> } | undefined;
-  if (!b?.transformToString) throw new MvmError("network", "S3 answered without a body");
-  return b.transformToString();
+/** A document's body (index, `current`), read only up to MAX_METADATA_BYTES. */
+async function bodyText(body: unknown, declared: number | undefined, what: string): Promise<string> {
+  const tooLarge = (n: number) =>
+    new MvmError(
+      "corrupt",
+      `${what} is ${n} bytes, more than the ${MAX_METADATA_BYTES} a registry document may have`,
+    );
+  if (declared !== undefined && declared > MAX_METADATA_BYTES) {
+    await (body as { destroy?: () => void } | undefined)?.destroy?.();
+    throw tooLarge(declared);
+  }
+  if (!body || typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== "function")
+    throw new MvmError("network", "S3 answered without a body");
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > MAX_METADATA_BYTES) {
+      (body as { destroy?: () => void }).destroy?.();
+      throw tooLarge(total);
+    }
+    parts.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(parts).toString("utf8");
 }
 
 export class S3Transport implements RegistryTransport {
@@ -102,8 +123,9 @@ export class S3Transport implements RegistryTransport {
   private async getText(key: string): Promise<string | undefined> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: key }));
-      return await bodyText(out.Body);
+      return await bodyText(out.Body, out.ContentLength, `s3://${this.loc.bucket}/${key}`);
     } catch (e) {
+      if (e instanceof MvmError) throw e;
       if (isNotFound(e)) return undefined;
       throw s3Failure(`reading s3://${this.loc.bucket}/${key}`, e);
     }

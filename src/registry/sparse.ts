@@ -112,12 +112,37 @@ export async function* encodeIdentity(fh: FileHandle, done: Partial<RawDigest>):
   done.size = pos;
 }
 
-function feedZeros(hash: Hash, n: number): void {
+/** Zeros hashed between two turns of the event loop: timers, signals and I/O keep running. */
+const ZERO_SLICE = 32 << 20;
+const ZERO_SLICE_BUFFER = Buffer.alloc(1 << 20);
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Hashes a run of `n` zeros in slices, yielding to the event loop after each one, so that a long run
+ * (a mostly empty disk image, or a stream that claims a huge size) never blocks timers or signals and
+ * stops as soon as `signal` is aborted.
+ */
+async function feedZeros(hash: Hash, n: number, signal: AbortSignal | undefined): Promise<void> {
+  let inSlice = 0;
   while (n > 0) {
-    const k = Math.min(n, BLOCK);
-    hash.update(k === BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, k));
+    const k = Math.min(n, ZERO_SLICE_BUFFER.length);
+    hash.update(k === ZERO_SLICE_BUFFER.length ? ZERO_SLICE_BUFFER : ZERO_SLICE_BUFFER.subarray(0, k));
     n -= k;
+    inSlice += k;
+    if (inSlice >= ZERO_SLICE && n > 0) {
+      inSlice = 0;
+      await nextTurn();
+      if (signal?.aborted) throw aborted(signal);
+    }
   }
+}
+
+function aborted(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new MvmError("timeout", "decoding was interrupted");
 }
 
 function corrupt(why: string): MvmError {
@@ -126,12 +151,14 @@ function corrupt(why: string): MvmError {
 
 /**
  * Decodes a sparse1 stream into `fh` (an empty file), leaving holes for zeros, and returns the SHA-256
- * and size of the decoded bytes. Every field of the stream is checked before it is used.
+ * and size of the decoded bytes. Every field of the stream is checked before it is used; the decoded
+ * size must be `expectedSize` (callers bound it before they start), and `signal` stops the decoding.
  */
 export async function decodeSparse(
   source: AsyncIterable<Uint8Array>,
   fh: FileHandle,
   expectedSize?: number,
+  opts: { signal?: AbortSignal } = {},
 ): Promise<RawDigest> {
   const hash = createHash("sha256");
   let pending: Buffer = Buffer.alloc(0);
@@ -180,7 +207,7 @@ export async function decodeSparse(
       const offset = Number(offBig);
       if (offset < cursor) throw corrupt("extents overlap or go backwards");
       if (length > MAX_EXTENT || offset + length > logical) throw corrupt("extent too long");
-      feedZeros(hash, offset - cursor);
+      await feedZeros(hash, offset - cursor, opts.signal);
       cursor = offset;
       if (length === 0) {
         if (offset !== logical) throw corrupt("early trailer");
@@ -192,6 +219,7 @@ export async function decodeSparse(
   };
 
   for await (const chunk of source) {
+    if (opts.signal?.aborted) throw aborted(opts.signal);
     const view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength); // no copy
     pending = pending.length === 0 ? view : Buffer.concat([pending, view]);
     await take();

@@ -30,9 +30,16 @@ export class TemplateStore {
     return exists(this.paths.spec(name));
   }
 
-  /** Runs `fn` holding this template's writer lock. */
+  /**
+   * Runs `fn` holding this template's writer lock. Every command that writes the store comes through
+   * here, so this is where what killed processes left behind (a `template delete` trash directory of
+   * hundreds of MiB, build and pull staging) is swept, before anything new is written.
+   */
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(this.paths.lock(name), { what: `template ${name}` }, fn);
+    return withLock(this.paths.lock(name), { what: `template ${name}` }, async () => {
+      await this.sweep(name);
+      return fn();
+    });
   }
 
   async loadSpec(name: string): Promise<TemplateSpec> {

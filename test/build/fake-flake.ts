@@ -21,6 +21,10 @@ export interface FakePackage {
   fod?: string;
   /** Extra text in the output, so two packages differ. */
   salt?: string;
+  /** Symlinks made in the output after everything else (entry name → target), replacing any entry. */
+  links?: Record<string, string>;
+  /** The whole output is a symlink to this path instead of a directory. */
+  outLink?: string;
 }
 
 export interface FakeFod {
@@ -35,6 +39,7 @@ const BUILDER = `
 set -e
 if [ -n "$sleep" ]; then sleep "$sleep"; fi
 if [ -n "$fail" ]; then echo "building $name, about to fail"; echo "oops: deliberate failure" >&2; exit "$fail"; fi
+if [ -n "$outLink" ]; then ln -s "$outLink" "$out"; exit 0; fi
 mkdir -p "$out"
 if [ "$kernel" != none ]; then echo "kernel $nonce $salt" > "$out/$kernel"; fi
 if [ -n "$initrd" ]; then echo "initrd $nonce" > "$out/initrd"; fi
@@ -44,6 +49,12 @@ case "$rootfs" in
   rootfs-file) dd if=/dev/zero of="$out/rootfs" bs=1024 count="$rootfsKiB" 2>/dev/null ;;
   tree) mkdir -p "$out/rootfs/etc" "$out/rootfs/bin"; echo "$nonce" > "$out/rootfs/etc/hostname"; printf '#!/bin/sh\\necho hi\\n' > "$out/rootfs/init"; chmod 755 "$out/rootfs/init" ;;
 esac
+if [ -n "$links" ]; then
+  printf '%s\\n' "$links" | while IFS='=' read -r entry target; do
+    [ -n "$entry" ] || continue
+    rm -rf "$out/$entry"; mkdir -p "$(dirname "$out/$entry")"; ln -s "$target" "$out/$entry"
+  done
+fi
 `;
 
 const FOD_BUILDER = `printf '%s' "$content" > "$out"`;
@@ -91,6 +102,12 @@ export function writeFakeFlake(
         sleep: p.sleep === undefined ? "" : String(p.sleep),
         salt: p.salt ?? "",
       };
+      // Only set when used, so the other packages' derivations stay as they were.
+      if (p.links)
+        env.links = Object.entries(p.links)
+          .map(([entry, target]) => `${entry}=${target}`)
+          .join("\n");
+      if (p.outLink) env.outLink = p.outLink;
       const attrs = Object.entries(env)
         .map(([k, v]) => `      ${k} = ${nixString(v)};`)
         .join("\n");
