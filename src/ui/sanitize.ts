@@ -38,18 +38,27 @@ function cutMarker(dropped: number): string {
 
 /**
  * One printable line: secrets masked, every control character escaped (newlines too), at most `max`
- * characters followed by a note of how much was cut.
+ * characters. A longer line keeps its beginning and its end (where an error usually says why) with a
+ * note of how much was cut between them.
  */
 export function sanitize(text: string, max: number = MAX_MESSAGE_LINE): string {
-  const redacted = redactSecrets(text);
-  let out = "";
-  let dropped = 0;
-  for (const ch of redacted) {
-    const e = escapeChar(ch, false);
-    if (dropped > 0 || out.length + e.length > max) dropped += 1;
-    else out += e;
-  }
-  return dropped > 0 ? `${out}${cutMarker(dropped)}` : out;
+  const pieces = Array.from(redactSecrets(text), (ch) => escapeChar(ch, false));
+  let length = 0;
+  for (const p of pieces) length += p.length;
+  if (length <= max) return pieces.join("");
+  const take = (from: number, step: number, budget: number): number => {
+    let i = from;
+    for (let used = 0; i >= 0 && i < pieces.length; i += step) {
+      used += (pieces[i] as string).length;
+      if (used > budget) break;
+    }
+    return i;
+  };
+  const headEnd = take(0, 1, Math.floor((max * 2) / 3));
+  const tailStart = take(pieces.length - 1, -1, max - Math.floor((max * 2) / 3)) + 1;
+  const head = pieces.slice(0, headEnd).join("");
+  const tail = pieces.slice(Math.max(headEnd, tailStart)).join("");
+  return `${head} … [${Math.max(0, tailStart - headEnd)} characters cut] … ${tail}`;
 }
 
 /**
