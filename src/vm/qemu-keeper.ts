@@ -64,7 +64,7 @@ function main(): void {
     wrap ? ["--pdeathsig", "KILL", "--", prog as string, ...args] : args,
     {
       cwd: cfg.cwd,
-      // stdin is a pipe that stays open and silent: on /dev/null QEMU's stdio console would spin on EOF.
+      // The console's input is a pipe nobody writes to: the guest never reads anything, nor an end of input.
       stdio: ["pipe", "pipe", logFd],
     },
   );
