@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from "commander";
 import { renderError } from "../ui/errors.js";
+import { sanitize } from "../ui/sanitize.js";
 import { buildProgram } from "./program.js";
 
 // A reader that goes away (`mvmctl … | head`) is not an error: stop quietly.
@@ -24,7 +25,13 @@ async function main(argv: string[]): Promise<number> {
       // (`mvmctl`, `mvmctl template`) is a usage error.
       if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
       // Commander's messages already read "error: …"; usage problems exit 2.
-      process.stderr.write(`${e.message.startsWith("error:") ? e.message : `error: ${e.message}`}\n`);
+      const said = e.message.startsWith("error:") ? e.message : `error: ${e.message}`;
+      process.stderr.write(
+        `${said
+          .split("\n")
+          .map((l) => sanitize(l))
+          .join("\n")}\n`,
+      );
       return 2;
     }
     return renderError(e, ctx.debug);

@@ -9,14 +9,19 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+import { ConsoleLogWriter } from "./console-log.js";
 import { readKeeperCommands } from "./keeper-commands.js";
 
 export interface KeeperConfig {
   /** argv[0] is the program (qemu-system-x86_64). */
   argv: string[];
   cwd: string;
-  /** File (relative to cwd) that receives QEMU's stdout and stderr. */
+  /** File (relative to cwd) that receives QEMU's own messages (its stderr). */
   log: string;
+  /** File (relative to cwd) that receives the guest's serial console (QEMU's stdout), bounded. */
+  console: string;
+  /** Bound of the console log and its one rotated predecessor together. */
+  consoleMaxBytes: number;
   /** Removed when the VM ends without mvmctl watching (crash before detach, or after detach). */
   vmDir: string;
   /** Wrap QEMU in `setpriv --pdeathsig KILL` (util-linux) so it cannot outlive the keeper. */
@@ -59,10 +64,19 @@ function main(): void {
     wrap ? ["--pdeathsig", "KILL", "--", prog as string, ...args] : args,
     {
       cwd: cfg.cwd,
-      stdio: ["ignore", logFd, logFd],
+      // The console's input is a pipe nobody writes to: the guest never reads anything, nor an end of input.
+      stdio: ["pipe", "pipe", logFd],
     },
   );
   closeSync(logFd);
+  const consoleLog = new ConsoleLogWriter(`${cfg.cwd}/${cfg.console}`, cfg.consoleMaxBytes);
+  qemu.stdout?.on("data", (chunk: Buffer) => {
+    try {
+      consoleLog.write(chunk);
+    } catch {
+      // a full disk or a removed VM dir: the output is dropped, the VM keeps running
+    }
+  });
   qemu.on("error", (e) => {
     exited = true;
     say(`error ${JSON.stringify(e.message)}`);

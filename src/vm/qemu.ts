@@ -1,6 +1,6 @@
 // The QEMU backend: `qemu-system-x86_64 -M microvm` with ACPI (the Debian kernel finds its virtio-mmio
 // devices through ACPI), KVM only when a real probe says it works (else TCG), QMP on a unix socket,
-// user-mode networking with hostfwd for ports, the console in a file, and the guest agent on a
+// user-mode networking with hostfwd for ports, the console in a bounded log, and the guest agent on a
 // virtio-serial port. Every VM gets its own qcow2 overlay: the template's rootfs is never written.
 //
 // Snapshots. A snapshotable VM keeps its RAM in a file of the VM directory (memory-backend-file,
@@ -34,6 +34,7 @@ import type {
   VmHandle,
   VmState,
 } from "./backend.js";
+import { consoleLogMaxBytes } from "./console-log.js";
 import type { KeeperConfig } from "./qemu-keeper.js";
 import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
 import { QmpClient } from "./qmp.js";
@@ -189,8 +190,9 @@ export function qemuArgs(cfg: VmConfig, o: QemuArgsOptions): string[] {
     "-display",
     "none",
     "-no-reboot",
+    // The console goes to QEMU's stdout, which the keeper writes into a bounded, rotated log.
     "-serial",
-    `file:${QEMU_FILES.console}`,
+    "stdio",
     "-kernel",
     QEMU_FILES.kernel,
   );
@@ -552,6 +554,8 @@ export class QemuBackend implements HypervisorBackend {
       argv: [this.bin, ...args],
       cwd: dir,
       log: QEMU_FILES.log,
+      console: QEMU_FILES.console,
+      consoleMaxBytes: consoleLogMaxBytes(this.env),
       vmDir: dir,
       setpriv: "/usr/bin/setpriv",
     };

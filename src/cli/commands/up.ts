@@ -1,10 +1,11 @@
-import { createReadStream, promises as fs } from "node:fs";
 import type { Command } from "commander";
 import type { PortForward } from "../../vm/backend.js";
 import { parseHypervisor, selectBackend } from "../../vm/backends.js";
 import { detachVm, type StartedVm, startVm } from "../../vm/start-vm.js";
 import { removeVmDir } from "../../vm/vm-state.js";
 import { info, printJson, printLine, success } from "../../ui/output.js";
+import { consolePrinter } from "../../ui/sanitize.js";
+import { followConsoleLog } from "../../vm/console-log.js";
 import type { CliContext } from "../context.js";
 import * as parse from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parsePort, parseReadyTimeout } from "../vm-options.js";
@@ -27,35 +28,15 @@ function portsText(started: StartedVm): string {
   return p.length ? p.join(", ") : "none";
 }
 
-/** Copies the console log to stdout as it grows, until `stop` is called. */
+/** Copies the console log to stdout (sanitised: it is the guest's output) as it grows, until `stop` is called. */
 function followConsole(path: string): () => void {
-  let offset = 0;
-  let busy = false;
   let stopped = false;
-  const pump = async () => {
-    if (busy || stopped) return;
-    busy = true;
-    try {
-      const st = await fs.stat(path).catch(() => undefined);
-      if (st && st.size > offset) {
-        const end = st.size;
-        await new Promise<void>((res) => {
-          const s = createReadStream(path, { start: offset, end: end - 1 });
-          s.on("data", (d) => process.stdout.write(d));
-          s.on("close", () => res());
-          s.on("error", () => res());
-        });
-        offset = end;
-      }
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(pump, 200);
-  void pump();
+  const out = consolePrinter(process.stdout, false);
+  void followConsoleLog(path, out.write, { stopped: () => stopped })
+    .catch(() => {})
+    .finally(() => out.end());
   return () => {
     stopped = true;
-    clearInterval(timer);
   };
 }
 
@@ -81,7 +62,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option("--json", "with -d: print {name, backend, mode, ready_ms, ports, pid}")
     .addHelpText(
       "after",
-      "\nReady means the guest agent answers and every health check of the template passes. In the\nforeground the console is streamed and Ctrl-C stops the VM; with -d the VM runs on (see\n'mvmctl ls', 'mvmctl logs', 'mvmctl down').",
+      "\nReady means the guest agent answers and every health check of the template passes. In the\nforeground the console is streamed (control characters escaped; 'mvmctl logs --raw' shows\nthe bytes as they are) and Ctrl-C stops the VM; with -d the VM runs on (see 'mvmctl ls',\n'mvmctl logs', 'mvmctl down').",
     )
     .action(async (opts: UpOpts) => {
       const backend = await selectBackend(opts.hypervisor, ctx.paths);

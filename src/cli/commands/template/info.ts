@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { printJson, printLine } from "../../../ui/output.js";
+import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 
@@ -65,6 +66,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
         } else lines.push("", "Snapshot: (none)");
       } else if (cur) lines.push("", `Revision: ${cur.rev} (revision.json missing)`);
       else lines.push("", "Revision: (not yet built)");
-      for (const l of lines) printLine(l);
+      // A pulled template's files came from a registry: print their text through the sanitiser.
+      for (const l of lines) printLine(sanitize(l));
     });
 }

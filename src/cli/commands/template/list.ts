@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { withRegistry } from "../../../registry/open.js";
 import type { TemplateStore } from "../../../store/templates.js";
 import { paint, printJson, printLine } from "../../../ui/output.js";
+import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 
 interface TemplateRow {
@@ -59,8 +60,9 @@ async function listRemote(ctx: CliContext, registry: string | undefined, json: b
     if (templates.length === 0) printLine("  (none)");
     for (const t of templates) {
       const cur = t.current ? `current ${t.current.slice(0, 12)}` : "no current";
-      printLine(`  ${t.name.padEnd(24)}  ${cur}, ${t.revisions.length} revision(s)`);
-      for (const r of t.revisions) printLine(`    ${r}${r === t.current ? "  (current)" : ""}`);
+      // Names are the registry's words: shown through the sanitiser.
+      printLine(sanitize(`  ${t.name.padEnd(24)}  ${cur}, ${t.revisions.length} revision(s)`));
+      for (const r of t.revisions) printLine(sanitize(`    ${r}${r === t.current ? "  (current)" : ""}`));
     }
   });
 }
@@ -104,7 +106,7 @@ export function registerList(template: Command, ctx: CliContext): void {
         printLine(`  ${r.name.padEnd(24)}${rev}`);
       }
       for (const b of broken)
-        printLine(`  ${b.name.padEnd(24)}  ${paint("red", "broken", process.stdout)}: ${b.error}`);
+        printLine(`  ${b.name.padEnd(24)}  ${paint("red", "broken", process.stdout)}: ${sanitize(b.error)}`);
       printLine("");
       printLine("Local templates (base: ./):");
       if (local.length === 0) printLine("  (none)");
