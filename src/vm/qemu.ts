@@ -22,7 +22,7 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MvmError, messageOf } from "../core/errors.js";
 import type { SnapshotFingerprint } from "../core/snapshot.js";
-import { hostTscKhz } from "../kit/boot-args.js";
+import { hostClockArg, hostTscKhz } from "../kit/boot-args.js";
 import { pidAlive } from "../store/atomic.js";
 import { sha256File } from "../store/checksums.js";
 import type {
@@ -134,9 +134,10 @@ export function stableBootArgs(cfg: VmConfig): string {
   return ["console=ttyS0", "panic=-1", "quiet", "init_on_free=1", cfg.bootArgs ?? ""].join(" ").trim();
 }
 
+/** The stable part plus host tuning and the host's wall clock (microvm runs without an RTC). */
 function fullBootArgs(cfg: VmConfig, accel: Accel): string {
   const tsc = accel === "tcg" ? hostTscKhz() : undefined;
-  return tsc ? `${stableBootArgs(cfg)} tsc_early_khz=${tsc}` : stableBootArgs(cfg);
+  return [stableBootArgs(cfg), ...(tsc ? [`tsc_early_khz=${tsc}`] : []), hostClockArg()].join(" ");
 }
 
 /** The extra drives in the order the guest contract expects them: vdb config, vdc secrets, vdd data. */

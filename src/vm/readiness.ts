@@ -9,7 +9,7 @@ import { freshIdentity, GuestChannel, type HealthReport, type PostRestoreResult 
 
 export interface ReadyOptions {
   timeoutMs: number;
-  /** Send the post-restore request (fresh entropy and identity) once the agent answers. */
+  /** Send the post-restore request (host wall clock, fresh entropy and identity) once the agent answers. */
   postRestore?: boolean;
   /**
    * Ask the guest to restart its services after the restore (it re-reads config and secrets). Only
@@ -60,7 +60,13 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
       try {
         if (opts.postRestore)
           post = await ch.postRestore(
-            { identity, restartServices: opts.restartServices ?? false, network: vm.guestNetwork?.() },
+            {
+              identity,
+              restartServices: opts.restartServices ?? false,
+              network: vm.guestNetwork?.(),
+              // Read at each attempt: the guest's clock still says when the snapshot was taken.
+              wallClockMs: Date.now(),
+            },
             { timeoutMs: Math.min(2000, left()) },
           );
         else await ch.ping({ timeoutMs: Math.min(1000, left()) });
