@@ -1,0 +1,56 @@
+import { promises as fs } from "node:fs";
+import { basename, join } from "node:path";
+import { MvmError } from "../core/errors.js";
+
+// A VM that fails to start has its directory removed, and with it the console and hypervisor logs
+// that say why. Before that, the logs an error points at are copied to <data>/logs as
+// `vm-<name>-<file>` (their last MiB, mode 0600), and the error's hint names the copies instead.
+
+const KEEP_BYTES = 1 << 20;
+
+async function copyTail(from: string, to: string): Promise<boolean> {
+  let src: fs.FileHandle;
+  try {
+    src = await fs.open(from, "r");
+  } catch {
+    return false;
+  }
+  try {
+    const size = (await src.stat()).size;
+    const length = Math.min(size, KEEP_BYTES);
+    const buf = Buffer.alloc(length);
+    if (length > 0) await src.read(buf, 0, length, size - length);
+    await fs.rm(to, { force: true });
+    await fs.writeFile(to, buf, { mode: 0o600, flag: "wx" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await src.close();
+  }
+}
+
+/**
+ * Copies every file of `vmDir` that `e`'s hint names into `logsDir` and returns the error with the
+ * hint pointing at the copies (other errors are returned as they are). `label` tells apart the logs
+ * of several attempts of one start (e.g. "restore-").
+ */
+export async function keepFailureLogs(
+  e: unknown,
+  vmDir: string,
+  logsDir: string,
+  vmName: string,
+  label = "",
+): Promise<unknown> {
+  if (!(e instanceof MvmError) || !e.hint?.includes(`${vmDir}/`)) return e;
+  let hint = e.hint;
+  const named = new Set(
+    [...e.hint.matchAll(/(\/[^\s'"]+)/g)].map((m) => m[1] ?? "").filter((p) => p.startsWith(`${vmDir}/`)),
+  );
+  await fs.mkdir(logsDir, { recursive: true, mode: 0o700 }).catch(() => {});
+  for (const path of named) {
+    const kept = join(logsDir, `vm-${vmName}-${label}${basename(path)}`);
+    if (await copyTail(path, kept)) hint = hint.split(path).join(kept);
+  }
+  return new MvmError(e.kind, e.message, { hint, details: e.details, cause: e });
+}
