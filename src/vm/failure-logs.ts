@@ -31,26 +31,31 @@ async function copyTail(from: string, to: string): Promise<boolean> {
 }
 
 /**
- * Copies every file of `vmDir` that `e`'s hint names into `logsDir` and returns the error with the
- * hint pointing at the copies (other errors are returned as they are). `label` tells apart the logs
- * of several attempts of one start (e.g. "restore-").
+ * Copies every file of `vmDir` that `e`'s hint names, and the VM's console log when given, into
+ * `logsDir`, and returns the error with its hint pointing at the copies (errors of other kinds are
+ * returned as they are). `label` tells apart the logs of several attempts of one start ("restore-").
  */
 export async function keepFailureLogs(
   e: unknown,
   vmDir: string,
   logsDir: string,
   vmName: string,
-  label = "",
+  opts: { label?: string; consoleLog?: string } = {},
 ): Promise<unknown> {
-  if (!(e instanceof MvmError) || !e.hint?.includes(`${vmDir}/`)) return e;
-  let hint = e.hint;
+  if (!(e instanceof MvmError)) return e;
+  let hint = e.hint ?? "";
   const named = new Set(
-    [...e.hint.matchAll(/(\/[^\s'"]+)/g)].map((m) => m[1] ?? "").filter((p) => p.startsWith(`${vmDir}/`)),
+    [...hint.matchAll(/(\/[^\s'"]+)/g)].map((m) => m[1] ?? "").filter((p) => p.startsWith(`${vmDir}/`)),
   );
+  const console = opts.consoleLog?.startsWith(`${vmDir}/`) ? opts.consoleLog : undefined;
+  if (console) named.add(console);
+  if (named.size === 0) return e;
   await fs.mkdir(logsDir, { recursive: true, mode: 0o700 }).catch(() => {});
   for (const path of named) {
-    const kept = join(logsDir, `vm-${vmName}-${label}${basename(path)}`);
-    if (await copyTail(path, kept)) hint = hint.split(path).join(kept);
+    const kept = join(logsDir, `vm-${vmName}-${opts.label ?? ""}${basename(path)}`);
+    if (!(await copyTail(path, kept))) continue;
+    if (hint.includes(path)) hint = hint.split(path).join(kept);
+    else hint = `${hint ? `${hint}; ` : ""}Its console: ${kept}`;
   }
-  return new MvmError(e.kind, e.message, { hint, details: e.details, cause: e });
+  return new MvmError(e.kind, e.message, { ...(hint ? { hint } : {}), details: e.details, cause: e });
 }

@@ -164,7 +164,10 @@ export async function startVm(
         if (aborted || req.noFallback || !restoreMayBeAtFault(e)) throw e;
         // The snapshot restored into something that never became ready: keep what it said, then
         // start over from scratch in the same VM directory.
-        const kept = await keepFailureLogs(e, resolve(dir), paths.logs, name, "restore-");
+        const kept = await keepFailureLogs(e, resolve(dir), paths.logs, name, {
+          label: "restore-",
+          ...(vm ? { consoleLog: vm.consoleLog } : {}),
+        });
         await vm?.stop({ graceMs: 500 }).catch(() => {});
         vm = undefined;
         await emptyVmDir(dir);
@@ -186,7 +189,9 @@ export async function startVm(
     finished = true;
     return { record, vm, dir };
   } catch (e) {
-    const kept = await keepFailureLogs(e, resolve(dir), paths.logs, name);
+    const kept = await keepFailureLogs(e, resolve(dir), paths.logs, name, {
+      ...(vm ? { consoleLog: vm.consoleLog } : {}),
+    });
     await abort();
     throw kept;
   }
