@@ -16,6 +16,12 @@ export interface ReadyOptions {
    * needed when new config or secrets drives are attached; otherwise the services keep their state.
    */
   restartServices?: boolean;
+  /**
+   * After a cold boot: once the agent answers, step the guest's clock to the host's (a post_restore
+   * with only the clock and entropy: no identity change, no service restart). The kernel command
+   * line's clock is short by the time the guest spent before its kernel started.
+   */
+  syncClock?: boolean;
   /** Progress: called when the set of unhealthy checks changes. */
   onProgress?: (msg: string) => void;
 }
@@ -89,6 +95,13 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
         } else if (!(e instanceof MvmError && e.kind === "timeout")) throw e;
       }
     }
+    if (opts.syncClock && !opts.postRestore)
+      await ch
+        .postRestore(
+          { restartServices: false, wallClockMs: Date.now() },
+          { timeoutMs: Math.min(5000, left()) },
+        )
+        .catch((e) => opts.onProgress?.(`could not set the guest's clock: ${messageOf(e)}`));
     let last = "";
     const notReady = () =>
       new MvmError(

@@ -149,6 +149,7 @@ export async function startVm(
       await waitReady(vm, {
         timeoutMs: req.readyTimeoutMs,
         postRestore: restoring,
+        syncClock: !restoring,
         restartServices: Boolean(cfg.drives?.config || cfg.drives?.secrets),
         onProgress: say,
       });
