@@ -1,6 +1,6 @@
 import { promises as fs } from "node:fs";
 import { basename, join } from "node:path";
-import { MvmError } from "../core/errors.js";
+import { MvmError, messageOf } from "../core/errors.js";
 
 // A VM that fails to start has its directory removed, and with it the console and hypervisor logs
 // that say why. Before that, the logs an error points at are copied to <data>/logs as
@@ -32,8 +32,8 @@ async function copyTail(from: string, to: string): Promise<boolean> {
 
 /**
  * Copies every file of `vmDir` that `e`'s hint names, and the VM's console log when given, into
- * `logsDir`, and returns the error with its hint pointing at the copies (errors of other kinds are
- * returned as they are). `label` tells apart the logs of several attempts of one start ("restore-").
+ * `logsDir`, and returns the error (an MvmError: anything else becomes one) with its hint pointing
+ * at the copies. `label` tells apart the logs of several attempts of one start ("restore-").
  */
 export async function keepFailureLogs(
   e: unknown,
@@ -42,14 +42,14 @@ export async function keepFailureLogs(
   vmName: string,
   opts: { label?: string; consoleLog?: string } = {},
 ): Promise<unknown> {
-  if (!(e instanceof MvmError)) return e;
-  let hint = e.hint ?? "";
+  const err = e instanceof MvmError ? e : new MvmError("external", messageOf(e), { cause: e });
+  let hint = err.hint ?? "";
   const named = new Set(
     [...hint.matchAll(/(\/[^\s'"]+)/g)].map((m) => m[1] ?? "").filter((p) => p.startsWith(`${vmDir}/`)),
   );
   const console = opts.consoleLog?.startsWith(`${vmDir}/`) ? opts.consoleLog : undefined;
   if (console) named.add(console);
-  if (named.size === 0) return e;
+  if (named.size === 0) return err;
   await fs.mkdir(logsDir, { recursive: true, mode: 0o700 }).catch(() => {});
   for (const path of named) {
     const kept = join(logsDir, `vm-${vmName}-${opts.label ?? ""}${basename(path)}`);
@@ -57,5 +57,5 @@ export async function keepFailureLogs(
     if (hint.includes(path)) hint = hint.split(path).join(kept);
     else hint = `${hint ? `${hint}; ` : ""}Its console: ${kept}`;
   }
-  return new MvmError(e.kind, e.message, { ...(hint ? { hint } : {}), details: e.details, cause: e });
+  return new MvmError(err.kind, err.message, { ...(hint ? { hint } : {}), details: err.details, cause: e });
 }

@@ -599,7 +599,8 @@ export class QemuBackend implements HypervisorBackend {
       const died = !keeper.running;
       keeper.kill();
       await Promise.race([keeper.exited, sleep(5000)]);
-      if (!died) throw e;
+      // A raw socket error (EPIPE, ECONNRESET on QMP) means QEMU went away while we talked to it.
+      if (!died && e instanceof MvmError) throw e;
       // QEMU itself gave up: its own words say why (bad image, port taken, incompatible state).
       throw await qemuFailure(dir, from ? "QEMU could not restore the snapshot" : "QEMU failed to start");
     }

@@ -169,11 +169,13 @@ export async function startVm(
           label: "restore-",
           ...(vm ? { consoleLog: vm.consoleLog } : {}),
         });
+        // A dead VM says more than the socket error its death caused (EPIPE, ECONNRESET).
+        const why = vm && vm.processAlive?.() === false ? "the VM stopped before it was ready" : messageOf(e);
         await vm?.stop({ graceMs: 500 }).catch(() => {});
         vm = undefined;
         await emptyVmDir(dir);
         const hint = kept instanceof MvmError && kept.hint ? `; ${kept.hint}` : "";
-        const reason = `restoring the snapshot failed (${messageOf(e)})${hint}`;
+        const reason = `restoring the snapshot failed (${why})${hint}`;
         record.mode = "cold";
         record.cold_reason = reason;
         record.pid = 0;
