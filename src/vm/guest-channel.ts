@@ -59,6 +59,11 @@ export interface PostRestoreRequest {
   restartServices?: boolean;
   /** The address the restored guest must use instead of the snapshot VM's (applied before services restart). */
   network?: GuestNetwork;
+  /**
+   * The host's wall clock (ms since the Unix epoch): the guest steps its clock to it first, so it
+   * does not carry on from the moment the snapshot was taken. Omitted: the clock is left alone.
+   */
+  wallClockMs?: number;
 }
 
 /** An IPv4 address for one guest interface; the agent validates every field (docs/guest-protocol.md). */
@@ -75,6 +80,8 @@ export interface PostRestoreResult {
   hostname: string;
   machine_id: string | null;
   signalled_init: boolean;
+  /** How far the guest's clock was stepped (ms, positive: forwards), or null when no clock was sent. */
+  clock_step_ms: number | null;
   /** What was applied, or null when the request carried no network. */
   network: { iface: string; address: string; gateway: string | null } | null;
 }
@@ -311,6 +318,7 @@ export class GuestChannel {
         entropy: Buffer.from(entropy).toString("base64"),
         identity,
         ...(req.restartServices === false ? { restart_services: false } : {}),
+        ...(req.wallClockMs !== undefined ? { wall_clock_ms: Math.round(req.wallClockMs) } : {}),
         ...(req.network
           ? {
               network: {

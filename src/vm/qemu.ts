@@ -22,7 +22,7 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MvmError, messageOf } from "../core/errors.js";
 import type { SnapshotFingerprint } from "../core/snapshot.js";
-import { hostTscKhz } from "../kit/boot-args.js";
+import { hostClockArg, hostTscKhz } from "../kit/boot-args.js";
 import { pidAlive } from "../store/atomic.js";
 import { sha256File } from "../store/checksums.js";
 import type {
@@ -137,9 +137,10 @@ export function stableBootArgs(cfg: VmConfig): string {
   return ["console=ttyS0", "panic=-1", "quiet", "init_on_free=1", cfg.bootArgs ?? ""].join(" ").trim();
 }
 
+/** The stable part plus host tuning and the host's wall clock (microvm runs without an RTC). */
 function fullBootArgs(cfg: VmConfig, accel: Accel): string {
   const tsc = accel === "tcg" ? hostTscKhz() : undefined;
-  return tsc ? `${stableBootArgs(cfg)} tsc_early_khz=${tsc}` : stableBootArgs(cfg);
+  return [stableBootArgs(cfg), ...(tsc ? [`tsc_early_khz=${tsc}`] : []), hostClockArg()].join(" ");
 }
 
 /** The extra drives in the order the guest contract expects them: vdb config, vdc secrets, vdd data. */
@@ -595,7 +596,8 @@ export class QemuBackend implements HypervisorBackend {
       const died = !keeper.running;
       keeper.kill();
       await Promise.race([keeper.exited, sleep(5000)]);
-      if (!died) throw e;
+      // A raw socket error (EPIPE, ECONNRESET on QMP) means QEMU went away while we talked to it.
+      if (!died && e instanceof MvmError) throw e;
       // QEMU itself gave up: its own words say why (bad image, port taken, incompatible state).
       throw await qemuFailure(dir, from ? "QEMU could not restore the snapshot" : "QEMU failed to start");
     }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { MvmError } from "../core/errors.js";
 import type { TemplateRevision } from "../core/revision.js";
+import type { TemplateSpec } from "../core/spec.js";
 import { readChecksums } from "../store/checksums.js";
+import { templateHealth, unhealthyError } from "../store/health.js";
 import type { CurrentRevision, TemplateStore } from "../store/templates.js";
 import type { VmConfig } from "./backend.js";
 
@@ -11,19 +12,21 @@ import type { VmConfig } from "./backend.js";
 
 export interface TemplateImage {
   template: string;
+  /** The template's settings now (an `edit` since the build shows here, not in `revision`). */
+  spec: TemplateSpec;
   current: CurrentRevision;
   revision: TemplateRevision;
   images: VmConfig["images"];
   digests: NonNullable<VmConfig["digests"]>;
+  /** checksums.json's files (empty for a revision without one). */
+  checksums: Record<string, string>;
 }
 
 export async function loadTemplateImage(store: TemplateStore, template: string): Promise<TemplateImage> {
-  await store.loadSpec(template);
-  const current = await store.loadCurrent(template);
-  if (!current?.revision)
-    throw new MvmError("not_found", `template ${template} has not been built`, {
-      hint: `Build it with 'mvmctl template build ${template} --snapshot'.`,
-    });
+  const spec = await store.loadSpec(template);
+  const health = await templateHealth(store, template);
+  const current = health.current;
+  if (health.status !== "ready" || !current?.revision) throw unhealthyError(health);
   const rev = current.revision;
   const a = rev.artifact_paths;
   const images: VmConfig["images"] = {
@@ -32,15 +35,17 @@ export async function loadTemplateImage(store: TemplateStore, template: string):
     ...(a.initrd ? { initrd: join(current.dir, a.initrd) } : {}),
   };
   const digests: NonNullable<VmConfig["digests"]> = {};
+  let checksums: Record<string, string> = {};
   try {
     const sums = (await readChecksums(current.dir)).files;
+    checksums = sums;
     if (sums[a.vmlinux]) digests.kernel = sums[a.vmlinux];
     if (sums[a.rootfs]) digests.rootfs = sums[a.rootfs];
     if (a.initrd && sums[a.initrd]) digests.initrd = sums[a.initrd];
   } catch {
     // no checksums.json (an original-layout revision): the backend hashes the images itself
   }
-  return { template, current, revision: rev, images, digests };
+  return { template, spec, current, revision: rev, images, digests, checksums };
 }
 
 /** A VM name for a template: `<template>-<4 hex>` (names are `[a-z0-9][a-z0-9_-]{0,62}`). */

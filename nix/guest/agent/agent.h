@@ -92,6 +92,11 @@ const char *network_parse(const jval_t *net, network_req_t *out); /* NULL when v
 int network_apply(const network_req_t *net, char *err, size_t errlen);
 extern const char *ip_bin;
 
+/* clock.c: post_restore's "wall_clock_ms" (the host's wall clock, stepped into CLOCK_REALTIME). */
+const char *clock_parse(const jval_t *v, int64_t *out_ms); /* NULL when valid, else why not */
+int clock_apply(int64_t wall_ms, int64_t *step_ms, char *err, size_t errlen);
+extern const char *clock_file;
+
 /* service.c */
 int cmd_exec_service(const char *name, int pre_start);
 int cmd_supervise(const char *name);

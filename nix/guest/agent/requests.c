@@ -170,6 +170,16 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
     const char *why = network_parse(netv, &net);
     if (why) return reply_error(r, id, 1, "bad_request", why);
   }
+  const jval_t *clockv = json_get(req, "wall_clock_ms");
+  int64_t wall_ms = 0, step_ms = 0;
+  int has_clock = clockv && clockv->type != J_NULL;
+  if (has_clock) {
+    const char *why = clock_parse(clockv, &wall_ms);
+    if (why) return reply_error(r, id, 1, "bad_request", why);
+    /* First, so everything after (services included) sees the current time. */
+    char cerr[160];
+    if (clock_apply(wall_ms, &step_ms, cerr, sizeof cerr) < 0) return reply_error(r, id, 1, "internal", cerr);
+  }
 
   /* Reseed: every restored copy of a snapshot starts with the same RNG state, so mix in host bytes
    * and credit them, then ask the kernel to reseed its CRNG now rather than at its next interval. */
@@ -233,6 +243,9 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   buf_json_string(r, host, strlen(host));
   buf_puts(r, ",\"machine_id\":");
   if (mid) buf_json_string(r, mid->str, 32);
+  else buf_puts(r, "null");
+  buf_puts(r, ",\"clock_step_ms\":");
+  if (has_clock) buf_printf(r, "%lld", (long long)step_ms);
   else buf_puts(r, "null");
   buf_printf(r, ",\"signalled_init\":%s,\"network\":", signalled ? "true" : "false");
   if (has_net) {

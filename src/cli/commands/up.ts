@@ -16,6 +16,8 @@ interface UpOpts {
   detach?: boolean;
   port: PortForward[];
   cold?: boolean;
+  /** false with --no-fallback. */
+  fallback: boolean;
   cpus?: number;
   mem?: number;
   hypervisor: ReturnType<typeof parseHypervisor>;
@@ -50,6 +52,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option("-d, --detach", "return once the VM is ready; it keeps running until 'mvmctl down'")
     .option("-p, --port <host:guest>", "forward a host TCP port to the guest (repeatable)", parsePort, [])
     .option("--cold", "boot from scratch even if a snapshot exists")
+    .option(
+      "--no-fallback",
+      "fail instead of cold-booting when the snapshot cannot be restored (missing, incompatible, damaged, or its restore fails)",
+    )
     .option("--cpus <n>", "vCPUs (default: the template's)", parse.cpus)
     .option("--mem <size>", "memory, e.g. 512M or 2G (default: the template's)", parse.mem)
     .option("--hypervisor <h>", "auto, qemu or firecracker", parseHypervisor, "auto")
@@ -62,7 +68,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option("--json", "with -d: print {name, backend, mode, ready_ms, ports, pid}")
     .addHelpText(
       "after",
-      "\nReady means the guest agent answers and every health check of the template passes. In the\nforeground the console is streamed (control characters escaped; 'mvmctl logs --raw' shows\nthe bytes as they are) and Ctrl-C stops the VM; with -d the VM runs on (see 'mvmctl ls',\n'mvmctl logs', 'mvmctl down').",
+      "\nReady means the guest agent answers and every health check of the template passes. A snapshot\nthat does not match the template (sizing, host, backend) or is damaged is not restored, and a restore\nthat fails before the guest is ready falls back to a cold boot; either way one 'Cold boot:' line\nsays why. A failed start keeps its console log in <data>/logs (the error names it). In the\nforeground the console is streamed (control characters escaped; 'mvmctl logs --raw' shows the\nbytes as they are) and Ctrl-C stops the VM; with -d the VM runs on (see 'mvmctl ls',\n'mvmctl logs', 'mvmctl down').",
     )
     .action(async (opts: UpOpts) => {
       const backend = await selectBackend(opts.hypervisor, ctx.paths);
@@ -83,6 +89,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         template: opts.template,
         ...(opts.name !== undefined ? { name: opts.name } : {}),
         cold: Boolean(opts.cold),
+        noFallback: opts.fallback === false,
         ...(opts.cpus !== undefined ? { vcpus: opts.cpus } : {}),
         ...(opts.mem !== undefined ? { memMib: opts.mem } : {}),
         ports: opts.port,

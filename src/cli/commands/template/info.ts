@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
+import { templateHealth } from "../../../store/health.js";
 import { printJson, printLine } from "../../../ui/output.js";
 import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
@@ -15,11 +16,19 @@ export function registerInfo(template: Command, ctx: CliContext): void {
     .action(async (name: string, opts: { json?: boolean }) => {
       const store = ctx.store;
       const spec = await store.loadSpec(name);
-      const cur = await store.loadCurrent(name);
-      const rev = cur?.revision;
+      const health = await templateHealth(store, name);
+      const cur = health.current;
+      const rev = health.status === "ready" ? cur?.revision : undefined;
       const path = ctx.paths.template(name);
       if (opts.json) {
-        printJson({ spec, revision: rev ?? null, path, revision_dir: cur?.dir ?? null });
+        printJson({
+          spec,
+          revision: rev ?? null,
+          path,
+          revision_dir: cur?.dir ?? null,
+          status: health.status,
+          problem: health.status === "broken" ? (health.problem ?? null) : null,
+        });
         return;
       }
       // The original's exact layout (spec §1.3).
@@ -64,7 +73,8 @@ export function registerInfo(template: Command, ctx: CliContext): void {
           );
           if (snap.backend) lines.push(`  Backend:  ${snap.backend}`);
         } else lines.push("", "Snapshot: (none)");
-      } else if (cur) lines.push("", `Revision: ${cur.rev} (revision.json missing)`);
+      } else if (health.status === "broken")
+        lines.push("", `Revision: broken: ${health.problem}`, `  ${health.hint ?? ""}`.trimEnd());
       else lines.push("", "Revision: (not yet built)");
       // A pulled template's files came from a registry: print their text through the sanitiser.
       for (const l of lines) printLine(sanitize(l));
