@@ -9,7 +9,10 @@ const CFLAGS_FILE = "cflags";
 
 async function agentFlags(agentDir: string): Promise<string[]> {
   const text = await fs.readFile(join(agentDir, CFLAGS_FILE), "utf8");
-  return text.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
 }
 
 /** The agent's C sources, sorted, as [name, bytes]: part of the kit's input fingerprint. */

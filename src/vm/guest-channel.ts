@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { MvmError } from "../core/errors.js";
+import { untrustedText } from "../core/untrusted-text.js";
 import { connectUnixSocket } from "./qmp.js";
 
 // Host side of the guest protocol (docs/guest-protocol.md): 4-byte big-endian length + JSON, one
@@ -92,15 +93,31 @@ export class GuestError extends MvmError {
     readonly code: string,
     message: string,
   ) {
-    super("external", `guest agent: ${message} (${code})`);
+    super("external", `guest agent: ${untrustedText(message)} (${untrustedText(code, 40)})`);
   }
 }
 
+/** A frame from the agent: JSON object with the id of the request it belongs to. */
+export type GuestFrame = Record<string, unknown>;
+
 interface Pending {
   type: string;
-  resolve: (v: Record<string, unknown>) => void;
+  resolve: (v: GuestFrame) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
+  /** Streams: every frame before the last ("more": true). */
+  onFrame?: (f: GuestFrame) => void;
+}
+
+/** A request whose answer is a stream of frames on its id (exec, attach, read, write, list). */
+export interface GuestStream {
+  readonly id: number;
+  /** The last frame (resolves unless it says "ok": false, or the channel closes). */
+  readonly done: Promise<GuestFrame>;
+  /** Sends a frame that continues this stream (stdin, ack, data, end, resize, detach). */
+  send(type: string, fields?: Record<string, unknown>): boolean;
+  /** Resolves when the channel's socket can take more (after send returned false). */
+  drained(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -237,9 +254,14 @@ export class GuestChannel {
       const id = typeof msg.id === "number" ? msg.id : undefined;
       const p = id === undefined ? undefined : this.pending.get(id);
       if (!p) continue;
-      this.pending.delete(id!);
       clearTimeout(p.timer);
-      if (msg.ok === true) p.resolve(msg);
+      p.timer = undefined;
+      if (msg.more === true && msg.ok !== false) {
+        p.onFrame?.(msg);
+        continue;
+      }
+      this.pending.delete(id!);
+      if (msg.ok !== false) p.resolve(msg);
       else {
         const err = (msg.error ?? {}) as { code?: string; message?: string };
         p.reject(new GuestError(err.code ?? "unknown", err.message ?? "request failed"));
@@ -254,6 +276,59 @@ export class GuestChannel {
       p.reject(e);
     }
     this.pending.clear();
+  }
+
+  private writeFrame(obj: Record<string, unknown>): boolean {
+    const body = Buffer.from(JSON.stringify(obj), "utf8");
+    if (body.length > MAX_FRAME)
+      throw new MvmError("usage", `request of ${body.length} bytes exceeds ${MAX_FRAME}`);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length, 0);
+    return this.sock.write(Buffer.concat([header, body]));
+  }
+
+  /**
+   * Opens a stream: `onFrame` sees every frame before the last; `timeoutMs` bounds the wait for the
+   * first one only (a command may run for as long as it likes once it has started).
+   */
+  openStream(
+    type: string,
+    fields: Record<string, unknown>,
+    onFrame: (f: GuestFrame) => void,
+    timeoutMs = this.timeoutMs,
+  ): GuestStream {
+    if (this.closed) throw new MvmError("network", `guest channel closed: ${this.closeReason}`);
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    let resolveDone: (f: GuestFrame) => void = () => {};
+    let rejectDone: (e: Error) => void = () => {};
+    const done = new Promise<GuestFrame>((res, rej) => {
+      resolveDone = res;
+      rejectDone = rej;
+    });
+    const timer = setTimeout(() => {
+      this.pending.delete(id);
+      rejectDone(new MvmError("timeout", `guest agent did not answer "${type}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.pending.set(id, { type, resolve: resolveDone, reject: rejectDone, timer, onFrame });
+    this.writeFrame({ ...fields, id, type });
+    return {
+      id,
+      done,
+      send: (t, f = {}) => (this.closed ? false : this.writeFrame({ ...f, id, type: t })),
+      drained: () =>
+        this.closed || !this.sock.writableNeedDrain
+          ? Promise.resolve()
+          : new Promise<void>((res) => {
+              const go = () => {
+                this.sock.off("drain", go);
+                this.sock.off("close", go);
+                res();
+              };
+              this.sock.on("drain", go);
+              this.sock.on("close", go);
+            }),
+    };
   }
 
   /** Sends one request and waits for its reply. */

@@ -40,6 +40,8 @@ import { QmpClient } from "./qmp.js";
 export const QEMU_FILES = {
   qmp: "qmp.sock",
   agent: "agent.sock",
+  /** The keeper's socket that shares the agent channel among clients (guest-mux.ts). */
+  guest: "guest.sock",
   console: "console.log",
   log: "qemu.log",
   disk: "disk.qcow2",
@@ -561,6 +563,7 @@ export class QemuBackend implements HypervisorBackend {
       log: QEMU_FILES.log,
       vmDir: dir,
       setpriv: "/usr/bin/setpriv",
+      guestMux: { listen: QEMU_FILES.guest, agent: QEMU_FILES.agent },
     };
     const child = spawn(process.execPath, [KEEPER, JSON.stringify(keeperCfg)], {
       cwd: dir,
@@ -621,7 +624,7 @@ export class QemuVm implements VmHandle {
     /** The kernel command line this VM booted with ("" when attached from another process). */
     readonly bootArgs: string,
   ) {
-    this.guestChannel = join(dir, QEMU_FILES.agent);
+    this.guestChannel = join(dir, QEMU_FILES.guest);
     this.consoleLog = join(dir, QEMU_FILES.console);
     this.qemuLog = join(dir, QEMU_FILES.log);
   }

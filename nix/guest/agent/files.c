@@ -234,6 +234,10 @@ static void do_mkdir(const jval_t *req, double id, buf_t *r) {
     rc = mkdir(path, (mode_t)mode);
   }
   if (rc < 0) return reply_errno(r, id, errno, "cannot create directory", path);
+  /* An explicit mode is applied exactly (no umask), also to a directory that already existed. */
+  const jval_t *given = json_get(req, "mode");
+  if (given && given->type == J_NUM && chmod(path, (mode_t)mode) < 0)
+    return reply_errno(r, id, errno, "cannot set the mode of", path);
   buf_printf(r, "{\"id\":%.0f,\"ok\":true,\"type\":\"mkdir\"}", id);
 }
 
