@@ -55,7 +55,8 @@ export interface ServiceState {
 export interface PostRestoreRequest {
   /** Fresh random bytes for the guest RNG (16–4096; default 64 from the host's CSPRNG). */
   entropy?: Uint8Array;
-  identity?: { hostnameSuffix?: string; machineId?: string };
+  /** hostname: the whole new hostname; else hostnameSuffix is appended to the image's hostname. */
+  identity?: { hostname?: string; hostnameSuffix?: string; machineId?: string };
   /** false: the guest keeps its services running (no SIGUSR1 to PID 1); default true. */
   restartServices?: boolean;
   /** The address the restored guest must use instead of the snapshot VM's (applied before services restart). */
@@ -378,6 +379,7 @@ export class GuestChannel {
     if (entropy.length < 16 || entropy.length > 4096)
       throw new MvmError("usage", "post-restore entropy must be 16 to 4096 bytes");
     const identity: Record<string, string> = {};
+    if (req.identity?.hostname !== undefined) identity.hostname = req.identity.hostname;
     if (req.identity?.hostnameSuffix !== undefined) identity.hostname_suffix = req.identity.hostnameSuffix;
     if (req.identity?.machineId !== undefined) identity.machine_id = req.identity.machineId;
     const r = await this.request(
@@ -428,7 +430,18 @@ export class GuestChannel {
   }
 }
 
-/** Fresh identity for a restored VM: an 8-character hostname suffix and a machine id. */
-export function freshIdentity(): { hostnameSuffix: string; machineId: string } {
-  return { hostnameSuffix: randomBytes(4).toString("hex"), machineId: randomBytes(16).toString("hex") };
+/**
+ * Fresh identity for a restored VM: a new machine id, and its name as hostname (underscores become
+ * dashes) so each VM restored from one snapshot is told apart; a name that cannot be a hostname gets
+ * the image's hostname with an 8-character random suffix instead.
+ */
+export function freshIdentity(vmName?: string): {
+  hostname?: string;
+  hostnameSuffix?: string;
+  machineId: string;
+} {
+  const machineId = randomBytes(16).toString("hex");
+  const host = (vmName ?? "").replace(/_/g, "-").replace(/-+$/, "").slice(0, 63);
+  if (/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(host)) return { hostname: host, machineId };
+  return { hostnameSuffix: randomBytes(4).toString("hex"), machineId };
 }

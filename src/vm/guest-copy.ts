@@ -160,7 +160,7 @@ export async function copyFromGuest(ch: GuestChannel, src: string, dst: string):
   const target = dstKind === "dir" ? join(dst, name) : dst;
   const stats: CopyStats = { files: 0, dirs: 0, bytes: 0, skipped: 0, target };
   if (srcStat.kind !== "file" && srcStat.kind !== "dir")
-    throw new MvmError("usage", `${src} in the guest is a ${srcStat.kind}, not a file or directory`);
+    throw new MvmError("usage", `${src} in the guest is not a regular file or a directory (${srcStat.kind})`);
   if (dstKind === undefined && dst.endsWith("/"))
     throw new MvmError("not_found", `directory ${dst} does not exist`);
   if (srcStat.kind === "file") {

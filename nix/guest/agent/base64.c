@@ -1,13 +1,15 @@
 /* Base64 (standard alphabet, padded): the encoding of every byte payload in a JSON frame. */
-#include <string.h>
-
 #include "agent.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int b64val(int c) {
-  const char *p = c ? strchr(alphabet, c) : NULL;
-  return p ? (int)(p - alphabet) : -1;
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
 }
 
 /* Returns the decoded length, or -1 when the text is not base64 or does not fit in cap bytes. */

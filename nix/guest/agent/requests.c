@@ -119,7 +119,18 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   if (nraw < 16) return reply_error(r, id, 1, "bad_request", "entropy must be 16 to 4096 bytes of base64");
   const jval_t *suffix = ident ? json_get(ident, "hostname_suffix") : NULL;
   const jval_t *mid = ident ? json_get(ident, "machine_id") : NULL;
+  const jval_t *fullname = ident ? json_get(ident, "hostname") : NULL;
   if (ident && ident->type != J_OBJ) return reply_error(r, id, 1, "bad_request", "identity must be an object");
+  /* A whole hostname (the VM's name) takes the place of image hostname + suffix. */
+  if (fullname && fullname->type != J_NULL) {
+    int ok = fullname->type == J_STR && fullname->str_len >= 1 && fullname->str_len <= 63 &&
+             strlen(fullname->str) == fullname->str_len && fullname->str[0] != '-' &&
+             fullname->str[fullname->str_len - 1] != '-';
+    for (size_t i = 0; ok && i < fullname->str_len; i++) ok = is_suffix_char(fullname->str[i]);
+    if (!ok) return reply_error(r, id, 1, "bad_request", "hostname must be 1-63 of [a-z0-9-], not starting or ending with -");
+  } else {
+    fullname = NULL;
+  }
   if (suffix && suffix->type != J_NULL) {
     int ok = suffix->type == J_STR && suffix->str_len >= 1 && suffix->str_len <= 32 &&
              strlen(suffix->str) == suffix->str_len && suffix->str[0] != '-';
@@ -168,7 +179,14 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   }
 
   char path[512], host[128] = "";
-  if (suffix) {
+  if (fullname) {
+    snprintf(host, sizeof host, "%s", fullname->str);
+    if (sethostname(host, strlen(host)) < 0) return reply_error(r, id, 1, "internal", "sethostname failed");
+    snprintf(path, sizeof path, "%s/hostname", run_dir);
+    char line[140];
+    int n = snprintf(line, sizeof line, "%s\n", host);
+    write_file(path, line, (size_t)n, 0644);
+  } else if (suffix) {
     snprintf(path, sizeof path, "%s/hostname", cfg_dir);
     char *base = read_file(path, NULL);
     size_t bl = base ? strcspn(base, "\n") : 0;

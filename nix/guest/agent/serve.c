@@ -230,7 +230,7 @@ static void process_frames(int i) {
 
 static void read_conn(int i) {
   conn_t *c = &conns[i];
-  char tmp[8192];
+  static char tmp[64 * 1024];
   for (;;) {
     ssize_t r = read(c->fd, tmp, sizeof tmp);
     if (r < 0 && errno == EINTR) continue;
