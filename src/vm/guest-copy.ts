@@ -66,7 +66,7 @@ export async function copyToGuest(ch: GuestChannel, src: string, dst: string): P
     );
   });
   if (!st.isFile() && !st.isDirectory())
-    throw new MvmError("usage", `${src} is neither a file nor a directory`);
+    throw new MvmError("unsupported", `${src} is neither a file nor a directory`);
   const dstKind = await guestKind(ch, dst);
   const target = dstKind === "dir" ? posix.join(dst, basename(src)) : dst;
   const stats: CopyStats = { files: 0, dirs: 0, bytes: 0, skipped: 0, target };
@@ -160,7 +160,10 @@ export async function copyFromGuest(ch: GuestChannel, src: string, dst: string):
   const target = dstKind === "dir" ? join(dst, name) : dst;
   const stats: CopyStats = { files: 0, dirs: 0, bytes: 0, skipped: 0, target };
   if (srcStat.kind !== "file" && srcStat.kind !== "dir")
-    throw new MvmError("usage", `${src} in the guest is not a regular file or a directory (${srcStat.kind})`);
+    throw new MvmError(
+      "unsupported",
+      `${src} in the guest is not a regular file or a directory (${srcStat.kind})`,
+    );
   if (dstKind === undefined && dst.endsWith("/"))
     throw new MvmError("not_found", `directory ${dst} does not exist`);
   if (srcStat.kind === "file") {

@@ -290,7 +290,7 @@ describe("exec, cp and ps in a VM started by up -d", () => {
     assert.equal(ghost.code, 1);
     assert.match(ghost.stderr, /^error: \/no\/such does not exist in the guest$/m);
     // An argument list far beyond one frame is refused by the client before it reaches the guest.
-    const huge = await exec(["vm_one", "--", "echo", "x".repeat(300 * 1024)]);
+    const huge = await exec(["vm_one", "--", "echo", ...Array<string>(3000).fill("x".repeat(100))]);
     assert.equal(huge.code, 2);
     assert.match(huge.stderr, /exceeds 262144/);
     const rec = JSON.parse(readFileSync(join(data, "vms", "vm_one", "vm.json"), "utf8")) as {
@@ -305,5 +305,17 @@ describe("exec, cp and ps in a VM started by up -d", () => {
     }
     const fine = await exec(["vm_one", "--", "true"]);
     assert.equal(fine.code, 0);
+  });
+
+  test("PID 1 keeps one idle sleep however often it is told to reload (SIGUSR1)", async () => {
+    const r = await exec([
+      "vm_one",
+      "--",
+      "sh",
+      "-c",
+      "for i in 1 2 3; do kill -USR1 1; sleep 1; done; ps -o pid,args | grep -c '[s]leep 3600'",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "1");
   });
 });
