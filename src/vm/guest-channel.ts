@@ -279,13 +279,18 @@ export class GuestChannel {
     this.pending.clear();
   }
 
-  private writeFrame(obj: Record<string, unknown>): boolean {
+  /** A frame ready to send; throws (before anything is sent or awaited) when it is too large. */
+  private encodeFrame(obj: Record<string, unknown>): Buffer {
     const body = Buffer.from(JSON.stringify(obj), "utf8");
     if (body.length > MAX_FRAME)
       throw new MvmError("usage", `request of ${body.length} bytes exceeds ${MAX_FRAME}`);
     const header = Buffer.alloc(4);
     header.writeUInt32BE(body.length, 0);
-    return this.sock.write(Buffer.concat([header, body]));
+    return Buffer.concat([header, body]);
+  }
+
+  private writeFrame(obj: Record<string, unknown>): boolean {
+    return this.sock.write(this.encodeFrame(obj));
   }
 
   /**
@@ -300,6 +305,7 @@ export class GuestChannel {
   ): GuestStream {
     if (this.closed) throw new MvmError("network", `guest channel closed: ${this.closeReason}`);
     const id = this.nextId;
+    const first = this.encodeFrame({ ...fields, id, type });
     this.nextId = (this.nextId + 1) >>> 0;
     let resolveDone: (f: GuestFrame) => void = () => {};
     let rejectDone: (e: Error) => void = () => {};
@@ -312,7 +318,7 @@ export class GuestChannel {
       rejectDone(new MvmError("timeout", `guest agent did not answer "${type}" within ${timeoutMs} ms`));
     }, timeoutMs);
     this.pending.set(id, { type, resolve: resolveDone, reject: rejectDone, timer, onFrame });
-    this.writeFrame({ ...fields, id, type });
+    this.sock.write(first);
     return {
       id,
       done,

@@ -122,7 +122,10 @@ describe("exec", () => {
       await assert.rejects(run(ch, ["true"], { user: "nobody-here" }), /no such user/);
       await assert.rejects(
         run(ch, ["true"], { cwd: "/no/such/dir" }),
-        (e: unknown) => e instanceof GuestError && e.code === "not_found",
+        (e: unknown) =>
+          e instanceof GuestError &&
+          e.code === "not_found" &&
+          /cannot change to directory \/no\/such\/dir/.test(e.message),
       );
     } finally {
       ch.close();

@@ -52,7 +52,7 @@ describe("exec, cp and ps in a VM started by up -d", () => {
   const root = tempDir("mvm-vm-exec-");
   const data = join(root, "data");
   const proj = join(root, "proj");
-  // /dev/kvm exists on these machines but is unusable; under load the KVM probe can take it for usable.
+  // Where /dev/kvm exists but is unusable (nested), the KVM probe can take it for usable under load.
   const accel = { MVM_QEMU_ACCEL: "tcg" };
   const cli = cliFor(data, accel);
   const exec = (args: string[], input?: string) =>

@@ -180,9 +180,12 @@ static int set_winsize(int fd, const jval_t *pty) {
   return ioctl(fd, TIOCSWINSZ, &ws);
 }
 
-/* In the child: everything that can fail reports its errno through `report` and exits 127. */
-static void child_fail(int report, int err) {
-  (void)!write(report, &err, sizeof err);
+/* In the child: whatever fails reports its stage and errno through `report`, then exits 127. */
+enum { STAGE_TERMINAL = 1, STAGE_USER, STAGE_CWD, STAGE_EXEC };
+
+static void child_fail(int report, int stage, int err) {
+  int msg[2] = {stage, err};
+  (void)!write(report, msg, sizeof msg);
   _exit(127);
 }
 
@@ -305,7 +308,7 @@ static void start_exec(const jval_t *req, double id, origin_t from, buf_t *r) {
       if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
     if (use_pty) {
       int slave = open(slave_name, O_RDWR);
-      if (slave < 0) child_fail(report[1], errno);
+      if (slave < 0) child_fail(report[1], STAGE_TERMINAL, errno);
       ioctl(slave, TIOCSCTTY, 0);
       dup2(slave, 0), dup2(slave, 1), dup2(slave, 2);
       if (slave > 2) close(slave);
@@ -319,26 +322,27 @@ static void start_exec(const jval_t *req, double id, origin_t from, buf_t *r) {
       dup2(errp[1], 2);
     }
     if (uid != getuid() || gid != getgid()) {
-      if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) child_fail(report[1], errno);
+      if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) child_fail(report[1], STAGE_USER, errno);
     }
     const char *dir = cwd && cwd->type == J_STR ? cwd->str : home;
     if (chdir(dir) < 0) {
-      if (cwd && cwd->type == J_STR) child_fail(report[1], errno);
-      if (chdir("/") < 0) child_fail(report[1], errno);
+      if (cwd && cwd->type == J_STR) child_fail(report[1], STAGE_CWD, errno);
+      if (chdir("/") < 0) child_fail(report[1], STAGE_CWD, errno);
     }
     environ = envp;
     execvp(args[0], args);
-    child_fail(report[1], errno);
+    child_fail(report[1], STAGE_EXEC, errno);
   }
   if (pid < 0 && !setup_err) setup_err = errno;
-  int child_err = 0;
+  int child_err = 0, stage = 0;
   if (report[1] >= 0) close(report[1]);
   if (pid > 0) {
     /* Blocks until the child has exec'd (the pipe closes) or reported why it could not. */
+    int msg[2] = {0, 0};
     ssize_t got;
-    do got = read(report[0], &child_err, sizeof child_err);
+    do got = read(report[0], msg, sizeof msg);
     while (got < 0 && errno == EINTR);
-    if (got != (ssize_t)sizeof child_err) child_err = 0;
+    if (got == (ssize_t)sizeof msg) stage = msg[0], child_err = msg[1];
   }
   if (report[0] >= 0) close(report[0]);
   close_fd(&outp[1]);
@@ -354,7 +358,16 @@ static void start_exec(const jval_t *req, double id, origin_t from, buf_t *r) {
     if (pid > 0) waitpid(pid, NULL, 0);
     int err = setup_err ? setup_err : child_err;
     free(args);
-    reply_errno(r, id, err, child_err ? "cannot start" : "cannot set up", child_err ? argv->items[0]->str : NULL);
+    const char *what = !child_err              ? "cannot set up the command"
+                       : stage == STAGE_USER     ? "cannot switch to user"
+                       : stage == STAGE_CWD      ? "cannot change to directory"
+                       : stage == STAGE_TERMINAL ? "cannot open the terminal"
+                                                 : "cannot start";
+    const char *subject = stage == STAGE_USER && user && user->type == J_STR ? user->str
+                          : stage == STAGE_CWD && cwd && cwd->type == J_STR ? cwd->str
+                          : stage == STAGE_EXEC ? argv->items[0]->str
+                                                : NULL;
+    reply_errno(r, id, err, what, subject);
     return;
   }
   memset(p, 0, sizeof *p);

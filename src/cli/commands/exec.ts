@@ -60,18 +60,24 @@ export function registerExec(program: Command, ctx: CliContext): void {
       const rawTerminal = tty && process.stdin.isTTY === true;
       if (tty && !process.stdout.isTTY && !opts.interactive) warn("--tty without a terminal on stdout");
       let interrupts = 0;
-      const running = startExec(
-        channel,
-        {
-          argv: command,
-          env: envObject(opts.env),
-          ...(opts.workdir ? { cwd: opts.workdir } : {}),
-          ...(opts.user ? { user: opts.user } : {}),
-          ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
-          ...(tty ? { pty: { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } } : {}),
-        },
-        { ...(stdin ? { stdin } : {}), stdout: process.stdout, stderr: process.stderr },
-      );
+      let running: ReturnType<typeof startExec>;
+      try {
+        running = startExec(
+          channel,
+          {
+            argv: command,
+            env: envObject(opts.env),
+            ...(opts.workdir ? { cwd: opts.workdir } : {}),
+            ...(opts.user ? { user: opts.user } : {}),
+            ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
+            ...(tty ? { pty: { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } } : {}),
+          },
+          { ...(stdin ? { stdin } : {}), stdout: process.stdout, stderr: process.stderr },
+        );
+      } catch (e) {
+        channel.close();
+        throw e;
+      }
       // Without a terminal in raw mode, Ctrl-C is for the command: pass it on; a second one leaves it
       // running in the guest (see 'mvmctl ps') and returns.
       const onInterrupt = (sig: "SIGINT" | "SIGTERM" | "SIGHUP") => {
