@@ -94,6 +94,15 @@ async function run(ch: GuestChannel, argv: string[], extra: Omit<ExecRequest, "a
   return { ...r, stdout: stdout.text(), stderr: stderr.text() };
 }
 
+/** Waits until the command's pid is known; fails (rather than hangs) when it never starts. */
+async function startedWithin(pid: () => number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (pid() === 0) {
+    assert.ok(Date.now() < deadline, "the command did not start");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 function agentPeakRssKiB(): number {
@@ -136,16 +145,15 @@ describe("exec", () => {
     const ch = await channel();
     try {
       const sink = new Sink();
-      let started!: (pid: number) => void;
-      const pidP = new Promise<number>((r) => {
-        started = r;
-      });
+      let pid = 0;
       const running = startExec(
         ch,
         { argv: ["sleep", "100"] },
-        { stdout: sink, stderr: sink, onStart: started },
+        { stdout: sink, stderr: sink, onStart: (p) => (pid = p) },
       );
-      await signalGuestProcess(ch, await pidP, "TERM");
+      running.result.catch(() => {});
+      await startedWithin(() => pid, 10_000);
+      await signalGuestProcess(ch, pid, "TERM");
       const r = await running.result;
       assert.equal(r.code, null);
       assert.equal(r.signal, 15);
@@ -268,7 +276,7 @@ describe("exec", () => {
       { argv: ["sh", "-c", "sleep 0.4; echo while-away; sleep 0.8; echo finished; exit 3"] },
       { stdout: new Sink(), stderr: new Sink(), onStart: (p) => (pid = p) },
     ).result.catch(() => {});
-    while (pid === 0) await new Promise((r) => setTimeout(r, 10));
+    await startedWithin(() => pid, 10_000);
     first.close();
     const second = await channel();
     await new Promise((r) => setTimeout(r, 600));
@@ -445,27 +453,6 @@ describe("files", () => {
       ch.close();
     }
   });
-
-  test("an oversized frame is refused and the connection goes on working", async () => {
-    const s = connect(sock);
-    await new Promise((r) => s.once("connect", r));
-    const head = Buffer.alloc(4);
-    head.writeUInt32BE(256 * 1024 + 1);
-    const replies: Buffer[] = [];
-    s.on("data", (d: Buffer) => replies.push(d));
-    s.write(Buffer.concat([head, Buffer.alloc(256 * 1024 + 1, 0x20)]));
-    const ping = Buffer.from(JSON.stringify({ id: 5, type: "ping" }));
-    const ph = Buffer.alloc(4);
-    ph.writeUInt32BE(ping.length);
-    s.write(Buffer.concat([ph, ping]));
-    const deadline = Date.now() + 5000;
-    while (!Buffer.concat(replies).toString().includes('"pong"') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
-    s.destroy();
-    const text = Buffer.concat(replies).toString();
-    assert.match(text, /"frame_too_large"/);
-    assert.match(text, /"id":5,"ok":true,"type":"pong"/);
-  });
 });
 
 describe("the keeper's multiplexer", () => {
@@ -493,7 +480,7 @@ describe("the keeper's multiplexer", () => {
         { argv: ["sleep", "30"] },
         { stdout: new Sink(), stderr: new Sink(), onStart: (p) => (pid = p) },
       ).result.catch(() => {});
-      while (pid === 0) await new Promise((r) => setTimeout(r, 10));
+      await startedWithin(() => pid, 10_000);
       clients[2]!.close();
       let mine = (await listGuestProcesses(clients[0]!)).find((p) => p.pid === pid);
       for (let i = 0; i < 50 && mine?.attached; i++) {
