@@ -53,6 +53,9 @@ export async function buildProgram(
     { names: ["ls"], load: async () => [(await import("./commands/ls.js")).registerLs] },
     { names: ["down"], load: async () => [(await import("./commands/down.js")).registerDown] },
     { names: ["logs"], load: async () => [(await import("./commands/logs.js")).registerLogs] },
+    { names: ["exec"], load: async () => [(await import("./commands/exec.js")).registerExec] },
+    { names: ["cp"], load: async () => [(await import("./commands/cp.js")).registerCp] },
+    { names: ["ps"], load: async () => [(await import("./commands/ps.js")).registerPs] },
     {
       names: ["completion", "completions"],
       load: async () => [(await import("./commands/completion.js")).registerCompletion],

@@ -43,6 +43,8 @@ import { requireTool } from "../host/tools.js";
 export const QEMU_FILES = {
   qmp: "qmp.sock",
   agent: "agent.sock",
+  /** The keeper's socket that shares the agent channel among clients (guest-mux.ts). */
+  guest: "guest.sock",
   console: "console.log",
   log: "qemu.log",
   disk: "disk.qcow2",
@@ -559,6 +561,7 @@ export class QemuBackend implements HypervisorBackend {
       consoleMaxBytes: consoleLogMaxBytes(this.env),
       vmDir: dir,
       setpriv: "/usr/bin/setpriv",
+      guestMux: { listen: QEMU_FILES.guest, agent: QEMU_FILES.agent },
     };
     const child = spawn(process.execPath, [KEEPER, JSON.stringify(keeperCfg)], {
       cwd: dir,
@@ -620,7 +623,7 @@ export class QemuVm implements VmHandle {
     /** The kernel command line this VM booted with ("" when attached from another process). */
     readonly bootArgs: string,
   ) {
-    this.guestChannel = join(dir, QEMU_FILES.agent);
+    this.guestChannel = join(dir, QEMU_FILES.guest);
     this.consoleLog = join(dir, QEMU_FILES.console);
     this.qemuLog = join(dir, QEMU_FILES.log);
   }

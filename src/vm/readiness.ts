@@ -60,7 +60,7 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
     // post_restore itself (one identity for every attempt: a late answer to an earlier attempt is
     // dropped by id, and applying the same identity twice is harmless).
     let post: PostRestoreResult | undefined;
-    const identity = freshIdentity();
+    const identity = freshIdentity(vm.name);
     for (;;) {
       if (!alive()) throw dead();
       try {
