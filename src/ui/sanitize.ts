@@ -1,5 +1,7 @@
 import { StringDecoder } from "node:string_decoder";
-import { redactSecrets } from "../core/secrets.js";
+import { cutMarker, escapeChar, MAX_MESSAGE_LINE, sanitize } from "../core/untrusted-text.js";
+
+export { MAX_MESSAGE_LINE, sanitize };
 
 // The output sanitiser. Text from a guest (health check names and output, agent errors, its console),
 // a registry (error bodies, names) or a planner reaches a terminal only through here: every character a
@@ -8,58 +10,8 @@ import { redactSecrets } from "../core/secrets.js";
 // secrets are masked. A guest can therefore neither retitle the window, clear the screen, move the
 // cursor to fake a line nor flood the terminal with one enormous line.
 
-/** Longest line (in characters, after escaping) that a message may print. */
-export const MAX_MESSAGE_LINE = 1000;
 /** Longest console line `logs` prints before cutting the rest of that line. */
 export const MAX_CONSOLE_LINE = 4096;
-
-/** Formatting marks that reorder or hide text (bidi overrides, zero-width characters, BOM). */
-const INVISIBLE = /[\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
-}
-
-/** The escaped form of one code point, or the code point itself when it is safe to print. */
-function escapeChar(ch: string, keepTab: boolean): string {
-  const c = ch.codePointAt(0) ?? 0;
-  if (c === 0x0a) return "\\n";
-  if (c === 0x0d) return "\\r";
-  if (c === 0x09) return keepTab ? ch : "\\t";
-  if (c < 0x20 || c === 0x7f) return `\\x${hex2(c)}`;
-  if (c >= 0x80 && c <= 0x9f) return `\\u00${hex2(c)}`;
-  if (c > 0x2000 && INVISIBLE.test(ch)) return `\\u${c.toString(16).padStart(4, "0")}`;
-  return ch;
-}
-
-function cutMarker(dropped: number): string {
-  return `… [${dropped} more characters]`;
-}
-
-/**
- * One printable line: secrets masked, every control character escaped (newlines too), at most `max`
- * characters. A longer line keeps its beginning and its end (where an error usually says why) with a
- * note of how much was cut between them.
- */
-export function sanitize(text: string, max: number = MAX_MESSAGE_LINE): string {
-  const pieces = Array.from(redactSecrets(text), (ch) => escapeChar(ch, false));
-  let length = 0;
-  for (const p of pieces) length += p.length;
-  if (length <= max) return pieces.join("");
-  const take = (from: number, step: number, budget: number): number => {
-    let i = from;
-    for (let used = 0; i >= 0 && i < pieces.length; i += step) {
-      used += (pieces[i] as string).length;
-      if (used > budget) break;
-    }
-    return i;
-  };
-  const headEnd = take(0, 1, Math.floor((max * 2) / 3));
-  const tailStart = take(pieces.length - 1, -1, max - Math.floor((max * 2) / 3)) + 1;
-  const head = pieces.slice(0, headEnd).join("");
-  const tail = pieces.slice(Math.max(headEnd, tailStart)).join("");
-  return `${head} … [${Math.max(0, tailStart - headEnd)} characters cut] … ${tail}`;
-}
 
 /**
  * Sanitises a stream of console output line by line: line breaks (LF or CRLF) and tabs are kept,

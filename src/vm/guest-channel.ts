@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { MvmError } from "../core/errors.js";
-import { untrustedText } from "../core/untrusted-text.js";
+import { sanitize } from "../core/untrusted-text.js";
 import { connectUnixSocket } from "./qmp.js";
 
 // Host side of the guest protocol (docs/guest-protocol.md): 4-byte big-endian length + JSON, one
@@ -101,7 +101,7 @@ export class GuestError extends MvmError {
     readonly code: string,
     message: string,
   ) {
-    super("external", `guest agent: ${untrustedText(message)} (${untrustedText(code, 40)})`);
+    super("external", `guest agent: ${sanitize(message)} (${sanitize(code, 40)})`);
   }
 }
 

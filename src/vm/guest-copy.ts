@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, promises as fs } from "node:fs";
 import { basename, dirname, join, posix } from "node:path";
 import { finished } from "node:stream/promises";
 import { MvmError } from "../core/errors.js";
-import { untrustedText } from "../core/untrusted-text.js";
+import { sanitize } from "../core/untrusted-text.js";
 import { type GuestChannel, GuestError } from "./guest-channel.js";
 import {
   listGuest,
@@ -128,10 +128,7 @@ function safeRelative(p: string): string[] {
     parts.length > MAX_TREE_DEPTH ||
     parts.some((c) => c === "" || c === "." || c === ".." || c.includes("\0") || Buffer.byteLength(c) > 255)
   )
-    throw new MvmError(
-      "external",
-      `the guest listed an unusable path ${JSON.stringify(untrustedText(p, 200))}`,
-    );
+    throw new MvmError("external", `the guest listed an unusable path ${JSON.stringify(sanitize(p, 200))}`);
   return parts;
 }
 

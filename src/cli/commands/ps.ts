@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { untrustedText } from "../../core/untrusted-text.js";
+import { sanitize } from "../../core/untrusted-text.js";
 import { printJson, printLine } from "../../ui/output.js";
 import { connectVmGuest } from "../../vm/guest-connect.js";
 import { listGuestProcesses } from "../../vm/guest-exec.js";
@@ -32,7 +32,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
           `${Math.round(p.age_ms / 1000)}s`,
           status(p),
           p.attached ? "yes" : "no",
-          untrustedText(p.command, 120),
+          sanitize(p.command, 120),
         ]);
         const head = ["PID", "UID", "AGE", "STATUS", "ATTACHED", "COMMAND"];
         const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
