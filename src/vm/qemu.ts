@@ -35,6 +35,7 @@ import type {
   VmState,
 } from "./backend.js";
 import type { KeeperConfig } from "./qemu-keeper.js";
+import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
 import { QmpClient } from "./qmp.js";
 
 export const QEMU_FILES = {
@@ -398,14 +399,15 @@ export class QemuBackend implements HypervisorBackend {
 
   /**
    * KVM only when MVM_QEMU_ACCEL=kvm forces it or a real probe works: /dev/kvm can exist and still be
-   * unusable (QEMU aborts setting MSRs), so the probe starts a KVM guest and checks it keeps running.
+   * unusable (QEMU aborts setting MSRs, or a nested guest hangs after its real-mode banner), so the probe
+   * boots a real kernel under KVM and checks it prints its first line (kvm-probe.ts).
    */
-  accel(): Promise<Accel> {
-    this.accelCache ??= this.resolveAccel();
+  accel(kernel?: string): Promise<Accel> {
+    this.accelCache ??= this.resolveAccel(kernel);
     return this.accelCache;
   }
 
-  private async resolveAccel(): Promise<Accel> {
+  private async resolveAccel(kernel: string | undefined): Promise<Accel> {
     const forced = this.env.MVM_QEMU_ACCEL?.trim();
     if (forced === "kvm" || forced === "tcg") return forced;
     if (forced)
@@ -422,7 +424,7 @@ export class QemuBackend implements HypervisorBackend {
       // not Linux: the probe below decides
     }
     const key = createHash("sha256")
-      .update(`${await this.version()}\0${osRelease}`)
+      .update(`boot-probe\0${await this.version()}\0${osRelease}`)
       .digest("hex")
       .slice(0, 16);
     const cache = this.opts.cacheDir ? join(this.opts.cacheDir, `.kvm-probe-${key}`) : undefined;
@@ -430,36 +432,17 @@ export class QemuBackend implements HypervisorBackend {
       const known = await fs.readFile(cache, "utf8").catch(() => "");
       if (known === "kvm" || known === "tcg") return known;
     }
-    const result = await this.probeKvm();
+    const kvmWorks = await probeKvm({
+      qemu: this.bin,
+      machine: MACHINE,
+      kernel: kernel ?? hostProbeKernel(),
+    });
+    const result: Accel = kvmWorks ? "kvm" : "tcg";
     if (cache)
       await fs
         .mkdir(this.opts.cacheDir as string, { recursive: true })
         .then(() => fs.writeFile(cache, result));
     return result;
-  }
-
-  private probeKvm(): Promise<Accel> {
-    return new Promise((res) => {
-      const child = spawn(
-        this.bin,
-        ["-accel", "kvm", "-cpu", "host", "-M", MACHINE, "-m", "64", "-nodefaults", "-no-user-config"].concat(
-          ["-display", "none", "-serial", "none", "-monitor", "none"],
-        ),
-        { stdio: "ignore" },
-      );
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        res("kvm");
-      }, 1500);
-      child.on("error", () => {
-        clearTimeout(timer);
-        res("tcg");
-      });
-      child.on("exit", () => {
-        clearTimeout(timer);
-        res("tcg");
-      });
-    });
   }
 
   async capabilities(): Promise<BackendCapabilities> {
@@ -482,7 +465,7 @@ export class QemuBackend implements HypervisorBackend {
   }
 
   async fingerprint(cfg: VmConfig): Promise<SnapshotFingerprint> {
-    const accel = await this.accel();
+    const accel = await this.accel(cfg.images.kernel);
     return {
       backend: this.name,
       backend_version: await this.version(),
@@ -522,7 +505,7 @@ export class QemuBackend implements HypervisorBackend {
 
   private async launch(cfg: VmConfig, from: SnapshotFiles | undefined): Promise<QemuVm> {
     const dir = resolve(cfg.dir);
-    const accel = await this.accel();
+    const accel = await this.accel(cfg.images.kernel);
     const memory = from ? "private" : cfg.snapshotable ? "shared" : "anonymous";
     const args = qemuArgs(cfg, { accel, memory, incoming: Boolean(from) });
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
