@@ -1,5 +1,6 @@
 import { createReadStream, promises as fs } from "node:fs";
 import type { Command } from "commander";
+import { resolveUpTarget } from "../../manifest/up-target.js";
 import type { PortForward } from "../../vm/backend.js";
 import { parseHypervisor, selectBackend } from "../../vm/backends.js";
 import { detachVm, type StartedVm, startVm } from "../../vm/start-vm.js";
@@ -10,7 +11,7 @@ import * as parse from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parsePort, parseReadyTimeout } from "../vm-options.js";
 
 interface UpOpts {
-  template: string;
+  template?: string;
   name?: string;
   detach?: boolean;
   port: PortForward[];
@@ -64,7 +65,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .command("up")
     .aliases(["run", "start"])
     .description("Start a VM from a template: restore its snapshot when compatible, else cold-boot")
-    .requiredOption("--template <name>", "template to run", parse.name)
+    .argument("[template]", "template name, or a directory holding mvm.toml (default: the nearest mvm.toml)")
+    .option("--template <name>", "template to run (same as the positional argument)", parse.name)
     .option("--name <vm>", "VM name (default: <template>-<4 hex>)")
     .option("-d, --detach", "return once the VM is ready; it keeps running until 'mvmctl down'")
     .option("-p, --port <host:guest>", "forward a host TCP port to the guest (repeatable)", parsePort, [])
@@ -81,9 +83,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option("--json", "with -d: print {name, backend, mode, ready_ms, ports, pid}")
     .addHelpText(
       "after",
-      "\nReady means the guest agent answers and every health check of the template passes. In the\nforeground the console is streamed and Ctrl-C stops the VM; with -d the VM runs on (see\n'mvmctl ls', 'mvmctl logs', 'mvmctl down').",
+      "\nExamples:\n  mvmctl up web -p 8080:8080\n  mvmctl up            # the template of the nearest mvm.toml\n  mvmctl up ./web -d --json\n\nReady means the guest agent answers and every health check of the template passes. In the\nforeground the console is streamed and Ctrl-C stops the VM; with -d the VM runs on (see\n'mvmctl ls', 'mvmctl logs', 'mvmctl down').",
     )
-    .action(async (opts: UpOpts) => {
+    .action(async (arg: string | undefined, opts: UpOpts) => {
+      const target = await resolveUpTarget(arg, opts.template, (n) => ctx.store.exists(n));
       const backend = await selectBackend(opts.hypervisor, ctx.paths);
       let abort: (() => Promise<void>) | undefined;
       let interrupted = false;
@@ -99,7 +102,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       process.on("SIGTERM", onSignal);
       const quiet = Boolean(opts.json);
       const started = await startVm(ctx.store, ctx.paths, backend, {
-        template: opts.template,
+        template: target.ref,
         ...(opts.name !== undefined ? { name: opts.name } : {}),
         cold: Boolean(opts.cold),
         ...(opts.cpus !== undefined ? { vcpus: opts.cpus } : {}),

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { recordedManifest } from "../../../manifest/apply.js";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { printJson, printLine } from "../../../ui/output.js";
@@ -10,15 +11,16 @@ export function registerInfo(template: Command, ctx: CliContext): void {
     .command("info")
     .description("Show a template's settings, current revision and snapshot")
     .argument("<name>", "template name", parse.name)
-    .option("--json", "print {spec, revision, path} as JSON")
+    .option("--json", "print {spec, revision, path, revision_dir, manifest} as JSON")
     .action(async (name: string, opts: { json?: boolean }) => {
       const store = ctx.store;
       const spec = await store.loadSpec(name);
       const cur = await store.loadCurrent(name);
       const rev = cur?.revision;
       const path = ctx.paths.template(name);
+      const manifest = (await recordedManifest(ctx.paths, name)) ?? null;
       if (opts.json) {
-        printJson({ spec, revision: rev ?? null, path, revision_dir: cur?.dir ?? null });
+        printJson({ spec, revision: rev ?? null, path, revision_dir: cur?.dir ?? null, manifest });
         return;
       }
       // The original's exact layout (spec §1.3).
@@ -34,6 +36,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
         `  Updated: ${spec.updated_at}`,
         `  Path:    ${path}`,
       ];
+      if (manifest) lines.push(`  Manifest: ${manifest}`);
       if (rev) {
         lines.push(
           "",
