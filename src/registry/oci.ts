@@ -430,6 +430,33 @@ export class OciTransport implements RegistryTransport {
     return `sha256:${sha256(manifest)}`;
   }
 
+  async digestOf(template: string, rev: string): Promise<string | undefined> {
+    if (this.pinned?.startsWith("sha256:")) return this.pinned;
+    const ref = this.pinned ?? rev;
+    const res = await this.request(
+      this.repo(template),
+      "GET",
+      `/v2/${this.repo(template)}/manifests/${ref}`,
+      {
+        headers: { accept: MANIFEST_TYPE },
+      },
+    );
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
+    const body = await readLimited(res, MAX_MANIFEST_BYTES, `reading manifest ${this.repo(template)}:${ref}`);
+    // A tag may have moved since the revision was read: only a manifest of this revision counts.
+    let named: unknown;
+    try {
+      named = (JSON.parse(body.toString("utf8")) as Manifest).annotations?.["vnd.mvm.revision"];
+    } catch {
+      return undefined;
+    }
+    return named === rev ? `sha256:${sha256(body)}` : undefined;
+  }
+
   async setCurrent(template: string, rev: string): Promise<void> {
     // Re-tag the revision's exact manifest bytes, so both tags resolve to one digest.
     const res = await this.request(

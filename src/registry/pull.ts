@@ -1,3 +1,4 @@
+import { recordDigest } from "../store/refs.js";
 import { promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
 import { isKnownArtifact, REVISION_FILE, SPEC_FILE } from "../core/artifacts.js";
@@ -266,6 +267,8 @@ export async function pullRevision(
       await store.setCurrent(template, rev);
     });
     created.length = 0;
+    const digest = await transport.digestOf?.(template, rev);
+    if (digest) await recordDigest(store, template, digest, rev);
     return result(downloaded, present);
   } finally {
     if (staging) await fs.rm(staging, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { recordDigest } from "../store/refs.js";
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
@@ -358,6 +359,8 @@ export async function pushRevision(
     transport.commit(template, rev, index),
   );
   await withRetry(`moving current of ${template}`, () => transport.setCurrent(template, rev));
+  // Remembered here, so `up NAME@<digest>` names this revision without asking the registry.
+  if (digest) await recordDigest(store, template, digest, rev);
   files.sort((a, b) => a.name.localeCompare(b.name));
   return {
     template,

@@ -77,6 +77,11 @@ export interface RegistryTransport {
    * the digest of what was committed where the registry addresses revisions by digest (OCI).
    */
   commit(template: string, rev: string, index: RemoteIndex): Promise<string | undefined>;
+  /**
+   * The digest the registry addresses this revision by (OCI: its manifest's), where it has one; a
+   * pinned location answers for the manifest it pins.
+   */
+  digestOf?(template: string, rev: string): Promise<string | undefined>;
   /** Moves `current`: always the last step of a push. */
   setCurrent(template: string, rev: string): Promise<void>;
   list(): Promise<RemoteTemplate[]>;

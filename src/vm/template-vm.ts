@@ -17,9 +17,15 @@ export interface TemplateImage {
   digests: NonNullable<VmConfig["digests"]>;
 }
 
-export async function loadTemplateImage(store: TemplateStore, template: string): Promise<TemplateImage> {
+/** The images of the current revision, or of `revision` (a tag or digest resolved by the caller). */
+export async function loadTemplateImage(
+  store: TemplateStore,
+  template: string,
+  revision?: string,
+): Promise<TemplateImage> {
   await store.loadSpec(template);
-  const current = await store.loadCurrent(template);
+  const current =
+    revision === undefined ? await store.loadCurrent(template) : await revisionAt(store, template, revision);
   if (!current?.revision)
     throw new MvmError("not_found", `template ${template} has not been built`, {
       hint: `Build it with 'mvmctl template build ${template} --snapshot'.`,
@@ -41,6 +47,16 @@ export async function loadTemplateImage(store: TemplateStore, template: string):
     // no checksums.json (an original-layout revision): the backend hashes the images itself
   }
   return { template, current, revision: rev, images, digests };
+}
+
+async function revisionAt(store: TemplateStore, template: string, rev: string): Promise<CurrentRevision> {
+  const dir = await store.revisionDir(template, rev);
+  if (!dir)
+    throw new MvmError("not_found", `template ${template} has no revision ${rev} here`, {
+      hint: "Pull it, or move the tag with 'mvmctl template tag'.",
+    });
+  const layout = dir === store.paths.revision(template, rev) ? "current" : "legacy";
+  return { rev, dir, revision: await store.loadRevisionAt(dir), layout };
 }
 
 /** A VM name for a template: `<template>-<4 hex>` (names are `[a-z0-9][a-z0-9_-]{0,62}`). */
