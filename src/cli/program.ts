@@ -33,6 +33,7 @@ export async function buildProgram(
       },
     },
     { names: ["build"], load: async () => [(await import("./commands/build.js")).registerManifestBuild] },
+    { names: ["config"], load: async () => [(await import("./commands/config.js")).registerConfig] },
     { names: ["doctor"], load: async () => [(await import("./commands/doctor.js")).registerDoctor] },
     { names: ["kit"], load: async () => [(await import("./commands/kit.js")).registerKit] },
     { names: ["up", "run", "start"], load: async () => [(await import("./commands/up.js")).registerUp] },

@@ -1,6 +1,7 @@
 import type { DataPaths } from "../store/paths.js";
 import type { CheckFn, DoctorCheck } from "./check.js";
 import { firecrackerChecks } from "../vm/firecracker-doctor.js";
+import { checkConfig } from "./config-check.js";
 import { checkDataDir, checkKvm, checkNix, checkQemu } from "./host-checks.js";
 import { checkAcceleration, checkKit, checkRegistry } from "./store-checks.js";
 
@@ -15,6 +16,7 @@ export function allChecks(paths: DataPaths): CheckFn[] {
     () => checkKit(paths),
     () => checkDataDir(paths),
     () => checkRegistry(paths),
+    checkConfig,
   ];
 }
 
