@@ -36,7 +36,7 @@ test("the packed tarball installs globally into a clean prefix and runs the quic
   assert.ok(!paths.some((p) => p.startsWith("guest/")), "nix/ ships once: no duplicate guest/");
   assert.ok(!paths.some((p) => p.startsWith("dist/test/") || p.startsWith("src/")), "no tests or sources");
   const manifest = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
-  assert.equal(manifest.scripts.prepare, "tsc -p tsconfig.json", "a git install builds dist/");
+  assert.equal(manifest.scripts.prepare, "node scripts/prepare.mjs", "a git install builds dist/");
   assert.ok(manifest.engines.node, "engines says which Node it needs");
 
   const prefix = join(root, "prefix");
