@@ -21,7 +21,7 @@ function run(cmd, args, env = process.env) {
 
 if (!existsSync(tsc)) {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^npm_config_(global|prefix|location)$/i.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (/^npm_config_(global|prefix|location|allow_scripts)$/i.test(k)) delete env[k];
   const npm = process.env.npm_execpath;
   const argv = [
     "install",
@@ -32,7 +32,7 @@ if (!existsSync(tsc)) {
     "--no-audit",
     "--no-fund",
   ];
-  if (npm && npm.endsWith(".js")) run(process.execPath, [npm, ...argv], env);
+  if (npm?.endsWith(".js")) run(process.execPath, [npm, ...argv], env);
   else run("npm", argv, env);
 }
 run(process.execPath, [tsc, "-p", "tsconfig.json"]);
