@@ -21,7 +21,8 @@ function run(cmd, args, env = process.env) {
 
 if (!existsSync(tsc)) {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^npm_config_(global|prefix|location|allow_scripts)$/i.test(k)) delete env[k];
+  for (const k of Object.keys(env))
+    if (/^npm_config_(global|prefix|location|allow_scripts)$/i.test(k)) delete env[k];
   const npm = process.env.npm_execpath;
   const argv = [
     "install",
