@@ -40,6 +40,15 @@ const TOP_KEYS = [
 ];
 const SNAPSHOT_KEYS = ["ready_timeout"];
 
+/** Text from a hand-edited file, fit for a one-line error: control characters escaped, length capped. */
+export function printable(text: string, max = 120): string {
+  const escaped = text.replace(
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
+}
+
 /** The 1-based line where `key` is assigned inside `[table]` (top level when table is ""), if found. */
 export function keyLine(text: string, table: string, key: string): number | undefined {
   let current = "";
@@ -169,7 +178,7 @@ export function parseManifest(file: string, text: string): TemplateManifest {
   try {
     raw = parseToml(text) as Record<string, unknown>;
   } catch (e) {
-    const msg = (e as Error).message.split("\n")[0];
+    const msg = printable((e as Error).message.split("\n")[0] ?? "");
     throw new MvmError("corrupt", `${file} is not valid TOML: ${msg}`);
   }
   try {
@@ -181,8 +190,8 @@ export function parseManifest(file: string, text: string): TemplateManifest {
     }
     if (!(e instanceof ManifestProblem)) throw e;
     const line = keyLine(text, e.table, e.key);
-    const key = e.table ? `${e.table}.${e.key}` : e.key;
-    throw new MvmError("usage", `${file}${line ? `:${line}` : ""}: ${key}: ${e.problem}`);
+    const key = printable(e.table ? `${e.table}.${e.key}` : e.key, 80);
+    throw new MvmError("usage", `${file}${line ? `:${line}` : ""}: ${key}: ${printable(e.problem, 200)}`);
   }
 }
 

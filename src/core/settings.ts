@@ -1,6 +1,6 @@
 import { parse as parseToml } from "smol-toml";
 import { MvmError } from "./errors.js";
-import { keyLine } from "./manifest.js";
+import { keyLine, printable } from "./manifest.js";
 
 // The settings a user can keep in config.toml instead of the environment. Each is one environment
 // variable that the rest of mvmctl already reads; precedence is flag > environment > config > default.
@@ -123,15 +123,16 @@ export function parseConfigFile(file: string, text: string): Record<string, stri
   try {
     raw = parseToml(text) as Record<string, unknown>;
   } catch (e) {
-    throw new MvmError("corrupt", `${file} is not valid TOML: ${(e as Error).message.split("\n")[0]}`);
+    throw new MvmError(
+      "corrupt",
+      `${file} is not valid TOML: ${printable((e as Error).message.split("\n")[0] ?? "")}`,
+    );
   }
   const out: Record<string, string> = {};
   const fail = (table: string, key: string, problem: string): never => {
     const line = keyLine(text, table, key);
-    throw new MvmError(
-      "corrupt",
-      `${file}${line ? `:${line}` : ""}: ${table ? `${table}.` : ""}${key}: ${problem}`,
-    );
+    const name = printable(`${table ? `${table}.` : ""}${key}`, 80);
+    throw new MvmError("corrupt", `${file}${line ? `:${line}` : ""}: ${name}: ${problem}`);
   };
   for (const [section, body] of Object.entries(raw)) {
     if (body === null || typeof body !== "object" || Array.isArray(body))

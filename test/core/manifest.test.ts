@@ -48,6 +48,12 @@ test("unknown keys are usage errors naming the key and its line", () => {
   assert.equal(table.message, '/p/mvm.toml:2: network: unknown key "network"');
 });
 
+test("control characters from the file are escaped in errors", () => {
+  const e = problem('name = "web"\n"\\u001b[31mred" = 1\n');
+  assert.equal(e.message, '/p/mvm.toml: \\u001b[31mred: unknown key "\\u001b[31mred"');
+  assert.doesNotMatch(e.message, /\u001b/);
+});
+
 test("bad values name the key, its line and the problem", () => {
   assert.equal(
     problem('name = "web"\nmem = "64M"\n').message,
