@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { CommanderError } from "commander";
 import { renderError } from "../ui/errors.js";
+import { applyConfig } from "../settings/config-file.js";
+import { commandWords } from "./lazy.js";
 import { sanitize } from "../ui/sanitize.js";
 import { buildProgram } from "./program.js";
 
@@ -13,6 +15,13 @@ for (const stream of [process.stdout, process.stderr])
 
 // Entry point: parse, run, and render every failure in one place with the right exit code.
 async function main(argv: string[]): Promise<number> {
+  try {
+    applyConfig();
+  } catch (e) {
+    // `config` and `doctor` still run, so a broken config file can be seen and repaired.
+    const first = commandWords(argv)[0];
+    if (first !== "config" && first !== "doctor") return renderError(e, argv.includes("--debug"));
+  }
   const { program, ctx } = await buildProgram(argv);
   ctx.debug = argv.includes("--debug");
   try {

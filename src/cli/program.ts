@@ -47,6 +47,8 @@ export async function buildProgram(
         return [(p, c) => registerTemplate(p, c, argv)];
       },
     },
+    { names: ["build"], load: async () => [(await import("./commands/build.js")).registerManifestBuild] },
+    { names: ["config"], load: async () => [(await import("./commands/config.js")).registerConfig] },
     { names: ["doctor"], load: async () => [(await import("./commands/doctor.js")).registerDoctor] },
     { names: ["kit"], load: async () => [(await import("./commands/kit.js")).registerKit] },
     { names: ["up", "run", "start"], load: async () => [(await import("./commands/up.js")).registerUp] },

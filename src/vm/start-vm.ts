@@ -29,6 +29,8 @@ import {
 
 export interface StartRequest {
   template: string;
+  /** A revision other than the current one (what a tag or digest names). */
+  revision?: string;
   name?: string;
   cold?: boolean;
   vcpus?: number;
@@ -73,7 +75,7 @@ export async function startVm(
   req: StartRequest,
 ): Promise<StartedVm> {
   const say = req.onProgress ?? (() => {});
-  const img = await loadTemplateImage(store, req.template);
+  const img = await loadTemplateImage(store, req.template, req.revision);
   const name = req.name ?? defaultVmName(req.template);
   const problem = vmNameProblem(name);
   if (problem) throw new MvmError("usage", `invalid --name ${JSON.stringify(name)}: ${problem}`);

@@ -22,11 +22,19 @@ export interface TemplateImage {
   checksums: Record<string, string>;
 }
 
-export async function loadTemplateImage(store: TemplateStore, template: string): Promise<TemplateImage> {
+/** The images of the current revision, or of `revision` (a tag or digest resolved by the caller). */
+export async function loadTemplateImage(
+  store: TemplateStore,
+  template: string,
+  revision?: string,
+): Promise<TemplateImage> {
   const spec = await store.loadSpec(template);
-  const health = await templateHealth(store, template);
-  const current = health.current;
-  if (health.status !== "ready" || !current?.revision) throw unhealthyError(health);
+  let current: CurrentRevision | undefined;
+  if (revision === undefined) {
+    const health = await templateHealth(store, template);
+    current = health.current;
+    if (health.status !== "ready" || !current?.revision) throw unhealthyError(health);
+  } else current = await revisionAt(store, template, revision);
   const rev = current.revision;
   const a = rev.artifact_paths;
   const images: VmConfig["images"] = {
@@ -46,6 +54,16 @@ export async function loadTemplateImage(store: TemplateStore, template: string):
     // no checksums.json (an original-layout revision): the backend hashes the images itself
   }
   return { template, spec, current, revision: rev, images, digests, checksums };
+}
+
+async function revisionAt(store: TemplateStore, template: string, rev: string): Promise<CurrentRevision> {
+  const dir = await store.revisionDir(template, rev);
+  if (!dir)
+    throw new MvmError("not_found", `template ${template} has no revision ${rev} here`, {
+      hint: "Pull it, or move the tag with 'mvmctl template tag'.",
+    });
+  const layout = dir === store.paths.revision(template, rev) ? "current" : "legacy";
+  return { rev, dir, revision: await store.loadRevisionAt(dir), layout };
 }
 
 /** A VM name for a template: `<template>-<4 hex>` (names are `[a-z0-9][a-z0-9_-]{0,62}`). */

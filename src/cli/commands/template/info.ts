@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { recordedManifest } from "../../../manifest/apply.js";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { templateHealth } from "../../../store/health.js";
@@ -12,7 +13,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
     .command("info")
     .description("Show a template's settings, current revision and snapshot")
     .argument("<name>", "template name", parse.name)
-    .option("--json", "print {spec, revision, path} as JSON")
+    .option("--json", "print {spec, revision, path, revision_dir, manifest} as JSON")
     .action(async (name: string, opts: { json?: boolean }) => {
       const store = ctx.store;
       const spec = await store.loadSpec(name);
@@ -20,6 +21,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
       const cur = health.current;
       const rev = health.status === "ready" ? cur?.revision : undefined;
       const path = ctx.paths.template(name);
+      const manifest = (await recordedManifest(ctx.paths, name)) ?? null;
       if (opts.json) {
         printJson({
           spec,
@@ -28,6 +30,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
           revision_dir: cur?.dir ?? null,
           status: health.status,
           problem: health.status === "broken" ? (health.problem ?? null) : null,
+          manifest,
         });
         return;
       }
@@ -44,6 +47,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
         `  Updated: ${spec.updated_at}`,
         `  Path:    ${path}`,
       ];
+      if (manifest) lines.push(`  Manifest: ${manifest}`);
       if (rev) {
         lines.push(
           "",

@@ -152,7 +152,7 @@ async function initLocal(ctx: CliContext, name: string, opts: InitOpts): Promise
   else
     success(
       `Scaffolded ${result.planned.plan.primaryPreset} template at ${result.dir} ` +
-        `(next: mvmctl template create ${name} --flake ${result.dir} && mvmctl template build ${name})`,
+        `(next: edit ${join(result.dir, "mvm.toml")}, then 'cd ${result.dir} && mvmctl build')`,
     );
 }
 
