@@ -190,19 +190,17 @@ export class FileTransport implements RegistryTransport {
     await writeFileAtomic(path, `${rev}\n`);
   }
 
-  private tagFile(template: string, tag: string): string {
-    return join(this.templateDir(template), "tags", tag);
+  private tagRel(template: string, tag: string): string {
+    return `${this.templateRel(template)}/tags/${tag}`;
   }
 
   async getTag(template: string, tag: string): Promise<RemoteTag | undefined> {
-    const text = await fs.readFile(this.tagFile(template, tag), "utf8").catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT") return undefined;
-      throw e;
-    });
+    const rel = this.tagRel(template, tag);
+    const text = await this.tree.readText(rel, MAX_METADATA_BYTES);
     if (text === undefined) return undefined;
     const rev = text.trim();
     if (revisionProblem(rev))
-      throw new MvmError("corrupt", `${this.tagFile(template, tag)} does not name a revision`);
+      throw new MvmError("corrupt", `${join(this.loc.root, rel)} does not name a revision`);
     return { rev, version: rev };
   }
 
@@ -216,7 +214,7 @@ export class FileTransport implements RegistryTransport {
     rev: string,
     expected: RemoteTag | undefined,
   ): Promise<TagGuard> {
-    const file = this.tagFile(template, tag);
+    const file = await this.tree.path(this.tagRel(template, tag));
     await fs.mkdir(dirname(file), { recursive: true });
     const lock = join(dirname(file), `.${tag}.lock`);
     let held: fs.FileHandle;

@@ -451,7 +451,7 @@ export class OciTransport implements RegistryTransport {
       return undefined;
     }
     if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${tag}`);
-    const body = await readLimited(res, MAX_MANIFEST_BYTES, `reading ${this.repo(template)}:${tag}`);
+    const body = await readLimited(res, MAX_METADATA_BYTES, `reading ${this.repo(template)}:${tag}`);
     let m: Manifest;
     try {
       m = JSON.parse(body.toString("utf8")) as Manifest;
@@ -482,7 +482,7 @@ export class OciTransport implements RegistryTransport {
       },
     );
     if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${rev}`);
-    const manifest = await readLimited(res, MAX_MANIFEST_BYTES, `reading ${this.repo(template)}:${rev}`);
+    const manifest = await readLimited(res, MAX_METADATA_BYTES, `reading ${this.repo(template)}:${rev}`);
     await this.putManifest(template, tag, manifest.toString("utf8"));
     const after = await this.getTag(template, tag);
     if (after?.version !== `sha256:${sha256(manifest)}`) throw tagConflict(template, tag, after);
@@ -505,7 +505,7 @@ export class OciTransport implements RegistryTransport {
       return undefined;
     }
     if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
-    const body = await readLimited(res, MAX_MANIFEST_BYTES, `reading manifest ${this.repo(template)}:${ref}`);
+    const body = await readLimited(res, MAX_METADATA_BYTES, `reading manifest ${this.repo(template)}:${ref}`);
     // A tag may have moved since the revision was read: only a manifest of this revision counts.
     let named: unknown;
     try {

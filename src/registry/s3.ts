@@ -411,7 +411,7 @@ export class S3Transport implements RegistryTransport {
     const Key = this.key(template, `tags/${tag}`);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key }));
-      const rev = (await bodyText(out.Body)).trim();
+      const rev = (await bodyText(out.Body, out.ContentLength, `s3://${this.loc.bucket}/${Key}`)).trim();
       if (revisionProblem(rev))
         throw new MvmError("corrupt", `s3://${this.loc.bucket}/${Key} does not name a revision`);
       return { rev, version: out.ETag ?? rev };

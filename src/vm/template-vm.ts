@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { MvmError } from "../core/errors.js";
 import type { TemplateRevision } from "../core/revision.js";
 import type { TemplateSpec } from "../core/spec.js";
 import { readChecksums } from "../store/checksums.js";
@@ -29,13 +30,15 @@ export async function loadTemplateImage(
   revision?: string,
 ): Promise<TemplateImage> {
   const spec = await store.loadSpec(template);
-  let current: CurrentRevision | undefined;
+  let current: CurrentRevision;
   if (revision === undefined) {
     const health = await templateHealth(store, template);
+    if (health.status !== "ready" || !health.current?.revision) throw unhealthyError(health);
     current = health.current;
-    if (health.status !== "ready" || !current?.revision) throw unhealthyError(health);
   } else current = await revisionAt(store, template, revision);
   const rev = current.revision;
+  if (!rev)
+    throw new MvmError("corrupt", `template ${template}: revision ${current.rev} has no revision.json`);
   const a = rev.artifact_paths;
   const images: VmConfig["images"] = {
     kernel: join(current.dir, a.vmlinux),
