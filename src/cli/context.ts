@@ -1,17 +1,17 @@
-import { DataPaths, ensureDataDir } from "../store/paths.js";
+import { DataPaths } from "../store/paths.js";
 import { TemplateStore } from "../store/templates.js";
 
-/** What every command handler gets: the data dir and the store, created once per process. */
+/**
+ * What every command handler gets: the data dir and the store, made once per process. The data dir
+ * itself is checked and created before the command runs (program.ts, host/data-dir.ts).
+ */
 export class CliContext {
   private _paths: DataPaths | undefined;
   private _store: TemplateStore | undefined;
   debug = false;
 
   get paths(): DataPaths {
-    if (!this._paths) {
-      this._paths = new DataPaths();
-      ensureDataDir(this._paths.root);
-    }
+    this._paths ??= new DataPaths();
     return this._paths;
   }
 

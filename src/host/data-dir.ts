@@ -5,7 +5,10 @@ import { MvmError } from "../core/errors.js";
 
 // The data dir is checked once, before a command touches it: it must be a directory this process can
 // create files in. Missing directories are created one level at a time, because a recursive mkdir
-// whose parent refuses new entries (procfs, sysfs) never returns on Node 20.
+// whose parent refuses new entries (procfs, sysfs) never returns on Node 20. The data dir itself is
+// created private to its owner (0700): it holds root filesystem images, snapshots of guest memory,
+// console and build logs, none of which other local users may read. An existing directory keeps the
+// mode its owner gave it.
 
 const REASONS: Record<string, string> = {
   ENOENT: "this filesystem does not allow creating it",
@@ -75,7 +78,7 @@ export async function ensureDataDir(root: string, origin: string = dataDirOrigin
     );
   for (const level of missing) {
     try {
-      await fs.mkdir(level);
+      await fs.mkdir(level, { mode: level === dir ? 0o700 : 0o777 });
     } catch (e) {
       const raced = (e as NodeJS.ErrnoException).code === "EEXIST" && (await isDirectory(level));
       if (!raced) throw unusable(dir, origin, `cannot create ${level}: ${reason(e)}`);

@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -59,18 +58,5 @@ export class DataPaths {
   }
   get registry(): string {
     return join(this.root, "registry");
-  }
-}
-
-/**
- * Creates the data dir private to its owner (0700) when it does not exist yet: it holds root filesystem
- * images, snapshots of guest memory, console and build logs, none of which other local users may read.
- * An existing directory keeps the mode its owner gave it. Failures are left to the first real write.
- */
-export function ensureDataDir(root: string): void {
-  try {
-    mkdirSync(root, { recursive: true, mode: 0o700 });
-  } catch {
-    // Reported by whatever writes there first, with its own context.
   }
 }
