@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBuildNoop } from "./build-noop.js";
 import { benchCliStartup } from "./cli-startup.js";
+import { benchExec } from "./exec.js";
 import { type BenchResult, printResult } from "./lib.js";
 import { checkPrerequisites, describeReadiness } from "./prerequisites.js";
 import { benchRegistry } from "./registry.js";
@@ -20,12 +21,15 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: "build-noop", run: () => benchBuildNoop() },
   { name: "registry", run: () => benchRegistry() },
   { name: "restore", run: () => benchRestore() },
+  { name: "exec", run: () => benchExec() },
 ];
 
 const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
   boot: { title: "Cold boot vs restore to ready", unit: "ms" },
   transfer: { title: "Transfer throughput", unit: "MiB/s" },
   memory: { title: "Peak RSS while transferring a 2 GiB artifact", unit: "MiB" },
+  exec: { title: "exec round trip vs a health request", unit: "ms" },
+  copy: { title: "cp of 50 MiB vs cat on the host", unit: "MiB/s" },
 };
 
 function chartGroups(results: BenchResult[]): ChartGroup[] {

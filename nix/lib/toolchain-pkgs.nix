@@ -12,7 +12,8 @@ let
     src = guestSrc + "/agent";
     # linux/vm_sockets.h and linux/random.h (musl's libc does not ship kernel headers).
     buildInputs = [ pkgs.pkgsStatic.linuxHeaders ];
-    buildPhase = "$CC -O2 -static -o mvm-agent *.c";
+    # The same compiler flags as the kit (warnings and hardening), one per line in agent/cflags.
+    buildPhase = "$CC -static ${builtins.replaceStrings [ "\n" ] [ " " ] (builtins.readFile (guestSrc + "/agent/cflags"))} -o mvm-agent *.c";
     installPhase = "install -Dm755 mvm-agent $out/bin/mvm-agent";
   };
   # Same load order as the kit; modules built into this kernel are simply absent and skipped.

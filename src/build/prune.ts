@@ -1,3 +1,4 @@
+import { loadRefs } from "../store/refs.js";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
@@ -5,7 +6,7 @@ import type { DataPaths } from "../store/paths.js";
 import { removeDirAtomic } from "../store/atomic.js";
 import type { TemplateStore } from "../store/templates.js";
 
-// `template prune`: removes a template's old revisions. Never the current one, never one a VM uses (the
+// `template prune`: removes a template's old revisions. Never the current one, never a tagged one, never one a VM uses (the
 // run side records each VM's template and revision in <data>/vms/<vm>/vm.json), and the newest `keep`
 // others stay. Bytes freed counts only files that have no other link: an artifact hard-linked from the
 // Nix store keeps its bytes until nix collects the store path.
@@ -21,7 +22,7 @@ export interface PruneEntry {
 
 export interface KeptEntry {
   rev: string;
-  reason: "current" | "in use" | "recent";
+  reason: "current" | "in use" | "tagged" | "recent";
   vms?: string[];
 }
 
@@ -83,6 +84,7 @@ export async function pruneTemplate(
     await store.sweep(name);
     const current = await store.currentRevisionId(name).catch(() => undefined);
     const inUse = await revisionsInUse(store.paths, name);
+    const tagged = new Set(Object.values((await loadRefs(store, name)).tags));
     const kept: KeptEntry[] = [];
     const candidates: Array<{ rev: string; dir: string; built_at: string | null; mtime: number }> = [];
     for (const rev of await store.listRevisions(name)) {
@@ -93,6 +95,10 @@ export async function pruneTemplate(
       const vms = inUse.get(rev);
       if (vms) {
         kept.push({ rev, reason: "in use", vms });
+        continue;
+      }
+      if (tagged.has(rev)) {
+        kept.push({ rev, reason: "tagged" });
         continue;
       }
       const dir = await store.revisionDir(name, rev);

@@ -47,12 +47,17 @@ export async function buildProgram(
         return [(p, c) => registerTemplate(p, c, argv)];
       },
     },
+    { names: ["build"], load: async () => [(await import("./commands/build.js")).registerManifestBuild] },
+    { names: ["config"], load: async () => [(await import("./commands/config.js")).registerConfig] },
     { names: ["doctor"], load: async () => [(await import("./commands/doctor.js")).registerDoctor] },
     { names: ["kit"], load: async () => [(await import("./commands/kit.js")).registerKit] },
     { names: ["up", "run", "start"], load: async () => [(await import("./commands/up.js")).registerUp] },
     { names: ["ls"], load: async () => [(await import("./commands/ls.js")).registerLs] },
     { names: ["down"], load: async () => [(await import("./commands/down.js")).registerDown] },
     { names: ["logs"], load: async () => [(await import("./commands/logs.js")).registerLogs] },
+    { names: ["exec"], load: async () => [(await import("./commands/exec.js")).registerExec] },
+    { names: ["cp"], load: async () => [(await import("./commands/cp.js")).registerCp] },
+    { names: ["ps"], load: async () => [(await import("./commands/ps.js")).registerPs] },
     {
       names: ["completion", "completions"],
       load: async () => [(await import("./commands/completion.js")).registerCompletion],

@@ -1,6 +1,7 @@
 import type { DataPaths } from "../store/paths.js";
 import { firecrackerChecks } from "../vm/firecracker-doctor.js";
 import type { CheckFn, DoctorCheck } from "./check.js";
+import { checkConfig } from "./config-check.js";
 import { checkDataDir, checkKvm, checkNix, checkQemu } from "./host-checks.js";
 import { checkAcceleration, checkKit, checkRegistry, registryIsInDataDir } from "./store-checks.js";
 
@@ -25,6 +26,7 @@ async function allChecks(paths: DataPaths, dataDir: DoctorCheck[]): Promise<Chec
       run: () => checkRegistry(paths),
       ...((await registryIsInDataDir(paths)) ? { needsDataDir: "registry" } : {}),
     },
+    { run: checkConfig },
   ];
 }
 

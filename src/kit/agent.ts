@@ -4,9 +4,22 @@ import { MvmError } from "../core/errors.js";
 import { runProgram } from "./exec.js";
 import { missingPackage } from "./sources.js";
 
+/** Compiler flags (warnings, hardening), one per line, shared with the Nix recipe. */
+const CFLAGS_FILE = "cflags";
+
+async function agentFlags(agentDir: string): Promise<string[]> {
+  const text = await fs.readFile(join(agentDir, CFLAGS_FILE), "utf8");
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+}
+
 /** The agent's C sources, sorted, as [name, bytes]: part of the kit's input fingerprint. */
 export async function agentSources(agentDir: string): Promise<Array<[string, Buffer]>> {
-  const names = (await fs.readdir(agentDir)).filter((n) => n.endsWith(".c") || n.endsWith(".h")).sort();
+  const names = (await fs.readdir(agentDir))
+    .filter((n) => n.endsWith(".c") || n.endsWith(".h") || n === CFLAGS_FILE)
+    .sort();
   if (!names.some((n) => n.endsWith(".c"))) throw new MvmError("internal", `no agent sources in ${agentDir}`);
   return Promise.all(
     names.map(async (n): Promise<[string, Buffer]> => [n, await fs.readFile(join(agentDir, n))]),
@@ -27,7 +40,8 @@ export async function compilerVersion(cc: string): Promise<string> {
  */
 export async function compileAgent(cc: string, agentDir: string, outFile: string): Promise<void> {
   const sources = (await fs.readdir(agentDir)).filter((n) => n.endsWith(".c")).sort();
-  const r = await runProgram(cc, ["-static", "-O2", "-s", "-std=gnu11", "-o", outFile, ...sources], {
+  const flags = await agentFlags(agentDir);
+  const r = await runProgram(cc, ["-static", "-s", ...flags, "-o", outFile, ...sources], {
     cwd: agentDir,
     missing: () => missingPackage(`the C compiler (${cc})`, "gcc"),
   });

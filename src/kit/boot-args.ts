@@ -21,6 +21,15 @@ export function hostTscKhz(cpuinfo?: string): number | undefined {
   return Number.isFinite(khz) && khz > 0 ? khz : undefined;
 }
 
+/**
+ * `mvm.clock=<seconds since 1970>`: the host's wall clock as the VM starts. A guest without a
+ * clock source of its own (QEMU microvm without an RTC, under TCG) would otherwise start in 1970;
+ * the kit's initramfs sets the clock from it plus the guest's uptime, and only ever forwards.
+ */
+export function hostClockArg(nowMs: number = Date.now()): string {
+  return `mvm.clock=${Math.floor(nowMs / 1000)}`;
+}
+
 export interface KernelArgsOptions {
   /** Software emulation (no KVM): add tsc_early_khz. */
   tcg: boolean;
@@ -28,6 +37,8 @@ export interface KernelArgsOptions {
   ip?: string;
   gateway?: string;
   quiet?: boolean;
+  /** Hand the guest the host's wall clock (hostClockArg). */
+  clock?: boolean;
 }
 
 export function kitKernelArgs(opts: KernelArgsOptions): string[] {
@@ -37,6 +48,7 @@ export function kitKernelArgs(opts: KernelArgsOptions): string[] {
     const khz = hostTscKhz();
     if (khz) args.push(`tsc_early_khz=${khz}`);
   }
+  if (opts.clock) args.push(hostClockArg());
   if (opts.ip) args.push(`mvm.ip=${opts.ip}`);
   if (opts.gateway) args.push(`mvm.gw=${opts.gateway}`);
   return args;

@@ -10,7 +10,16 @@ import { RegistryTree } from "./file-tree.js";
 import { fileMode } from "./modes.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
 import type { FileLocation } from "./location.js";
-import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
+import { sameTag, tagConflict } from "./tags.js";
+import type {
+  RegistryTransport,
+  RemoteTag,
+  RemoteTemplate,
+  TagGuard,
+  StoredObject,
+  UploadBody,
+  Uploaded,
+} from "./transport.js";
 
 // file:// registry: a directory laid out exactly like the S3 keys,
 // <root>/templates/<id>/{current, revisions/<rev>/<file>, revisions/<rev>/checksums.json}.
@@ -179,6 +188,53 @@ export class FileTransport implements RegistryTransport {
   async setCurrent(template: string, rev: string): Promise<void> {
     const path = await this.tree.path(`${this.templateRel(template)}/current`);
     await writeFileAtomic(path, `${rev}\n`);
+  }
+
+  private tagRel(template: string, tag: string): string {
+    return `${this.templateRel(template)}/tags/${tag}`;
+  }
+
+  async getTag(template: string, tag: string): Promise<RemoteTag | undefined> {
+    const rel = this.tagRel(template, tag);
+    const text = await this.tree.readText(rel, MAX_METADATA_BYTES);
+    if (text === undefined) return undefined;
+    const rev = text.trim();
+    if (revisionProblem(rev))
+      throw new MvmError("corrupt", `${join(this.loc.root, rel)} does not name a revision`);
+    return { rev, version: rev };
+  }
+
+  /**
+   * The tag moves under an exclusive lock file created with no-replace semantics (O_EXCL), so two
+   * pushes never both see the expected value: the second finds the lock or the moved tag.
+   */
+  async putTag(
+    template: string,
+    tag: string,
+    rev: string,
+    expected: RemoteTag | undefined,
+  ): Promise<TagGuard> {
+    const file = await this.tree.path(this.tagRel(template, tag));
+    await fs.mkdir(dirname(file), { recursive: true });
+    const lock = join(dirname(file), `.${tag}.lock`);
+    let held: fs.FileHandle;
+    try {
+      held = await fs.open(lock, "wx");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      throw new MvmError("locked", `tag ${template}:${tag} is being moved by another push right now`, {
+        hint: `Push again when it is done; if no push is running, remove ${lock}.`,
+      });
+    }
+    try {
+      await held.close();
+      const now = await this.getTag(template, tag);
+      if (!sameTag(now, expected)) throw tagConflict(template, tag, now);
+      await writeFileAtomic(file, `${rev}\n`);
+      return "conditional";
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
   }
 
   async list(): Promise<RemoteTemplate[]> {

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { MvmError, usageError } from "../core/errors.js";
+import { redactUrl } from "../core/secrets.js";
 import { REGISTRY_LAYOUTS, type RegistryLayout } from "./index.js";
 
 // Where the registry is: --registry URL, else $MVM_TEMPLATE_REGISTRY, else the original's
@@ -75,6 +76,7 @@ function s3Common(env: NodeJS.ProcessEnv): Omit<S3Location, "kind" | "bucket" | 
     envValue(env, "AWS_ENDPOINT_URL_S3") ??
     envValue(env, "AWS_ENDPOINT_URL");
   if (endpoint) {
+    refuseUserinfo("S3 endpoint", endpoint, CREDENTIAL_HINTS.s3 as string);
     if (!/^https?:\/\/[^/\s]+/i.test(endpoint))
       throw usageError(`invalid S3 endpoint ${JSON.stringify(endpoint)}: expected http(s)://host[:port]`);
     refuseHttp(endpoint, env);
@@ -111,7 +113,27 @@ function fromLegacyEnv(env: NodeJS.ProcessEnv): S3Location | undefined {
   return { kind: "s3", bucket, prefix, ...s3Common(env) };
 }
 
+/** Credentials in a URL would be printed, logged and kept in shell history: they are refused. */
+function refuseUserinfo(what: string, url: string, hint: string): void {
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url.trim()))
+    throw usageError(
+      `${what} ${JSON.stringify(redactUrl(url.trim()))} holds credentials (user:password@): they are not accepted in a URL`,
+      hint,
+    );
+}
+
+const CREDENTIAL_HINTS: Record<string, string> = {
+  oci: "Give OCI credentials with MVM_OCI_USERNAME and MVM_OCI_PASSWORD, or 'docker login'.",
+  s3: "Give S3 keys with MVM_TEMPLATE_REGISTRY_ACCESS_KEY_ID and MVM_TEMPLATE_REGISTRY_SECRET_ACCESS_KEY (or the AWS_* variables).",
+};
+
 export function parseRegistryUrl(url: string, env: NodeJS.ProcessEnv = process.env): RegistryLocation {
+  const scheme0 = /^([a-z0-9+]+):/i.exec(url.trim())?.[1]?.toLowerCase() ?? "";
+  refuseUserinfo(
+    "registry",
+    url,
+    CREDENTIAL_HINTS[scheme0] ?? "Remove the user:password@ part; file:// registries need no credentials.",
+  );
   const m = /^([a-z0-9+]+):\/\/(.*)$/i.exec(url.trim());
   if (!m) throw usageError(`invalid registry ${JSON.stringify(url)}: expected file://, s3:// or oci://`);
   const scheme = m[1]!.toLowerCase();

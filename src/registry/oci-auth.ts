@@ -2,6 +2,7 @@ import { promises as fs } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
+import { rememberSecret } from "../core/secrets.js";
 import { credentialsFromHelper } from "./credential-helper.js";
 
 // Credentials and authentication for the OCI distribution API: basic auth, and bearer tokens obtained
@@ -64,7 +65,11 @@ export async function ociCredentials(
 }
 
 export function basicHeader(c: OciCredentials): string {
-  return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
+  const header = `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
+  // A registry may echo what it was sent: neither the password nor its encoded form is ever printed.
+  rememberSecret(c.password);
+  rememberSecret(header.slice("Basic ".length));
+  return header;
 }
 
 export interface Challenge {
@@ -118,5 +123,6 @@ export async function fetchToken(
   const token = typeof body.token === "string" ? body.token : body.access_token;
   if (typeof token !== "string" || token === "")
     throw new MvmError("network", "registry token service sent no token");
+  rememberSecret(token);
   return token;
 }

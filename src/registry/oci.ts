@@ -8,7 +8,16 @@ import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.j
 import { describeLocation, type OciLocation } from "./location.js";
 import { basicHeader, fetchToken, type OciCredentials, ociCredentials, parseChallenge } from "./oci-auth.js";
 import { TransientError } from "./retry.js";
-import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
+import { sameTag, tagConflict } from "./tags.js";
+import type {
+  RegistryTransport,
+  RemoteTag,
+  TagGuard,
+  RemoteTemplate,
+  StoredObject,
+  UploadBody,
+  Uploaded,
+} from "./transport.js";
 
 // oci:// registry over the OCI distribution API. Each template is a repository <repository>/<name>;
 // each revision is one artifact manifest (artifactType application/vnd.mvm.template.v1) whose config
@@ -426,6 +435,85 @@ export class OciTransport implements RegistryTransport {
     const manifest = this.manifestFor(template, rev, index, configDigest, config.length);
     await this.putManifest(template, rev, manifest);
     return `sha256:${sha256(manifest)}`;
+  }
+
+  async getTag(template: string, tag: string): Promise<RemoteTag | undefined> {
+    const res = await this.request(
+      this.repo(template),
+      "GET",
+      `/v2/${this.repo(template)}/manifests/${tag}`,
+      {
+        headers: { accept: MANIFEST_TYPE },
+      },
+    );
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${tag}`);
+    const body = await readLimited(res, MAX_METADATA_BYTES, `reading ${this.repo(template)}:${tag}`);
+    let m: Manifest;
+    try {
+      m = JSON.parse(body.toString("utf8")) as Manifest;
+    } catch {
+      throw new MvmError("corrupt", `${this.repo(template)}:${tag} is not JSON`);
+    }
+    return { rev: this.revisionOf(template, tag, m), version: `sha256:${sha256(body)}` };
+  }
+
+  /**
+   * The distribution API has no conditional manifest write, so the tag is read right before the
+   * write and again after it: a push that finds the tag moved, or overwritten by another, loses.
+   */
+  async putTag(
+    template: string,
+    tag: string,
+    rev: string,
+    expected: RemoteTag | undefined,
+  ): Promise<TagGuard> {
+    const before = await this.getTag(template, tag);
+    if (!sameTag(before, expected)) throw tagConflict(template, tag, before);
+    const res = await this.request(
+      this.repo(template),
+      "GET",
+      `/v2/${this.repo(template)}/manifests/${rev}`,
+      {
+        headers: { accept: MANIFEST_TYPE },
+      },
+    );
+    if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${rev}`);
+    const manifest = await readLimited(res, MAX_METADATA_BYTES, `reading ${this.repo(template)}:${rev}`);
+    await this.putManifest(template, tag, manifest.toString("utf8"));
+    const after = await this.getTag(template, tag);
+    if (after?.version !== `sha256:${sha256(manifest)}`) throw tagConflict(template, tag, after);
+    return "checked";
+  }
+
+  async digestOf(template: string, rev: string): Promise<string | undefined> {
+    if (this.pinned?.startsWith("sha256:")) return this.pinned;
+    const ref = this.pinned ?? rev;
+    const res = await this.request(
+      this.repo(template),
+      "GET",
+      `/v2/${this.repo(template)}/manifests/${ref}`,
+      {
+        headers: { accept: MANIFEST_TYPE },
+      },
+    );
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
+    const body = await readLimited(res, MAX_METADATA_BYTES, `reading manifest ${this.repo(template)}:${ref}`);
+    // A tag may have moved since the revision was read: only a manifest of this revision counts.
+    let named: unknown;
+    try {
+      named = (JSON.parse(body.toString("utf8")) as Manifest).annotations?.["vnd.mvm.revision"];
+    } catch {
+      return undefined;
+    }
+    return named === rev ? `sha256:${sha256(body)}` : undefined;
   }
 
   async setCurrent(template: string, rev: string): Promise<void> {

@@ -1,3 +1,5 @@
+import { tagProblem } from "../core/refs.js";
+import { recordDigest, updateRefs } from "../store/refs.js";
 import { promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
 import { isKnownArtifact, REVISION_FILE, SPEC_FILE } from "../core/artifacts.js";
@@ -29,6 +31,8 @@ import type { RegistryTransport } from "./transport.js";
 export interface PullOptions {
   template: string;
   revision?: string;
+  /** Pull the revision this registry tag names, and set the same tag here. */
+  tag?: string;
   progress: ProgressSink;
 }
 
@@ -42,6 +46,10 @@ export interface PullResult {
   already_present: boolean;
   /** How the registry held the revision: "original" when written the original mvm's way. */
   layout: RegistryLayout;
+  /** The local tag set to this revision (the tag pulled by), or null. */
+  tag: string | null;
+  /** The registry's digest for this revision where it has one (OCI), recorded for `up NAME@digest`. */
+  digest: string | null;
 }
 
 /** Resolves the revision to fetch and its validated index. */
@@ -202,7 +210,25 @@ export async function pullRevision(
   opts: PullOptions,
 ): Promise<PullResult> {
   const { template } = opts;
-  const { rev, index } = await remoteRevision(transport, template, opts.revision);
+  let wanted = opts.revision;
+  if (opts.tag !== undefined) {
+    const tag = opts.tag;
+    const found = await withRetry(`reading tag ${template}:${tag}`, () => transport.getTag(template, tag));
+    if (!found)
+      throw new MvmError("not_found", `registry ${transport.display} has no tag ${template}:${tag}`);
+    if (wanted !== undefined && wanted !== found.rev)
+      throw new MvmError("usage", `tag ${template}:${tag} names revision ${found.rev}, not ${wanted}`);
+    wanted = found.rev;
+  }
+  // A location pinned by tag (oci://host/repo:TAG) names a tag too.
+  const pinnedTag =
+    transport.pinned !== undefined &&
+    !transport.pinned.startsWith("sha256:") &&
+    transport.pinned !== "current"
+      ? transport.pinned
+      : undefined;
+  const localTag = opts.tag ?? (pinnedTag !== undefined && !tagProblem(pinnedTag) ? pinnedTag : undefined);
+  const { rev, index } = await remoteRevision(transport, template, wanted);
   const names = Object.keys(index.files).sort(
     (a, b) => (index.transfer[b]?.stored_size ?? 0) - (index.transfer[a]?.stored_size ?? 0),
   );
@@ -212,6 +238,7 @@ export async function pullRevision(
     size: index.transfer[name]!.size,
     stored_size: index.transfer[name]!.stored_size,
   }));
+  let digest: string | undefined;
   const result = (downloaded: number, present: boolean): PullResult => ({
     template,
     revision: rev,
@@ -221,6 +248,8 @@ export async function pullRevision(
     downloaded_bytes: downloaded,
     already_present: present,
     layout: index.layout,
+    tag: localTag ?? null,
+    digest: digest ?? null,
   });
 
   const where = `registry revision ${template}/${rev}`;
@@ -307,6 +336,12 @@ export async function pullRevision(
       await store.setCurrent(template, rev);
     });
     created.length = 0;
+    digest = await transport.digestOf?.(template, rev);
+    if (digest) await recordDigest(store, template, digest, rev);
+    if (localTag !== undefined)
+      await updateRefs(store, template, (refs) => {
+        refs.tags[localTag] = rev;
+      });
     return result(downloaded, present);
   } finally {
     if (staging) await fs.rm(staging, { recursive: true, force: true });

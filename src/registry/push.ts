@@ -1,3 +1,4 @@
+import { loadRefs, recordDigest, updateRefs } from "../store/refs.js";
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
@@ -22,7 +23,7 @@ import { mapLimit } from "./limit.js";
 import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { SPARSE_ENCODING } from "./sparse.js";
-import type { RegistryTransport, StoredObject } from "./transport.js";
+import type { RegistryTransport, RemoteTag, StoredObject, TagGuard } from "./transport.js";
 
 // push: every file a pulled revision needs to run (spec, revision.json, kernel,
 // initrd, rootfs, snapshot files), objects first, then the index (checksums.json / manifest), then
@@ -57,6 +58,8 @@ export interface PushOptions {
    * `vmlinux`, the index without `transfer`, no snapshot (the original restores only its own).
    */
   layout: RegistryLayout;
+  /** Tags to point at the pushed revision besides the local tags that already name it. */
+  tags?: string[];
   progress: ProgressSink;
 }
 
@@ -80,6 +83,10 @@ export interface PushResult {
   layout: RegistryLayout;
   /** Digest of the pushed manifest where the registry addresses revisions by digest (OCI), else null. */
   digest: string | null;
+  /** The tags moved to this revision in the registry, and how each move was guarded. */
+  tags: Array<{ tag: string; guard: TagGuard | "unchanged" }>;
+  /** The S3 server stored a write whose If-None-Match failed: tag moves were only read-checked. */
+  conditional_writes_ignored: boolean;
 }
 
 interface Planned {
@@ -256,6 +263,19 @@ export async function pushRevision(
       `${transport.display} pins a manifest (${transport.pinned}); push to the repository without it`,
     );
   const { rev, planned, snapshot } = await plan(store, opts);
+  // Tags are read now and moved only if nobody moved them while this push ran (after the commit, so a
+  // tag never names a revision the registry does not fully hold).
+  const local = await loadRefs(store, template);
+  const tagNames = [
+    ...new Set([
+      ...(opts.tags ?? []),
+      ...Object.entries(local.tags)
+        .filter(([, r]) => r === rev)
+        .map(([t]) => t),
+    ]),
+  ].sort();
+  const expectedTags = new Map<string, RemoteTag | undefined>();
+  for (const t of tagNames) expectedTags.set(t, await transport.getTag(template, t));
   const known = await knownForms(transport, template, rev);
   const transfer: Record<string, StoredForm> = {};
   const files: PushedFile[] = [];
@@ -358,6 +378,21 @@ export async function pushRevision(
     transport.commit(template, rev, index),
   );
   await withRetry(`moving current of ${template}`, () => transport.setCurrent(template, rev));
+  // Remembered here, so `up NAME@<digest>` names this revision without asking the registry.
+  if (digest) await recordDigest(store, template, digest, rev);
+  const tags: PushResult["tags"] = [];
+  for (const t of tagNames) {
+    const expected = expectedTags.get(t);
+    if (expected?.rev === rev) {
+      tags.push({ tag: t, guard: "unchanged" });
+      continue;
+    }
+    tags.push({ tag: t, guard: await transport.putTag(template, t, rev, expected) });
+  }
+  if (opts.tags?.length)
+    await updateRefs(store, template, (refs) => {
+      for (const t of opts.tags ?? []) refs.tags[t] = rev;
+    });
   files.sort((a, b) => a.name.localeCompare(b.name));
   return {
     template,
@@ -369,5 +404,7 @@ export async function pushRevision(
     snapshot,
     layout: opts.layout,
     digest: digest ?? null,
+    tags,
+    conditional_writes_ignored: transport.conditionalWritesIgnored === true,
   };
 }

@@ -3,6 +3,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -18,7 +19,16 @@ import { revisionProblem, templateNameProblem } from "../core/names.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
 import { describeLocation, type S3Location, templateKey } from "./location.js";
 import { retryAttempts } from "./retry.js";
-import type { RegistryTransport, RemoteTemplate, StoredObject, UploadBody, Uploaded } from "./transport.js";
+import { sameTag, tagConflict } from "./tags.js";
+import type {
+  RegistryTransport,
+  RemoteTag,
+  RemoteTemplate,
+  StoredObject,
+  TagGuard,
+  UploadBody,
+  Uploaded,
+} from "./transport.js";
 
 // s3:// registry through the AWS SDK (the client real users point at AWS, MinIO, R2): the original's
 // key layout <prefix>/templates/<id>/{current, revisions/<rev>/<file>}. Large objects go up as
@@ -391,6 +401,85 @@ export class S3Transport implements RegistryTransport {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     return { keys, prefixes };
+  }
+
+  /** Whether the server refuses a write whose If-None-Match / If-Match fails; asked once per transport. */
+  private conditional: Promise<boolean> | undefined;
+  conditionalWritesIgnored?: boolean;
+
+  async getTag(template: string, tag: string): Promise<RemoteTag | undefined> {
+    const Key = this.key(template, `tags/${tag}`);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key }));
+      const rev = (await bodyText(out.Body, out.ContentLength, `s3://${this.loc.bucket}/${Key}`)).trim();
+      if (revisionProblem(rev))
+        throw new MvmError("corrupt", `s3://${this.loc.bucket}/${Key} does not name a revision`);
+      return { rev, version: out.ETag ?? rev };
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      if (e instanceof MvmError) throw e;
+      throw s3Failure(`reading s3://${this.loc.bucket}/${Key}`, e);
+    }
+  }
+
+  /**
+   * Writes a scratch object twice, the second time with If-None-Match: *. A server that honours
+   * conditional writes answers 412; one that stores the object again ignores them (s3rver does).
+   */
+  private async probeConditional(template: string): Promise<boolean> {
+    const Key = this.key(template, `tags/.probe-${process.pid}-${Date.now().toString(36)}`);
+    const Bucket = this.loc.bucket;
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket, Key, Body: "probe\n" }));
+      try {
+        await this.client.send(new PutObjectCommand({ Bucket, Key, Body: "probe\n", IfNoneMatch: "*" }));
+        return false;
+      } catch (e) {
+        if (statusOf(e) === 412) return true;
+        throw s3Failure(`probing conditional writes at s3://${Bucket}/${Key}`, e);
+      }
+    } finally {
+      await this.client.send(new DeleteObjectCommand({ Bucket, Key })).catch(() => {});
+    }
+  }
+
+  async putTag(
+    template: string,
+    tag: string,
+    rev: string,
+    expected: RemoteTag | undefined,
+  ): Promise<TagGuard> {
+    const Key = this.key(template, `tags/${tag}`);
+    const Bucket = this.loc.bucket;
+    this.conditional ??= this.probeConditional(template);
+    const honoured = await this.conditional;
+    this.conditionalWritesIgnored = !honoured;
+    if (honoured) {
+      try {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket,
+            Key,
+            Body: `${rev}\n`,
+            ContentType: "text/plain",
+            ...(expected ? { IfMatch: expected.version } : { IfNoneMatch: "*" }),
+          }),
+        );
+        return "conditional";
+      } catch (e) {
+        const status = statusOf(e);
+        if (status === 412 || status === 409)
+          throw tagConflict(template, tag, await this.getTag(template, tag));
+        throw s3Failure(`writing s3://${Bucket}/${Key}`, e);
+      }
+    }
+    // The server would store the write whatever the condition: read, compare, write, read back.
+    const before = await this.getTag(template, tag);
+    if (!sameTag(before, expected)) throw tagConflict(template, tag, before);
+    await this.putText(Key, `${rev}\n`);
+    const after = await this.getTag(template, tag);
+    if (after?.rev !== rev) throw tagConflict(template, tag, after);
+    return "checked";
   }
 
   async list(): Promise<RemoteTemplate[]> {

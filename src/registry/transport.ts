@@ -40,7 +40,33 @@ export interface RemoteTemplate {
   revisions: string[];
 }
 
-export interface RegistryTransport {
+/** A tag as the registry holds it: the revision it names and a token that changes when it moves. */
+export interface RemoteTag {
+  rev: string;
+  version: string;
+}
+
+/**
+ * How a tag move was guarded against a concurrent one: "conditional" when the registry itself refused
+ * a write whose expected version no longer matched (S3 If-Match / If-None-Match, a no-replace link
+ * on file://); "checked" when the tag was read before and after the write, which two pushes racing
+ * within the same instant can both pass (OCI, and S3 servers that ignore conditional writes).
+ */
+export type TagGuard = "conditional" | "checked";
+
+/** Moving tags in the registry; every transport has it (a tag is a registry tag on OCI, an object else). */
+export interface RemoteTags {
+  getTag(template: string, tag: string): Promise<RemoteTag | undefined>;
+  /**
+   * Points `tag` at `rev` if it still is `expected` (undefined: the tag does not exist), else throws
+   * the error of tagConflict(). Only called once `rev` is committed.
+   */
+  putTag(template: string, tag: string, rev: string, expected: RemoteTag | undefined): Promise<TagGuard>;
+  /** Set when the registry was found to ignore conditional writes (said once by the caller). */
+  readonly conditionalWritesIgnored?: boolean;
+}
+
+export interface RegistryTransport extends RemoteTags {
   /** The registry's address for messages, without credentials. */
   readonly display: string;
   readonly kind: "file" | "s3" | "oci";
@@ -77,6 +103,11 @@ export interface RegistryTransport {
    * the digest of what was committed where the registry addresses revisions by digest (OCI).
    */
   commit(template: string, rev: string, index: RemoteIndex): Promise<string | undefined>;
+  /**
+   * The digest the registry addresses this revision by (OCI: its manifest's), where it has one; a
+   * pinned location answers for the manifest it pins.
+   */
+  digestOf?(template: string, rev: string): Promise<string | undefined>;
   /** Moves `current`: always the last step of a push. */
   setCurrent(template: string, rev: string): Promise<void>;
   list(): Promise<RemoteTemplate[]>;

@@ -6,6 +6,7 @@ import { MvmError } from "../core/errors.js";
 import { parseRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { readChecksums, sha256File } from "../store/checksums.js";
+import { templateHealth, unhealthyError } from "../store/health.js";
 import type { TemplateStore } from "../store/templates.js";
 import { remoteRevision } from "./pull.js";
 import type { RegistryLayout } from "./index.js";
@@ -68,8 +69,14 @@ async function localRevision(store: TemplateStore, template: string, revision: s
     throw new MvmError("not_found", `template ${template} does not exist`, {
       hint: "List available templates with 'mvmctl template list'.",
     });
-  const rev = revision ?? (await store.currentRevisionId(template));
-  if (!rev) throw new MvmError("not_found", `template ${template} has no built revision`);
+  if (revision === undefined) {
+    // The current revision, as every command sees it; a revision that is there but damaged is
+    // exactly what verify is for, so only a pointer to nothing stops it.
+    const health = await templateHealth(store, template);
+    if (!health.current) throw unhealthyError(health);
+    return { rev: health.current.rev, dir: health.current.dir };
+  }
+  const rev = revision;
   const dir = await store.revisionDir(template, rev);
   if (!dir) throw new MvmError("not_found", `template ${template} has no revision ${rev}`);
   return { rev, dir };

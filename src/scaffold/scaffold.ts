@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { usageError } from "../core/errors.js";
+import { MANIFEST_DEFAULTS, MANIFEST_FILE, renderManifest } from "../core/manifest.js";
 import { type FileOutcome, type ScaffoldFile, writeScaffold } from "./files.js";
 import { type PlannedTemplate, type Preset, presetPlan } from "./model.js";
 import { type PlannerChoice, planFromPrompt } from "./planners/index.js";
@@ -100,6 +101,7 @@ export function renderScaffold(
     { path: ".gitignore", content: GITIGNORE },
     { path: "flake.nix", content: renderFlake({ name, plan, origin, target, inputs }) },
     { path: "README.md", content: renderReadme(name, plan, origin, target) },
+    { path: MANIFEST_FILE, content: renderManifest({ name, ...MANIFEST_DEFAULTS }) },
   ];
   // The original created app/ only in prompt mode, so its python preset referenced a missing directory.
   if (plan.features.includes("python"))

@@ -1,10 +1,12 @@
 import type { BuildProgress } from "../build/build-template.js";
 import { paint } from "./output.js";
+import { sanitize } from "./sanitize.js";
 import { StatusLine } from "./status-line.js";
 
 // Renders a build's progress on stderr: on a terminal a live line that follows the steps and nix (which
 // derivation builds, its latest log line), with only warnings printed for good; otherwise plain lines —
-// one per step and per derivation started, never nix's full log (that is in the build log file).
+// one per step and per derivation started, never nix's full log (that is in the build log file). Nix
+// relays the flake's builder output, so every line goes through the sanitiser.
 
 export class BuildProgressView {
   private readonly status = new StatusLine();
@@ -17,10 +19,10 @@ export class BuildProgressView {
         // On a terminal steps live in the status line, so a cache hit ends as one "up to date" line;
         // elsewhere (CI logs) each step is a line of its own.
         if (this.status.live) this.status.set(p.message);
-        else this.line(`${paint("dim", "[mvm]")} ${p.message}`);
+        else this.line(`${paint("dim", "[mvm]")} ${sanitize(p.message)}`);
         break;
       case "warning":
-        this.line(`${paint("yellow", "warning:")} ${p.message}`);
+        this.line(`${paint("yellow", "warning:")} ${sanitize(p.message)}`);
         break;
       case "nix":
         this.nix(p.event);
@@ -32,7 +34,8 @@ export class BuildProgressView {
     switch (e.kind) {
       case "build-start":
         this.current = e.name;
-        if (!this.status.live && !this.started.has(e.name)) this.line(`${paint("dim", "[nix]")} ${e.text}`);
+        if (!this.status.live && !this.started.has(e.name))
+          this.line(`${paint("dim", "[nix]")} ${sanitize(e.text)}`);
         this.started.add(e.name);
         this.status.set(e.text);
         break;
@@ -52,7 +55,8 @@ export class BuildProgressView {
           );
         break;
       case "message":
-        if (e.level === 1) this.line(`${paint("yellow", "warning:")} ${e.text.replace(/^warning: /, "")}`);
+        if (e.level === 1)
+          this.line(`${paint("yellow", "warning:")} ${sanitize(e.text.replace(/^warning: /, ""))}`);
         break;
       default:
         break;

@@ -1,4 +1,5 @@
 import { paint } from "./output.js";
+import { sanitize } from "./sanitize.js";
 
 // One live line at the bottom of a terminal (progress of a long step), with ordinary lines printed
 // above it. Off a terminal nothing is drawn: callers print plain lines instead.
@@ -29,7 +30,7 @@ export class StatusLine {
     if (Date.now() - this.lastDraw >= MIN_INTERVAL_MS) this.draw();
   }
 
-  /** Prints a whole line above the live line. */
+  /** Prints a whole line above the live line (already sanitised by the caller: it may hold colour). */
   print(line: string): void {
     this.erase();
     this.stream.write(`${line}\n`);
@@ -54,7 +55,7 @@ export class StatusLine {
     this.lastDraw = Date.now();
     this.frame = (this.frame + 1) % FRAMES.length;
     const width = Math.max(20, (this.stream.columns ?? 80) - 1);
-    const line = `${FRAMES[this.frame]} ${this.text.replace(/[\r\n\t]+/g, " ")}`;
+    const line = `${FRAMES[this.frame]} ${sanitize(this.text.replace(/[\r\n\t]+/g, " "), width)}`;
     const cut = line.length > width ? `${line.slice(0, width - 1)}…` : line;
     this.stream.write(`\r\u001b[K${paint("dim", cut, this.stream)}`);
     this.shown = true;

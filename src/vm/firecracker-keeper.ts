@@ -10,17 +10,20 @@
 // Same protocol as the QEMU keeper (qemu-keeper.ts), plus the TAP.
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MvmError } from "../core/errors.js";
+import { ConsoleLogWriter } from "./console-log.js";
 import { readKeeperCommands } from "./keeper-commands.js";
 
 export interface FirecrackerKeeperConfig {
   bin: string;
   args: string[];
   cwd: string;
-  /** File receiving Firecracker's stdout and stderr (the guest console). */
+  /** File receiving Firecracker's stdout and stderr (the guest console), bounded and rotated. */
   log: string;
+  /** Bound of the console log and its one rotated predecessor together. */
+  consoleMaxBytes: number;
   /** Removed when the VM ends unwatched. */
   vmDir: string;
   /** The VM's TAP device, removed when the VM ends unwatched. */
@@ -64,14 +67,22 @@ function main(): void {
     );
   };
 
-  const log = openSync(cfg.log, "a", 0o600);
+  const consoleLog = new ConsoleLogWriter(cfg.log, cfg.consoleMaxBytes);
   const wrap = cfg.setpriv !== undefined && existsSync(cfg.setpriv);
   vmm = spawn(
     wrap ? (cfg.setpriv as string) : cfg.bin,
     wrap ? ["--pdeathsig", "KILL", "--", cfg.bin, ...cfg.args] : cfg.args,
-    { cwd: cfg.cwd, stdio: ["ignore", log, log], env: cfg.env ?? process.env },
+    { cwd: cfg.cwd, stdio: ["ignore", "pipe", "pipe"], env: cfg.env ?? process.env },
   );
-  closeSync(log);
+  const toLog = (chunk: Buffer) => {
+    try {
+      consoleLog.write(chunk);
+    } catch {
+      // a full disk or a removed VM dir: the output is dropped, the VM keeps running
+    }
+  };
+  vmm.stdout?.on("data", toLog);
+  vmm.stderr?.on("data", toLog);
   vmm.on("error", (e) => {
     exited = true;
     say(`error ${JSON.stringify(e.message)}`);

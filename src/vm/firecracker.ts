@@ -38,6 +38,7 @@ import { kvmProbeCached } from "./firecracker-probe.js";
 import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./firecracker-tap.js";
 import { lookupTool } from "../host/tools.js";
 import { commandLineOf, FC_FILES, readRecord, type VmRecord } from "./firecracker-vmdir.js";
+import { consoleLogMaxBytes } from "./console-log.js";
 import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
 
 // Re-exported: callers (doctor, run engineer's code, tests) reach everything Firecracker from here.
@@ -335,6 +336,7 @@ export class FirecrackerBackend implements HypervisorBackend {
         args: ["--api-sock", apiSock],
         cwd: dir,
         log: consolePath,
+        consoleMaxBytes: consoleLogMaxBytes(this.env),
         vmDir: dir,
         ...(tap ? { tap: (tap as TapDevice).name } : {}),
         setpriv: "/usr/bin/setpriv",

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { MvmError } from "../core/errors.js";
+import { sanitize } from "../core/untrusted-text.js";
 import { connectUnixSocket } from "./qmp.js";
 
 // Host side of the guest protocol (docs/guest-protocol.md): 4-byte big-endian length + JSON, one
@@ -54,11 +55,17 @@ export interface ServiceState {
 export interface PostRestoreRequest {
   /** Fresh random bytes for the guest RNG (16–4096; default 64 from the host's CSPRNG). */
   entropy?: Uint8Array;
-  identity?: { hostnameSuffix?: string; machineId?: string };
+  /** hostname: the whole new hostname; else hostnameSuffix is appended to the image's hostname. */
+  identity?: { hostname?: string; hostnameSuffix?: string; machineId?: string };
   /** false: the guest keeps its services running (no SIGUSR1 to PID 1); default true. */
   restartServices?: boolean;
   /** The address the restored guest must use instead of the snapshot VM's (applied before services restart). */
   network?: GuestNetwork;
+  /**
+   * The host's wall clock (ms since the Unix epoch): the guest steps its clock to it first, so it
+   * does not carry on from the moment the snapshot was taken. Omitted: the clock is left alone.
+   */
+  wallClockMs?: number;
 }
 
 /** An IPv4 address for one guest interface; the agent validates every field (docs/guest-protocol.md). */
@@ -75,6 +82,8 @@ export interface PostRestoreResult {
   hostname: string;
   machine_id: string | null;
   signalled_init: boolean;
+  /** How far the guest's clock was stepped (ms, positive: forwards), or null when no clock was sent. */
+  clock_step_ms: number | null;
   /** What was applied, or null when the request carried no network. */
   network: { iface: string; address: string; gateway: string | null } | null;
 }
@@ -92,15 +101,31 @@ export class GuestError extends MvmError {
     readonly code: string,
     message: string,
   ) {
-    super("external", `guest agent: ${message} (${code})`);
+    super("external", `guest agent: ${sanitize(message)} (${sanitize(code, 40)})`);
   }
 }
 
+/** A frame from the agent: JSON object with the id of the request it belongs to. */
+export type GuestFrame = Record<string, unknown>;
+
 interface Pending {
   type: string;
-  resolve: (v: Record<string, unknown>) => void;
+  resolve: (v: GuestFrame) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
+  /** Streams: every frame before the last ("more": true). */
+  onFrame?: (f: GuestFrame) => void;
+}
+
+/** A request whose answer is a stream of frames on its id (exec, attach, read, write, list). */
+export interface GuestStream {
+  readonly id: number;
+  /** The last frame (resolves unless it says "ok": false, or the channel closes). */
+  readonly done: Promise<GuestFrame>;
+  /** Sends a frame that continues this stream (stdin, ack, data, end, resize, detach). */
+  send(type: string, fields?: Record<string, unknown>): boolean;
+  /** Resolves when the channel's socket can take more (after send returned false). */
+  drained(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -237,9 +262,14 @@ export class GuestChannel {
       const id = typeof msg.id === "number" ? msg.id : undefined;
       const p = id === undefined ? undefined : this.pending.get(id);
       if (!p) continue;
-      this.pending.delete(id!);
       clearTimeout(p.timer);
-      if (msg.ok === true) p.resolve(msg);
+      p.timer = undefined;
+      if (msg.more === true && msg.ok !== false) {
+        p.onFrame?.(msg);
+        continue;
+      }
+      this.pending.delete(id!);
+      if (msg.ok !== false) p.resolve(msg);
       else {
         const err = (msg.error ?? {}) as { code?: string; message?: string };
         p.reject(new GuestError(err.code ?? "unknown", err.message ?? "request failed"));
@@ -254,6 +284,65 @@ export class GuestChannel {
       p.reject(e);
     }
     this.pending.clear();
+  }
+
+  /** A frame ready to send; throws (before anything is sent or awaited) when it is too large. */
+  private encodeFrame(obj: Record<string, unknown>): Buffer {
+    const body = Buffer.from(JSON.stringify(obj), "utf8");
+    if (body.length > MAX_FRAME)
+      throw new MvmError("usage", `request of ${body.length} bytes exceeds ${MAX_FRAME}`);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length, 0);
+    return Buffer.concat([header, body]);
+  }
+
+  private writeFrame(obj: Record<string, unknown>): boolean {
+    return this.sock.write(this.encodeFrame(obj));
+  }
+
+  /**
+   * Opens a stream: `onFrame` sees every frame before the last; `timeoutMs` bounds the wait for the
+   * first one only (a command may run for as long as it likes once it has started).
+   */
+  openStream(
+    type: string,
+    fields: Record<string, unknown>,
+    onFrame: (f: GuestFrame) => void,
+    timeoutMs = this.timeoutMs,
+  ): GuestStream {
+    if (this.closed) throw new MvmError("network", `guest channel closed: ${this.closeReason}`);
+    const id = this.nextId;
+    const first = this.encodeFrame({ ...fields, id, type });
+    this.nextId = (this.nextId + 1) >>> 0;
+    let resolveDone: (f: GuestFrame) => void = () => {};
+    let rejectDone: (e: Error) => void = () => {};
+    const done = new Promise<GuestFrame>((res, rej) => {
+      resolveDone = res;
+      rejectDone = rej;
+    });
+    const timer = setTimeout(() => {
+      this.pending.delete(id);
+      rejectDone(new MvmError("timeout", `guest agent did not answer "${type}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.pending.set(id, { type, resolve: resolveDone, reject: rejectDone, timer, onFrame });
+    this.sock.write(first);
+    return {
+      id,
+      done,
+      send: (t, f = {}) => (this.closed ? false : this.writeFrame({ ...f, id, type: t })),
+      drained: () =>
+        this.closed || !this.sock.writableNeedDrain
+          ? Promise.resolve()
+          : new Promise<void>((res) => {
+              const go = () => {
+                this.sock.off("drain", go);
+                this.sock.off("close", go);
+                res();
+              };
+              this.sock.on("drain", go);
+              this.sock.on("close", go);
+            }),
+    };
   }
 
   /** Sends one request and waits for its reply. */
@@ -303,6 +392,7 @@ export class GuestChannel {
     if (entropy.length < 16 || entropy.length > 4096)
       throw new MvmError("usage", "post-restore entropy must be 16 to 4096 bytes");
     const identity: Record<string, string> = {};
+    if (req.identity?.hostname !== undefined) identity.hostname = req.identity.hostname;
     if (req.identity?.hostnameSuffix !== undefined) identity.hostname_suffix = req.identity.hostnameSuffix;
     if (req.identity?.machineId !== undefined) identity.machine_id = req.identity.machineId;
     const r = await this.request(
@@ -311,6 +401,7 @@ export class GuestChannel {
         entropy: Buffer.from(entropy).toString("base64"),
         identity,
         ...(req.restartServices === false ? { restart_services: false } : {}),
+        ...(req.wallClockMs !== undefined ? { wall_clock_ms: Math.round(req.wallClockMs) } : {}),
         ...(req.network
           ? {
               network: {
@@ -353,7 +444,18 @@ export class GuestChannel {
   }
 }
 
-/** Fresh identity for a restored VM: an 8-character hostname suffix and a machine id. */
-export function freshIdentity(): { hostnameSuffix: string; machineId: string } {
-  return { hostnameSuffix: randomBytes(4).toString("hex"), machineId: randomBytes(16).toString("hex") };
+/**
+ * Fresh identity for a restored VM: a new machine id, and its name as hostname (underscores become
+ * dashes) so each VM restored from one snapshot is told apart; a name that cannot be a hostname gets
+ * the image's hostname with an 8-character random suffix instead.
+ */
+export function freshIdentity(vmName?: string): {
+  hostname?: string;
+  hostnameSuffix?: string;
+  machineId: string;
+} {
+  const machineId = randomBytes(16).toString("hex");
+  const host = (vmName ?? "").replace(/_/g, "-").replace(/-+$/, "").slice(0, 63);
+  if (/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(host)) return { hostname: host, machineId };
+  return { hostnameSuffix: randomBytes(4).toString("hex"), machineId };
 }

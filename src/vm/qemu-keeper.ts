@@ -6,21 +6,31 @@
 // and removes the VM directory, so a crashed start leaves nothing behind. QEMU runs under
 // `setpriv --pdeathsig KILL`, so if the keeper itself is killed, QEMU dies with it. After a detach,
 // QEMU's end (down, guest poweroff, crash) is the VM's end: the keeper removes the VM directory.
+// The keeper also holds the one connection QEMU's agent chardev takes and shares it with every
+// client through a socket in the VM directory (guest-mux.ts).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+import { ConsoleLogWriter } from "./console-log.js";
+import { GuestMux } from "./guest-mux.js";
 import { readKeeperCommands } from "./keeper-commands.js";
 
 export interface KeeperConfig {
   /** argv[0] is the program (qemu-system-x86_64). */
   argv: string[];
   cwd: string;
-  /** File (relative to cwd) that receives QEMU's stdout and stderr. */
+  /** File (relative to cwd) that receives QEMU's own messages (its stderr). */
   log: string;
+  /** File (relative to cwd) that receives the guest's serial console (QEMU's stdout), bounded. */
+  console: string;
+  /** Bound of the console log and its one rotated predecessor together. */
+  consoleMaxBytes: number;
   /** Removed when the VM ends without mvmctl watching (crash before detach, or after detach). */
   vmDir: string;
   /** Wrap QEMU in `setpriv --pdeathsig KILL` (util-linux) so it cannot outlive the keeper. */
   setpriv?: string;
+  /** Serve the guest agent's channel to many clients: both paths relative to cwd. */
+  guestMux?: { listen: string; agent: string };
 }
 
 function main(): void {
@@ -59,19 +69,40 @@ function main(): void {
     wrap ? ["--pdeathsig", "KILL", "--", prog as string, ...args] : args,
     {
       cwd: cfg.cwd,
-      stdio: ["ignore", logFd, logFd],
+      // The console's input is a pipe nobody writes to: the guest never reads anything, nor an end of input.
+      stdio: ["pipe", "pipe", logFd],
     },
   );
   closeSync(logFd);
+  const consoleLog = new ConsoleLogWriter(`${cfg.cwd}/${cfg.console}`, cfg.consoleMaxBytes);
+  qemu.stdout?.on("data", (chunk: Buffer) => {
+    try {
+      consoleLog.write(chunk);
+    } catch {
+      // a full disk or a removed VM dir: the output is dropped, the VM keeps running
+    }
+  });
   qemu.on("error", (e) => {
     exited = true;
     say(`error ${JSON.stringify(e.message)}`);
     if (detached) removeDir();
     process.exit(1);
   });
-  qemu.on("spawn", () => say(`pid ${qemu?.pid}`));
+  const mux = cfg.guestMux ? new GuestMux(cfg.guestMux.listen, cfg.guestMux.agent) : undefined;
+  qemu.on("spawn", () => {
+    // Listening before "pid" is reported, so clients never find the socket missing.
+    const ready = mux ? mux.start() : Promise.resolve();
+    ready.then(
+      () => say(`pid ${qemu?.pid}`),
+      (e: Error) => {
+        say(`error ${JSON.stringify(`cannot serve the guest channel: ${e.message}`)}`);
+        qemu?.kill("SIGKILL");
+      },
+    );
+  });
   qemu.on("exit", (code, signal) => {
     exited = true;
+    mux?.stop();
     say(`exit ${code ?? "null"} ${signal ?? "null"}`);
     if (detached) removeDir();
     // Give the line time to reach mvmctl before this process goes away.

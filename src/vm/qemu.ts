@@ -1,6 +1,6 @@
 // The QEMU backend: `qemu-system-x86_64 -M microvm` with ACPI (the Debian kernel finds its virtio-mmio
 // devices through ACPI), KVM only when a real probe says it works (else TCG), QMP on a unix socket,
-// user-mode networking with hostfwd for ports, the console in a file, and the guest agent on a
+// user-mode networking with hostfwd for ports, the console in a bounded log, and the guest agent on a
 // virtio-serial port. Every VM gets its own qcow2 overlay: the template's rootfs is never written.
 //
 // Snapshots. A snapshotable VM keeps its RAM in a file of the VM directory (memory-backend-file,
@@ -22,7 +22,7 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MvmError, messageOf } from "../core/errors.js";
 import type { SnapshotFingerprint } from "../core/snapshot.js";
-import { hostTscKhz } from "../kit/boot-args.js";
+import { hostClockArg, hostTscKhz } from "../kit/boot-args.js";
 import { pidAlive } from "../store/atomic.js";
 import { sha256File } from "../store/checksums.js";
 import type {
@@ -34,6 +34,7 @@ import type {
   VmHandle,
   VmState,
 } from "./backend.js";
+import { consoleLogMaxBytes } from "./console-log.js";
 import type { KeeperConfig } from "./qemu-keeper.js";
 import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
 import { QmpClient } from "./qmp.js";
@@ -42,6 +43,8 @@ import { requireTool } from "../host/tools.js";
 export const QEMU_FILES = {
   qmp: "qmp.sock",
   agent: "agent.sock",
+  /** The keeper's socket that shares the agent channel among clients (guest-mux.ts). */
+  guest: "guest.sock",
   console: "console.log",
   log: "qemu.log",
   disk: "disk.qcow2",
@@ -136,9 +139,10 @@ export function stableBootArgs(cfg: VmConfig): string {
   return ["console=ttyS0", "panic=-1", "quiet", "init_on_free=1", cfg.bootArgs ?? ""].join(" ").trim();
 }
 
+/** The stable part plus host tuning and the host's wall clock (microvm runs without an RTC). */
 function fullBootArgs(cfg: VmConfig, accel: Accel): string {
   const tsc = accel === "tcg" ? hostTscKhz() : undefined;
-  return tsc ? `${stableBootArgs(cfg)} tsc_early_khz=${tsc}` : stableBootArgs(cfg);
+  return [stableBootArgs(cfg), ...(tsc ? [`tsc_early_khz=${tsc}`] : []), hostClockArg()].join(" ");
 }
 
 /** The extra drives in the order the guest contract expects them: vdb config, vdc secrets, vdd data. */
@@ -189,8 +193,9 @@ export function qemuArgs(cfg: VmConfig, o: QemuArgsOptions): string[] {
     "-display",
     "none",
     "-no-reboot",
+    // The console goes to QEMU's stdout, which the keeper writes into a bounded, rotated log.
     "-serial",
-    `file:${QEMU_FILES.console}`,
+    "stdio",
     "-kernel",
     QEMU_FILES.kernel,
   );
@@ -552,8 +557,11 @@ export class QemuBackend implements HypervisorBackend {
       argv: [this.bin, ...args],
       cwd: dir,
       log: QEMU_FILES.log,
+      console: QEMU_FILES.console,
+      consoleMaxBytes: consoleLogMaxBytes(this.env),
       vmDir: dir,
       setpriv: "/usr/bin/setpriv",
+      guestMux: { listen: QEMU_FILES.guest, agent: QEMU_FILES.agent },
     };
     const child = spawn(process.execPath, [KEEPER, JSON.stringify(keeperCfg)], {
       cwd: dir,
@@ -591,7 +599,8 @@ export class QemuBackend implements HypervisorBackend {
       const died = !keeper.running;
       keeper.kill();
       await Promise.race([keeper.exited, sleep(5000)]);
-      if (!died) throw e;
+      // A raw socket error (EPIPE, ECONNRESET on QMP) means QEMU went away while we talked to it.
+      if (!died && e instanceof MvmError) throw e;
       // QEMU itself gave up: its own words say why (bad image, port taken, incompatible state).
       throw await qemuFailure(dir, from ? "QEMU could not restore the snapshot" : "QEMU failed to start");
     }
@@ -614,7 +623,7 @@ export class QemuVm implements VmHandle {
     /** The kernel command line this VM booted with ("" when attached from another process). */
     readonly bootArgs: string,
   ) {
-    this.guestChannel = join(dir, QEMU_FILES.agent);
+    this.guestChannel = join(dir, QEMU_FILES.guest);
     this.consoleLog = join(dir, QEMU_FILES.console);
     this.qemuLog = join(dir, QEMU_FILES.log);
   }

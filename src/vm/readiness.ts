@@ -9,13 +9,19 @@ import { freshIdentity, GuestChannel, type HealthReport, type PostRestoreResult 
 
 export interface ReadyOptions {
   timeoutMs: number;
-  /** Send the post-restore request (fresh entropy and identity) once the agent answers. */
+  /** Send the post-restore request (host wall clock, fresh entropy and identity) once the agent answers. */
   postRestore?: boolean;
   /**
    * Ask the guest to restart its services after the restore (it re-reads config and secrets). Only
    * needed when new config or secrets drives are attached; otherwise the services keep their state.
    */
   restartServices?: boolean;
+  /**
+   * After a cold boot: once the agent answers, step the guest's clock to the host's (a post_restore
+   * with only the clock and entropy: no identity change, no service restart). The kernel command
+   * line's clock is short by the time the guest spent before its kernel started.
+   */
+  syncClock?: boolean;
   /** Progress: called when the set of unhealthy checks changes. */
   onProgress?: (msg: string) => void;
 }
@@ -54,13 +60,19 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
     // post_restore itself (one identity for every attempt: a late answer to an earlier attempt is
     // dropped by id, and applying the same identity twice is harmless).
     let post: PostRestoreResult | undefined;
-    const identity = freshIdentity();
+    const identity = freshIdentity(vm.name);
     for (;;) {
       if (!alive()) throw dead();
       try {
         if (opts.postRestore)
           post = await ch.postRestore(
-            { identity, restartServices: opts.restartServices ?? false, network: vm.guestNetwork?.() },
+            {
+              identity,
+              restartServices: opts.restartServices ?? false,
+              network: vm.guestNetwork?.(),
+              // Read at each attempt: the guest's clock still says when the snapshot was taken.
+              wallClockMs: Date.now(),
+            },
             { timeoutMs: Math.min(2000, left()) },
           );
         else await ch.ping({ timeoutMs: Math.min(1000, left()) });
@@ -83,6 +95,13 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
         } else if (!(e instanceof MvmError && e.kind === "timeout")) throw e;
       }
     }
+    if (opts.syncClock && !opts.postRestore)
+      await ch
+        .postRestore(
+          { restartServices: false, wallClockMs: Date.now() },
+          { timeoutMs: Math.min(5000, left()) },
+        )
+        .catch((e) => opts.onProgress?.(`could not set the guest's clock: ${messageOf(e)}`));
     let last = "";
     const notReady = () =>
       new MvmError(

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { fingerprintMismatches, type SnapshotInfo } from "../core/snapshot.js";
 import { toJson } from "../core/schema.js";
@@ -10,6 +10,7 @@ import { checksumsAfter, writeChecksumsFile } from "../store/checksums.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, VmConfig, VmHandle } from "./backend.js";
+import { keepFailureLogs } from "./failure-logs.js";
 import { waitReady } from "./readiness.js";
 import { loadTemplateImage, type TemplateImage } from "./template-vm.js";
 import { claimVmDir, removeVmDir, type VmRecord, writeVmRecord } from "./vm-state.js";
@@ -131,7 +132,7 @@ export async function snapshotTemplate(
       vm = await backend.boot(cfg);
       await writeVmRecord(dir, { ...record, pid: vm.pid });
       say("Waiting for the guest agent and every health check");
-      await waitReady(vm, { timeoutMs: req.readyTimeoutMs, onProgress: say });
+      await waitReady(vm, { timeoutMs: req.readyTimeoutMs, syncClock: true, onProgress: say });
       const readyMs = Date.now() - t0;
       say(`Ready after ${(readyMs / 1000).toFixed(1)} s; pausing and saving`);
       const saved = await vm.snapshot({ dir: staging, rootfs: img.images.rootfs });
@@ -168,6 +169,11 @@ export async function snapshotTemplate(
       await store.writeRevision(img.current.dir, updated);
       await writeChecksumsFile(img.current.dir, sums);
       return { template, revision: img.current.rev, snapshot: info, ready_ms: readyMs, reused: false };
+    } catch (e) {
+      // The temporary VM's directory goes: keep the logs the error points at.
+      throw await keepFailureLogs(e, resolve(dir), paths.logs, vmName.slice(1), {
+        ...(vm ? { consoleLog: vm.consoleLog } : {}),
+      });
     } finally {
       await cleanup();
     }

@@ -21,7 +21,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createNetServer, type Server } from "node:net";
+import { connect as connectNet, createServer as createNetServer, type Server } from "node:net";
 
 const env = process.env;
 const VERSION = env.FAKE_FC_VERSION ?? "1.12.1";
@@ -220,7 +220,8 @@ function postBoot(): void {
  * Binds the vsock's host socket and answers the host-initiated handshake, as Firecracker's backend
  * does. Behind it sits a stand-in for the guest agent on port 52 that answers `ping` frames (4-byte
  * big-endian length + JSON, docs/guest-protocol.md); any other port has no listener, so the
- * connection is closed without an `OK`, as Firecracker does.
+ * connection is closed without an `OK`, as Firecracker does. With FAKE_FC_GUEST_AGENT set to the
+ * unix socket of a real agent, each connection is passed through to that agent instead.
  */
 function bindVsock(path: string): void {
   if (existsSync(path))
@@ -241,6 +242,21 @@ function bindVsock(path: string): void {
         connected = true;
         c.write("OK 1073741824\n");
         buf = buf.subarray(nl + 1);
+        const agentPath = process.env.FAKE_FC_GUEST_AGENT;
+        if (agentPath) {
+          // A real agent (run on the host with --listen-unix) behind the port: every vsock
+          // connection becomes a connection of its own to it, as with a real guest.
+          c.removeAllListeners("data");
+          const up = connectNet(agentPath);
+          up.on("error", () => c.destroy());
+          c.on("error", () => up.destroy());
+          up.on("close", () => c.destroy());
+          c.on("close", () => up.destroy());
+          if (buf.length) up.write(buf);
+          c.pipe(up);
+          up.pipe(c);
+          return;
+        }
       }
       while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
         const n = buf.readUInt32BE(0);
@@ -284,7 +300,11 @@ function guestReply(req: Record<string, unknown>, bootedAt: number): Record<stri
       const raw = typeof req.entropy === "string" ? Buffer.from(req.entropy, "base64") : Buffer.alloc(0);
       if (raw.length < 16 || raw.length > 4096)
         return error("bad_request", "entropy must be 16 to 4096 bytes of base64");
-      const ident = (req.identity ?? {}) as { hostname_suffix?: string; machine_id?: string };
+      const ident = (req.identity ?? {}) as {
+        hostname?: string;
+        hostname_suffix?: string;
+        machine_id?: string;
+      };
       const net = req.network as { iface?: unknown; address?: unknown; gateway?: unknown } | undefined | null;
       if (
         net != null &&
@@ -301,7 +321,7 @@ function guestReply(req: Record<string, unknown>, bootedAt: number): Record<stri
         ok: true,
         type: "post_restore",
         reseeded_bytes: raw.length,
-        hostname: `fake-${ident.hostname_suffix ?? "guest"}`,
+        hostname: ident.hostname ?? `fake-${ident.hostname_suffix ?? "guest"}`,
         machine_id: ident.machine_id ?? null,
         signalled_init: false,
         network: net ? { iface: net.iface, address: net.address, gateway: net.gateway ?? null } : null,

@@ -21,6 +21,8 @@ const sock = join(work, "agent.sock");
 const ipBin = join(work, "ip-recorder");
 const ipCalls = join(work, "ip-calls");
 const ipFailOn = join(work, "ip-fail-on");
+// Where the agent writes the wall clock post_restore asks for: this host's clock is not the test's to set.
+const clockFile = join(work, "clock");
 let agent: ChildProcess;
 
 function writeCheck(name: string, cmd: string, interval = 1, timeout = 10): void {
@@ -56,6 +58,8 @@ before(async () => {
       sock,
       "--ip-bin",
       ipBin,
+      "--clock-file",
+      clockFile,
       "serve",
     ],
     {
@@ -335,6 +339,37 @@ test("post_restore network: a failing ip command is reported with the step that 
     );
   } finally {
     rmSync(ipFailOn, { force: true });
+    ch.close();
+  }
+});
+
+test("post_restore wall_clock_ms: the guest clock is stepped to the host's, malformed values change nothing", async () => {
+  rmSync(clockFile, { force: true });
+  const ch = await channel();
+  try {
+    // Without a clock nothing is set and the reply says so.
+    const none = await ch.postRestore({ restartServices: false });
+    assert.equal(none.clock_step_ms, null);
+    assert.equal(existsSync(clockFile), false);
+    // A clock an hour ahead: stepped by about an hour.
+    const target = Date.now() + 3_600_000;
+    const r = await ch.postRestore({ restartServices: false, wallClockMs: target });
+    assert.equal(readFileSync(clockFile, "utf8"), `${target}\n`);
+    assert.ok(
+      r.clock_step_ms !== null && Math.abs(r.clock_step_ms - 3_600_000) < 60_000,
+      `step ${r.clock_step_ms}`,
+    );
+    rmSync(clockFile);
+    const entropy = Buffer.alloc(16, 7).toString("base64");
+    for (const bad of ["1796035200000", 1796035200000.5, -1, 0, 1e15, true, {}])
+      await assert.rejects(
+        ch.request("post_restore", { entropy, restart_services: false, wall_clock_ms: bad }),
+        (e: unknown) =>
+          e instanceof GuestError && e.code === "bad_request" && /wall_clock_ms must be/.test(e.message),
+        JSON.stringify(bad),
+      );
+    assert.equal(existsSync(clockFile), false, "no refused request set the clock");
+  } finally {
     ch.close();
   }
 });

@@ -5,12 +5,14 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { kitKernelArgs } from "../../src/kit/index.js";
 import { GuestChannel } from "../../src/vm/guest-channel.js";
+import { MACHINE } from "../../src/vm/qemu.js";
 import type { GuestImage } from "./fixtures.js";
 
-// A small QEMU launcher for the guest-image tests (the real backend is src/vm/qemu.ts, owned by the
-// run issue). microvm with ACPI (virtio devices are found through ACPI), TCG, the root disk in
-// snapshot mode so the cached image is never written, slirp networking with host forwards, and
-// the agent's virtio-serial port on a unix socket.
+// A small QEMU launcher for the guest-image tests (the real backend is src/vm/qemu.ts): the same
+// microvm machine as production (ACPI, through which the virtio devices are found; no RTC, so the
+// guest's clock comes from mvm.clock as in production), TCG, the root disk in snapshot mode so the
+// cached image is never written, slirp networking with host forwards, and the agent's virtio-serial
+// port on a unix socket.
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -116,10 +118,10 @@ export async function bootQemu(opts: BootOptions): Promise<TestVm> {
     fwd.push(`,hostfwd=tcp:127.0.0.1:${host}-:${guest}`);
   }
   // TCG only here: /dev/kvm is not usable on these machines.
-  const append = [...kitKernelArgs({ tcg: true }), ...(opts.append ?? [])];
+  const append = [...kitKernelArgs({ tcg: true, clock: true }), ...(opts.append ?? [])];
   const args = [
     "-M",
-    "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=on",
+    MACHINE, // production's machine: no RTC, the clock comes from mvm.clock
     "-cpu",
     "max",
     "-m",

@@ -67,5 +67,9 @@ test("a killed init --force leaves each file old or new, and the next run cleans
   const r = await runCli([...base, "--preset", "http", "--force"], { env: NO_LLM });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(read("flake.nix"), neu.flake);
-  assert.deepEqual(readdirSync(dir).sort(), [".gitignore", "README.md", "flake.nix"], "no temp files left");
+  assert.deepEqual(
+    readdirSync(dir).sort(),
+    [".gitignore", "README.md", "flake.nix", "mvm.toml"],
+    "no temp files left",
+  );
 });

@@ -48,7 +48,13 @@ describe("template init --local", () => {
         readFileSync(join(dir, "README.md"), "utf8"),
         new RegExp(`mvmctl template build t-${preset}`),
       );
-      const expected = [".gitignore", "README.md", "flake.nix", ...(preset === "python" ? ["app"] : [])];
+      const expected = [
+        ".gitignore",
+        "README.md",
+        "flake.nix",
+        "mvm.toml",
+        ...(preset === "python" ? ["app"] : []),
+      ];
       assert.deepEqual(readdirSync(dir).sort(), expected.sort());
       assert.match(r.stdout, /^written {5}flake\.nix$/m);
     }
@@ -71,7 +77,7 @@ describe("template init --local", () => {
     const out = JSON.parse(forced.r.stdout);
     assert.deepEqual(
       out.files.map((f: { path: string; status: string }) => `${f.status}:${f.path}`),
-      ["overwritten:.gitignore", "overwritten:flake.nix", "overwritten:README.md"],
+      ["overwritten:.gitignore", "overwritten:flake.nix", "overwritten:README.md", "overwritten:mvm.toml"],
     );
     assert.equal(out.dir, join(parent, "keep"));
     assert.equal(out.plan.primary_preset, "http");

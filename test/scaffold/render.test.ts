@@ -267,13 +267,13 @@ describe("flake rendering", () => {
     const first = await writeScaffold(dir, files, { force: false });
     assert.deepEqual(
       first.map((f) => `${f.status}:${f.path}`),
-      ["written:.gitignore", "kept:flake.nix", "written:README.md"],
+      ["written:.gitignore", "kept:flake.nix", "written:README.md", "written:mvm.toml"],
     );
     assert.equal(readFileSync(join(dir, "flake.nix"), "utf8"), "# mine\n");
     const forced = await writeScaffold(dir, files, { force: true });
     assert.deepEqual(
       forced.map((f) => f.status),
-      ["overwritten", "overwritten", "overwritten"],
+      ["overwritten", "overwritten", "overwritten", "overwritten"],
     );
     assert.match(readFileSync(join(dir, "flake.nix"), "utf8"), /mkGuest/);
 
@@ -299,6 +299,6 @@ describe("flake rendering", () => {
     const { symlinkSync } = await import("node:fs");
     symlinkSync(real, join(parent, "link"));
     await writeScaffold(join(parent, "link"), files, { force: false });
-    assert.deepEqual(readdirSync(real).sort(), [".gitignore", "README.md", "flake.nix"]);
+    assert.deepEqual(readdirSync(real).sort(), [".gitignore", "README.md", "flake.nix", "mvm.toml"]);
   });
 });

@@ -16,6 +16,7 @@
 #define MVM_AGENT_VERSION "0.1.0"
 #define MVM_PROTOCOL_VERSION 1
 #define MVM_MAX_FRAME (256 * 1024)
+#define MVM_MAX_CHECKS 64
 #define MVM_CONFIG_DIR "/etc/mvm"
 #define MVM_RUN_DIR "/run/mvm"
 #define MVM_VSOCK_PORT 52
@@ -69,15 +70,22 @@ int checks_count(void);
 void checks_tick(int64_t now);                 /* start due checks, enforce timeouts */
 void checks_collect_fds(struct pollfd *fds, int *n, int max);
 void checks_handle_fds(struct pollfd *fds, int n);
-void checks_reap(void);                        /* after SIGCHLD */
+int checks_child_exited(pid_t pid, int status); /* 1 when pid was a check */
 int64_t checks_next_deadline(int64_t now);
 void checks_run_all_now(void);
 int checks_any_running(void);
 void checks_report(buf_t *out, int64_t now, int *all_healthy);
 extern int64_t agent_started_ms;
 
+/* Where a request came from: a connection slot and the peer generation it had, so a reply or a
+ * stream frame never reaches a host that attached after the request was made. */
+typedef struct {
+  int conn;
+  unsigned gen;
+} origin_t;
+
 /* requests.c */
-int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out);
+int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out, origin_t from);
 void reply_error(buf_t *reply, double id, int has_id, const char *code, const char *message);
 void reply_health(buf_t *reply, double id);
 
@@ -92,12 +100,51 @@ const char *network_parse(const jval_t *net, network_req_t *out); /* NULL when v
 int network_apply(const network_req_t *net, char *err, size_t errlen);
 extern const char *ip_bin;
 
+/* clock.c: post_restore's "wall_clock_ms" (the host's wall clock, stepped into CLOCK_REALTIME). */
+const char *clock_parse(const jval_t *v, int64_t *out_ms); /* NULL when valid, else why not */
+int clock_apply(int64_t wall_ms, int64_t *step_ms, char *err, size_t errlen);
+extern const char *clock_file;
+
 /* service.c */
 int cmd_exec_service(const char *name, int pre_start);
 int cmd_supervise(const char *name);
 
-/* serve.c */
+/* serve.c: frames queued for a connection by the streams (exec output, file reads). */
+#define MVM_OUT_LIMIT (512 * 1024) /* queued bytes above which a connection is not fed more */
+int conn_send(origin_t to, buf_t *body); /* -1 when that peer is gone */
+size_t conn_queued(origin_t to);
 int cmd_serve(void);
+
+/* base64.c */
+long b64decode(const char *s, size_t n, unsigned char *out, size_t cap);
+void buf_b64(buf_t *b, const unsigned char *p, size_t n); /* appends a JSON string of base64 */
+
+/* Streams (exec, attach, file read/write) share one shape on the wire: frames carry the id of the
+ * request that opened them, every frame but the last has "more": true, and the host grants output
+ * with "ack" frames (a window of MVM_WINDOW bytes per stream). */
+#define MVM_CHUNK (48 * 1024)
+#define MVM_WINDOW (256 * 1024)
+void stream_frame_head(buf_t *b, double id, const char *type);
+
+/* procs.c: processes started by "exec". */
+int procs_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
+int procs_child_exited(pid_t pid, int status);
+void procs_collect_fds(struct pollfd *fds, int *n, int max);
+void procs_handle_fds(struct pollfd *fds, int n);
+void procs_tick(int64_t now);
+int64_t procs_next_deadline(int64_t now);
+void procs_conn_lost(int conn);
+#define MVM_MAX_PROCS 32
+
+/* files.c and filestream.c: guest file requests. */
+int files_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
+int filestreams_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
+int filestreams_pump(void); /* sends what the windows allow; 1 when more could be sent at once */
+void filestreams_conn_lost(int conn);
+const char *errno_code(int err);
+void reply_errno(buf_t *reply, double id, int err, const char *what, const char *path);
+int make_parents(const char *path); /* mkdir -p of the directory holding path */
+const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id);
 
 /* Set from the command line (tests run the agent on the host against a temp config). */
 extern const char *cfg_dir;

@@ -14,7 +14,7 @@
 
 #include "agent.h"
 
-#define MAX_CHECKS 64
+#define MAX_CHECKS MVM_MAX_CHECKS
 #define MAX_OUTPUT 4096
 #define MAX_DETAIL 512
 
@@ -59,7 +59,7 @@ int checks_load(const char *dir) {
     }
     check_t *c = &checks[n_checks++];
     memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "%s", e->d_name);
+    snprintf(c->name, sizeof c->name, "%.64s", e->d_name);
     c->cmd = cmd;
     snprintf(path, sizeof path, "%s/%s/interval", dir, e->d_name);
     c->interval_s = read_long_file(path, 30);
@@ -221,14 +221,13 @@ static void finish(check_t *c, int status) {
   if (c->fresh_running) c->fresh_needed = c->fresh_running = 0;
 }
 
-void checks_reap(void) {
-  for (;;) {
-    int status;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) return;
-    for (int i = 0; i < n_checks; i++)
-      if (checks[i].pid == pid) finish(&checks[i], status);
-  }
+int checks_child_exited(pid_t pid, int status) {
+  for (int i = 0; i < n_checks; i++)
+    if (checks[i].pid == pid) {
+      finish(&checks[i], status);
+      return 1;
+    }
+  return 0;
 }
 
 void checks_run_all_now(void) {

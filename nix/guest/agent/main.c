@@ -8,7 +8,7 @@
 static int usage(void) {
   fprintf(stderr,
           "usage: mvm-agent [--config-dir DIR] [--run-dir DIR] [--init-pid PID] [--listen-unix PATH]\n"
-          "                 [--ip-bin PATH]\n"
+          "                 [--ip-bin PATH] [--clock-file PATH]\n"
           "                 serve | supervise NAME | exec-service NAME | pre-start NAME | version\n");
   return 2;
 }
@@ -22,6 +22,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--init-pid") == 0) init_pid = (pid_t)atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--listen-unix") == 0) listen_unix = argv[i + 1];
     else if (strcmp(argv[i], "--ip-bin") == 0) ip_bin = argv[i + 1];
+    else if (strcmp(argv[i], "--clock-file") == 0) clock_file = argv[i + 1];
     else return usage();
   }
   if (i >= argc) return usage();

@@ -24,6 +24,11 @@ static void reply_head(buf_t *r, double id, const char *type) {
   buf_printf(r, "{\"id\":%.0f,\"ok\":true,\"type\":\"%s\"", id, type);
 }
 
+/* A frame of an open stream: the caller adds its fields, then ",\"more\":true}" or "}". */
+void stream_frame_head(buf_t *b, double id, const char *type) {
+  buf_printf(b, "{\"id\":%.0f,\"type\":\"%s\"", id, type);
+}
+
 void reply_error(buf_t *r, double id, int has_id, const char *code, const char *message) {
   if (has_id) buf_printf(r, "{\"id\":%.0f,\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":", id, code);
   else buf_printf(r, "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":", code);
@@ -66,7 +71,7 @@ static void reply_services(buf_t *r, double id) {
   if (d) {
     struct dirent *e;
     while ((e = readdir(d)) && n < 128)
-      if (valid_name(e->d_name)) names[n++] = strdup(e->d_name);
+      if (valid_name(e->d_name) && (names[n] = strdup(e->d_name))) n++;
     closedir(d);
   }
   qsort(names, (size_t)n, sizeof names[0], by_str);
@@ -100,38 +105,6 @@ static void reply_services(buf_t *r, double id) {
   buf_puts(r, "]}");
 }
 
-static int b64val(int c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-/* Standard base64 with padding; returns the decoded length or -1. */
-static long b64decode(const char *s, size_t n, unsigned char *out, size_t cap) {
-  if (n % 4) return -1;
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    int v[4];
-    for (int k = 0; k < 4; k++) {
-      char c = s[i + k];
-      v[k] = c == '=' && i + 4 == n && k >= 2 ? 0 : b64val(c);
-      if (v[k] < 0) return -1;
-    }
-    unsigned triple = ((unsigned)v[0] << 18) | ((unsigned)v[1] << 12) | ((unsigned)v[2] << 6) | (unsigned)v[3];
-    int pad = (s[i + 2] == '=') + (s[i + 3] == '=');
-    if (s[i + 2] == '=' && s[i + 3] != '=') return -1;
-    unsigned char bytes[3] = {(unsigned char)(triple >> 16), (unsigned char)(triple >> 8), (unsigned char)triple};
-    for (int k = 0; k < 3 - pad; k++) {
-      if (o >= cap) return -1;
-      out[o++] = bytes[k];
-    }
-  }
-  return (long)o;
-}
-
 static int is_suffix_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
 static void post_restore(const jval_t *req, buf_t *r, double id) {
@@ -146,7 +119,18 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   if (nraw < 16) return reply_error(r, id, 1, "bad_request", "entropy must be 16 to 4096 bytes of base64");
   const jval_t *suffix = ident ? json_get(ident, "hostname_suffix") : NULL;
   const jval_t *mid = ident ? json_get(ident, "machine_id") : NULL;
+  const jval_t *fullname = ident ? json_get(ident, "hostname") : NULL;
   if (ident && ident->type != J_OBJ) return reply_error(r, id, 1, "bad_request", "identity must be an object");
+  /* A whole hostname (the VM's name) takes the place of image hostname + suffix. */
+  if (fullname && fullname->type != J_NULL) {
+    int ok = fullname->type == J_STR && fullname->str_len >= 1 && fullname->str_len <= 63 &&
+             strlen(fullname->str) == fullname->str_len && fullname->str[0] != '-' &&
+             fullname->str[fullname->str_len - 1] != '-';
+    for (size_t i = 0; ok && i < fullname->str_len; i++) ok = is_suffix_char(fullname->str[i]);
+    if (!ok) return reply_error(r, id, 1, "bad_request", "hostname must be 1-63 of [a-z0-9-], not starting or ending with -");
+  } else {
+    fullname = NULL;
+  }
   if (suffix && suffix->type != J_NULL) {
     int ok = suffix->type == J_STR && suffix->str_len >= 1 && suffix->str_len <= 32 &&
              strlen(suffix->str) == suffix->str_len && suffix->str[0] != '-';
@@ -169,6 +153,16 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   if (has_net) {
     const char *why = network_parse(netv, &net);
     if (why) return reply_error(r, id, 1, "bad_request", why);
+  }
+  const jval_t *clockv = json_get(req, "wall_clock_ms");
+  int64_t wall_ms = 0, step_ms = 0;
+  int has_clock = clockv && clockv->type != J_NULL;
+  if (has_clock) {
+    const char *why = clock_parse(clockv, &wall_ms);
+    if (why) return reply_error(r, id, 1, "bad_request", why);
+    /* First, so everything after (services included) sees the current time. */
+    char cerr[160];
+    if (clock_apply(wall_ms, &step_ms, cerr, sizeof cerr) < 0) return reply_error(r, id, 1, "internal", cerr);
   }
 
   /* Reseed: every restored copy of a snapshot starts with the same RNG state, so mix in host bytes
@@ -195,7 +189,14 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   }
 
   char path[512], host[128] = "";
-  if (suffix) {
+  if (fullname) {
+    snprintf(host, sizeof host, "%s", fullname->str);
+    if (sethostname(host, strlen(host)) < 0) return reply_error(r, id, 1, "internal", "sethostname failed");
+    snprintf(path, sizeof path, "%s/hostname", run_dir);
+    char line[140];
+    int n = snprintf(line, sizeof line, "%s\n", host);
+    write_file(path, line, (size_t)n, 0644);
+  } else if (suffix) {
     snprintf(path, sizeof path, "%s/hostname", cfg_dir);
     char *base = read_file(path, NULL);
     size_t bl = base ? strcspn(base, "\n") : 0;
@@ -234,6 +235,9 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
   buf_puts(r, ",\"machine_id\":");
   if (mid) buf_json_string(r, mid->str, 32);
   else buf_puts(r, "null");
+  buf_puts(r, ",\"clock_step_ms\":");
+  if (has_clock) buf_printf(r, "%lld", (long long)step_ms);
+  else buf_puts(r, "null");
   buf_printf(r, ",\"signalled_init\":%s,\"network\":", signalled ? "true" : "false");
   if (has_net) {
     buf_puts(r, "{\"iface\":");
@@ -250,7 +254,7 @@ static void post_restore(const jval_t *req, buf_t *r, double id) {
 }
 
 /* Returns 0 when a reply was written to `reply`, 1 when the reply is deferred (fresh health). */
-int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out) {
+int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out, origin_t from) {
   const char *err = NULL;
   *defer_fresh = 0;
   jval_t *req = json_parse(body, len, &err);
@@ -287,6 +291,9 @@ int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh,
     reply_services(reply, id);
   } else if (strcmp(type->str, "post_restore") == 0) {
     post_restore(req, reply, id);
+  } else if (procs_request(req, type->str, id, from, reply) || files_request(req, type->str, id, from, reply) ||
+             filestreams_request(req, type->str, id, from, reply)) {
+    /* exec, processes and files: answered (or streamed) by their own modules */
   } else if (strcmp(type->str, "shutdown") == 0) {
     reply_head(reply, id, "shutdown");
     buf_puts(reply, "}");

@@ -16,12 +16,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
 
 #define MAX_CONNS 16
 #define MAX_DEFERRED 32
+/* The signal pipe, two listeners, every connection, every check and three pipes per process. */
+#define MAX_POLL (3 + MAX_CONNS + MVM_MAX_CHECKS + 3 * MVM_MAX_PROCS)
 
 enum { C_SERIAL, C_STREAM };
 
@@ -68,16 +71,13 @@ static int add_conn(int fd, int kind) {
   return -1;
 }
 
+/* The peer is gone: its streams end (file transfers) or detach (processes keep running). */
 static void reset_peer(conn_t *c) {
   c->in.len = c->out.len = 0;
   c->skip = 0;
   c->gen++;
-}
-
-static void close_conn(int i) {
-  close(conns[i].fd);
-  conns[i].fd = -1;
-  reset_peer(&conns[i]);
+  procs_conn_lost((int)(c - conns));
+  filestreams_conn_lost((int)(c - conns));
 }
 
 /* /sys/class/virtio-ports/vportNpM/name holds the port name QEMU gave it. */
@@ -145,6 +145,25 @@ static void queue_frame(conn_t *c, buf_t *body) {
   buf_put(&c->out, body->data, body->len);
 }
 
+int conn_send(origin_t to, buf_t *body) {
+  if (to.conn < 0 || to.conn >= MAX_CONNS) return -1;
+  conn_t *c = &conns[to.conn];
+  if (c->fd < 0 || !c->active || c->gen != to.gen) return -1;
+  queue_frame(c, body);
+  return 0;
+}
+
+size_t conn_queued(origin_t to) {
+  if (to.conn < 0 || to.conn >= MAX_CONNS) return 0;
+  return conns[to.conn].out.len;
+}
+
+static void close_conn(int i) {
+  close(conns[i].fd);
+  conns[i].fd = -1;
+  reset_peer(&conns[i]);
+}
+
 static void flush_conn(int i) {
   conn_t *c = &conns[i];
   while (c->out.len > 0) {
@@ -190,7 +209,7 @@ static void process_frames(int i) {
     buf_init(&reply);
     int defer = 0;
     double id = 0;
-    handle_request(c->in.data + 4, n, &reply, &defer, &id);
+    handle_request(c->in.data + 4, n, &reply, &defer, &id, (origin_t){i, c->gen});
     buf_consume(&c->in, 4 + n);
     if (defer) {
       if (n_deferred < MAX_DEFERRED) {
@@ -202,7 +221,7 @@ static void process_frames(int i) {
         reply_error(&reply, id, 1, "busy", "too many fresh health requests waiting");
         queue_frame(c, &reply);
       }
-    } else {
+    } else if (reply.len) { /* stream frames (ack, stdin, data...) have no reply of their own */
       queue_frame(c, &reply);
     }
     buf_free(&reply);
@@ -211,7 +230,7 @@ static void process_frames(int i) {
 
 static void read_conn(int i) {
   conn_t *c = &conns[i];
-  char tmp[8192];
+  static char tmp[64 * 1024];
   for (;;) {
     ssize_t r = read(c->fd, tmp, sizeof tmp);
     if (r < 0 && errno == EINTR) continue;
@@ -251,6 +270,16 @@ static void answer_deferred(void) {
     flush_conn(deferred[k].conn);
   }
   n_deferred = 0;
+}
+
+/* Every child is a health check run or a process started by exec; nothing else is waited for. */
+static void reap_children(void) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    if (!checks_child_exited(pid, status)) procs_child_exited(pid, status);
+  }
 }
 
 /* While no host is attached the serial port polls as POLLHUP forever, so it is left out of poll()
@@ -311,7 +340,7 @@ int cmd_serve(void) {
       next_open_retry = now + 1000;
     }
 
-    struct pollfd fds[64];
+    struct pollfd fds[MAX_POLL];
     int nf = 0;
     fds[nf++] = (struct pollfd){sigpipe_fds[0], POLLIN, 0};
     for (int k = 0; k < 2; k++)
@@ -321,15 +350,22 @@ int cmd_serve(void) {
     for (int i = 0; i < MAX_CONNS; i++) {
       if (conns[i].fd < 0 || !conns[i].active) continue;
       conn_of[nf - conn_base] = i;
-      fds[nf++] = (struct pollfd){conns[i].fd, (short)(POLLIN | (conns[i].out.len ? POLLOUT : 0)), 0};
+      /* A host that does not read its replies is not given more requests to answer. */
+      short ev = (short)((conns[i].out.len < MVM_OUT_LIMIT ? POLLIN : 0) | (conns[i].out.len ? POLLOUT : 0));
+      fds[nf++] = (struct pollfd){conns[i].fd, ev, 0};
     }
     int conn_end = nf;
-    checks_collect_fds(fds, &nf, 64);
+    checks_collect_fds(fds, &nf, MAX_POLL);
+    int checks_end = nf;
+    procs_collect_fds(fds, &nf, MAX_POLL);
 
     int64_t deadline = checks_next_deadline(now);
     if (serial_idx >= 0 && !conns[serial_idx].active && next_serial_probe < deadline) deadline = next_serial_probe;
     if (!listen_unix && serial_idx < 0 && next_open_retry < deadline) deadline = next_open_retry;
+    int64_t procs_deadline = procs_next_deadline(now);
+    if (procs_deadline < deadline) deadline = procs_deadline;
     int timeout = deadline <= now ? 0 : (int)(deadline - now);
+    if (filestreams_pump()) timeout = 0; /* file reads still have window: keep streaming */
     if (timeout > 1000) timeout = 1000;
     if (poll(fds, (nfds_t)nf, timeout) < 0 && errno != EINTR) {
       logmsg("poll: %s", strerror(errno));
@@ -344,7 +380,6 @@ int cmd_serve(void) {
       int term = 0;
       while ((r = read(sigpipe_fds[0], sigs, sizeof sigs)) > 0)
         for (ssize_t k = 0; k < r; k++) {
-          if (sigs[k] == SIGCHLD) checks_reap();
           if (sigs[k] == SIGIO) next_serial_probe = 0;
           if (sigs[k] == SIGTERM || sigs[k] == SIGINT) term = 1;
         }
@@ -374,9 +409,11 @@ int cmd_serve(void) {
         }
       }
     }
-    checks_handle_fds(fds + conn_end, nf - conn_end);
-    checks_reap();
+    checks_handle_fds(fds + conn_end, checks_end - conn_end);
+    procs_handle_fds(fds + checks_end, nf - checks_end);
+    reap_children();
     checks_tick(now);
+    procs_tick(now);
     answer_deferred();
     for (int i = 0; i < MAX_CONNS; i++)
       if (conns[i].fd >= 0 && conns[i].active && conns[i].out.len) flush_conn(i);

@@ -198,8 +198,12 @@ log "starting $(ls /etc/mvm/services 2>/dev/null | wc -l) service(s)"
 start_services
 log "ready"
 
-# PID 1 must reap every orphan; `wait` does, and returns early when a trapped signal arrives.
+# PID 1 must reap every orphan; `wait` does, and returns early when a trapped signal arrives. The
+# sleep only keeps `wait` from returning at once when nothing else runs: end it each time round, so
+# every SIGUSR1 does not leave one more sleeping process behind.
 while :; do
   sleep 3600 &
+  sleeper=$!
   wait
+  kill "$sleeper" 2>/dev/null
 done

@@ -28,15 +28,29 @@ fi
 root=/dev/vda
 init=/init
 mode=rw
+clock=""
 set -f
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     root=/dev/*) root="${arg#root=}" ;;
     init=/*) init="${arg#init=}" ;;
     ro) mode=ro ;;
+    mvm.clock=*) clock="${arg#mvm.clock=}" ;;
   esac
 done
 set +f
+
+# The host's wall clock when it started the VM (mvm.clock=SECONDS) plus the time since the kernel
+# started: without an RTC the guest would begin in 1970. Only ever forwards, so a guest with a clock
+# source of its own (kvm-clock) keeps it.
+case "$clock" in
+  "" | *[!0-9]* | ?????????????*) ;;
+  *)
+    up=$(cut -d. -f1 /proc/uptime)
+    want=$((clock + ${up:-0}))
+    [ "$(date +%s)" -lt "$want" ] && date -s "@$want" >/dev/null
+    ;;
+esac
 
 i=0
 while [ ! -b "$root" ]; do

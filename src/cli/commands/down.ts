@@ -1,30 +1,11 @@
 import type { Command } from "commander";
 import { MvmError, messageOf, usageError } from "../../core/errors.js";
 import { validateIdent } from "../../core/names.js";
-import { pidAlive } from "../../store/atomic.js";
 import { info, printJson, warn } from "../../ui/output.js";
-import { backendByName } from "../../vm/backends.js";
 import { reapFirecrackerTaps } from "../../vm/firecracker-vmdir.js";
-import { listVmNames, readVmRecord, removeVmDir } from "../../vm/vm-state.js";
+import { stopVm } from "../../vm/stop-vm.js";
+import { listVmNames } from "../../vm/vm-state.js";
 import type { CliContext } from "../context.js";
-
-/** Stops one VM (its hypervisor process, whoever started it) and removes its directory. */
-async function stopOne(ctx: CliContext, name: string): Promise<void> {
-  const dir = ctx.paths.vm(name);
-  const rec = await readVmRecord(dir);
-  if (rec) {
-    const backend = await backendByName(rec.backend, ctx.paths);
-    const vm = await backend.attach?.(name, dir);
-    if (vm) await vm.stop({ graceMs: 3000 });
-    else if (rec.pid > 0 && pidAlive(rec.pid)) process.kill(rec.pid, "SIGKILL");
-    if (rec.keeper_pid && pidAlive(rec.keeper_pid)) {
-      // The keeper exits with its QEMU; give it a moment, it also removes the directory.
-      const deadline = Date.now() + 3000;
-      while (pidAlive(rec.keeper_pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  await removeVmDir(dir);
-}
 
 /**
  * TAP devices of Firecracker VMs that are gone (an mvmctl killed before it cleaned up). Best effort:
@@ -58,7 +39,7 @@ export function registerDown(program: Command, ctx: CliContext): void {
         names = [name as string];
       }
       for (const n of names) {
-        await stopOne(ctx, n);
+        await stopVm(ctx.paths, n);
         if (!opts.json) info(`Stopped ${n}`);
       }
       const removedTaps = opts.all ? await reapLeftoverTaps(ctx) : [];

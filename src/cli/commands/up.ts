@@ -1,20 +1,26 @@
-import { createReadStream, promises as fs } from "node:fs";
 import type { Command } from "commander";
+import { parseTemplateRef } from "../../core/refs.js";
+import { resolveRef } from "../../store/refs.js";
+import { resolveUpTarget } from "../../manifest/up-target.js";
 import type { PortForward } from "../../vm/backend.js";
 import { parseHypervisor, selectBackend } from "../../vm/backends.js";
 import { detachVm, type StartedVm, startVm } from "../../vm/start-vm.js";
 import { removeVmDir } from "../../vm/vm-state.js";
 import { info, printJson, printLine, success } from "../../ui/output.js";
+import { consolePrinter } from "../../ui/sanitize.js";
+import { followConsoleLog } from "../../vm/console-log.js";
 import type { CliContext } from "../context.js";
 import * as parse from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parsePort, parseReadyTimeout } from "../vm-options.js";
 
 interface UpOpts {
-  template: string;
+  template?: string;
   name?: string;
   detach?: boolean;
   port: PortForward[];
   cold?: boolean;
+  /** false with --no-fallback. */
+  fallback: boolean;
   cpus?: number;
   mem?: number;
   hypervisor: ReturnType<typeof parseHypervisor>;
@@ -27,35 +33,15 @@ function portsText(started: StartedVm): string {
   return p.length ? p.join(", ") : "none";
 }
 
-/** Copies the console log to stdout as it grows, until `stop` is called. */
+/** Copies the console log to stdout (sanitised: it is the guest's output) as it grows, until `stop` is called. */
 function followConsole(path: string): () => void {
-  let offset = 0;
-  let busy = false;
   let stopped = false;
-  const pump = async () => {
-    if (busy || stopped) return;
-    busy = true;
-    try {
-      const st = await fs.stat(path).catch(() => undefined);
-      if (st && st.size > offset) {
-        const end = st.size;
-        await new Promise<void>((res) => {
-          const s = createReadStream(path, { start: offset, end: end - 1 });
-          s.on("data", (d) => process.stdout.write(d));
-          s.on("close", () => res());
-          s.on("error", () => res());
-        });
-        offset = end;
-      }
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(pump, 200);
-  void pump();
+  const out = consolePrinter(process.stdout, false);
+  void followConsoleLog(path, out.write, { stopped: () => stopped })
+    .catch(() => {})
+    .finally(() => out.end());
   return () => {
     stopped = true;
-    clearInterval(timer);
   };
 }
 
@@ -64,11 +50,22 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .command("up")
     .aliases(["run", "start"])
     .description("Start a VM from a template: restore its snapshot when compatible, else cold-boot")
-    .requiredOption("--template <name>", "template to run", parse.name)
+    .argument(
+      "[template]",
+      "NAME, NAME:TAG, NAME@sha256:DIGEST, or a directory holding mvm.toml (default: the nearest mvm.toml)",
+    )
+    .option("--template <name>", "template to run (same as the positional argument)", (v: string) => {
+      parseTemplateRef(v);
+      return v;
+    })
     .option("--name <vm>", "VM name (default: <template>-<4 hex>)")
     .option("-d, --detach", "return once the VM is ready; it keeps running until 'mvmctl down'")
     .option("-p, --port <host:guest>", "forward a host TCP port to the guest (repeatable)", parsePort, [])
     .option("--cold", "boot from scratch even if a snapshot exists")
+    .option(
+      "--no-fallback",
+      "fail instead of cold-booting when the snapshot cannot be restored (missing, incompatible, damaged, or its restore fails)",
+    )
     .option("--cpus <n>", "vCPUs (default: the template's)", parse.cpus)
     .option("--mem <size>", "memory, e.g. 512M or 2G (default: the template's)", parse.mem)
     .option("--hypervisor <h>", "auto, qemu or firecracker", parseHypervisor, "auto")
@@ -81,9 +78,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option("--json", "with -d: print {name, backend, mode, ready_ms, ports, pid}")
     .addHelpText(
       "after",
-      "\nReady means the guest agent answers and every health check of the template passes. In the\nforeground the console is streamed and Ctrl-C stops the VM; with -d the VM runs on (see\n'mvmctl ls', 'mvmctl logs', 'mvmctl down').",
+      "\nExamples:\n  mvmctl up web -p 8080:8080\n  mvmctl up web:stable -d\n  mvmctl up            # the template of the nearest mvm.toml\n  mvmctl up ./web -d --json\n\nReady means the guest agent answers and every health check of the template passes. A snapshot\nthat does not match the template (sizing, host, backend) or is damaged is not restored, and a restore\nthat fails before the guest is ready falls back to a cold boot; either way one 'Cold boot:' line\nsays why. A failed start keeps its console log in <data>/logs (the error names it). In the\nforeground the console is streamed (control characters escaped; 'mvmctl logs --raw' shows the\nbytes as they are) and Ctrl-C stops the VM; with -d the VM runs on (see 'mvmctl ls',\n'mvmctl logs', 'mvmctl down').",
     )
-    .action(async (opts: UpOpts) => {
+    .action(async (arg: string | undefined, opts: UpOpts) => {
+      const target = await resolveUpTarget(arg, opts.template, (n) => ctx.store.exists(n));
+      const ref = parseTemplateRef(target.ref);
+      const revision = await resolveRef(ctx.store, ref);
       const backend = await selectBackend(opts.hypervisor, ctx.paths);
       let abort: (() => Promise<void>) | undefined;
       let interrupted = false;
@@ -99,9 +99,11 @@ export function registerUp(program: Command, ctx: CliContext): void {
       process.on("SIGTERM", onSignal);
       const quiet = Boolean(opts.json);
       const started = await startVm(ctx.store, ctx.paths, backend, {
-        template: opts.template,
+        template: ref.name,
+        ...(revision !== undefined ? { revision } : {}),
         ...(opts.name !== undefined ? { name: opts.name } : {}),
         cold: Boolean(opts.cold),
+        noFallback: opts.fallback === false,
         ...(opts.cpus !== undefined ? { vcpus: opts.cpus } : {}),
         ...(opts.mem !== undefined ? { memMib: opts.mem } : {}),
         ports: opts.port,

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { MvmError, messageOf } from "../../core/errors.js";
+import { redactSecrets, redactUrl, rememberSecret } from "../../core/secrets.js";
 
 // One JSON POST to a model server, with the rules every planner call follows: a timeout that covers the
 // whole exchange (headers and body), and exactly one retry when the server says it is overloaded or
-// broken (429 or 5xx). The API key never appears in an error message.
+// broken (429 or 5xx). The API key never appears in an error message: the request's header values are
+// masked in any reply body quoted, with every other secret the process knows.
 
 export interface PostOptions {
   headers: Record<string, string>;
@@ -36,7 +38,7 @@ function retryDelay(res: Response, fallbackMs: number): number {
 
 /** The first line of a reply body, shortened: enough to see what went wrong, never a page of HTML. */
 export function bodySnippet(body: string): string {
-  const line = body.replace(/\s+/g, " ").trim();
+  const line = redactSecrets(body).replace(/\s+/g, " ").trim();
   return line.length > MAX_BODY_IN_ERROR ? `${line.slice(0, MAX_BODY_IN_ERROR)}...` : line;
 }
 
@@ -70,17 +72,29 @@ async function attempt(
     if (e instanceof MvmError) throw e;
     const name = (e as Error | undefined)?.name;
     if (name === "TimeoutError" || name === "AbortError")
-      throw new MvmError("timeout", `${opts.label} timed out after ${opts.timeoutMs} ms (${url})`, {
-        hint: "A slow model may need more time: set MVM_TEMPLATE_LLM_TIMEOUT_MS (milliseconds).",
-      });
+      throw new MvmError(
+        "timeout",
+        `${opts.label} timed out after ${opts.timeoutMs} ms (${redactUrl(url)})`,
+        {
+          hint: "A slow model may need more time: set MVM_TEMPLATE_LLM_TIMEOUT_MS (milliseconds).",
+        },
+      );
     const cause = (e as { cause?: unknown }).cause;
-    throw new MvmError("network", `${opts.label}: cannot reach ${url}: ${messageOf(cause ?? e)}`);
+    throw new MvmError(
+      "network",
+      `${opts.label}: cannot reach ${redactUrl(url)}: ${redactSecrets(messageOf(cause ?? e))}`,
+    );
   }
 }
 
 /** POSTs `payload` as JSON; returns the final reply whatever its status (callers check it). */
 export async function postJson(url: string, payload: unknown, opts: PostOptions): Promise<HttpReply> {
   const text = JSON.stringify(payload);
+  for (const [name, value] of Object.entries(opts.headers))
+    if (/^(authorization|api-key|x-api-key)$/i.test(name)) {
+      rememberSecret(value);
+      rememberSecret(value.replace(/^\S+\s+/, ""));
+    }
   let { res, body } = await attempt(url, text, opts);
   if (retryable(res.status)) {
     await sleep(retryDelay(res, opts.retryDelayMs ?? 1000));

@@ -11,7 +11,7 @@ import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../../vm-options.js";
 
-interface BuildOpts {
+export interface BuildOpts {
   snapshot?: boolean;
   readyTimeout: number;
   hypervisor: HypervisorChoice;
@@ -21,7 +21,7 @@ interface BuildOpts {
   json?: boolean;
 }
 
-function resultJson(r: BuildResult) {
+export function resultJson(r: BuildResult) {
   return {
     template: r.template,
     revision_hash: r.rev,
@@ -35,7 +35,7 @@ function resultJson(r: BuildResult) {
   };
 }
 
-function summary(r: BuildResult): string {
+export function summary(r: BuildResult): string {
   const s = r.revision.artifact_paths.sizes;
   const sizes = s ? `, rootfs: ${formatBytes(s.rootfs_bytes)}, kernel: ${formatBytes(s.vmlinux_bytes)}` : "";
   return r.cached
@@ -44,7 +44,7 @@ function summary(r: BuildResult): string {
 }
 
 /** `--snapshot`: after the build, boot once, wait for health, save into the revision's snapshot/. */
-async function snapshotAfterBuild(ctx: CliContext, name: string, opts: BuildOpts): Promise<unknown> {
+export async function snapshotAfterBuild(ctx: CliContext, name: string, opts: BuildOpts): Promise<unknown> {
   const backend = await selectBackend(opts.hypervisor, ctx.paths);
   if (!(await backend.capabilities()).snapshots) {
     warn(`the ${backend.name} backend cannot take snapshots: ${name} is image-only`);
@@ -70,7 +70,7 @@ async function snapshotAfterBuild(ctx: CliContext, name: string, opts: BuildOpts
     const s = out.snapshot;
     if (!opts.json && !out.reused)
       success(
-        `Snapshot created for template '${name}' (${formatBytes(s.vmstate_size_bytes + (s.mem_allocated_bytes ?? s.mem_size_bytes))} on disk, memory ${formatBytes(s.mem_size_bytes)}); 'mvmctl up --template ${name}' restores it`,
+        `Snapshot created for template '${name}' (${formatBytes(s.vmstate_size_bytes + (s.mem_allocated_bytes ?? s.mem_size_bytes))} on disk, memory ${formatBytes(s.mem_size_bytes)}); 'mvmctl up ${name}' restores it`,
       );
     return { ...s, ready_ms: out.ready_ms, reused: out.reused };
   } finally {

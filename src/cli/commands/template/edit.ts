@@ -68,9 +68,12 @@ export function registerEdit(template: Command, ctx: CliContext): void {
       printLine(` DataMiB: ${spec.data_disk_mib}`);
       if (stale.length > 0) {
         warn(`the current revision no longer matches the spec (${stale.join(", ")})`);
-        info(
-          `Run 'mvmctl template build ${name} --force${stale.includes("snapshot sizing") ? " --snapshot" : ""}' to rebuild`,
-        );
+        const rebuild = stale.includes("flake") || stale.includes("profile");
+        if (stale.includes("snapshot sizing"))
+          info(
+            `Until a new snapshot is taken, 'mvmctl up' cold-boots ${name} at the new size; 'mvmctl template build ${name}${rebuild ? " --force" : ""} --snapshot' takes one`,
+          );
+        else info(`Run 'mvmctl template build ${name} --force' to rebuild`);
       }
     });
 }

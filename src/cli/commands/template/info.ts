@@ -1,7 +1,10 @@
 import type { Command } from "commander";
+import { recordedManifest } from "../../../manifest/apply.js";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
+import { templateHealth } from "../../../store/health.js";
 import { printJson, printLine } from "../../../ui/output.js";
+import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 
@@ -10,15 +13,25 @@ export function registerInfo(template: Command, ctx: CliContext): void {
     .command("info")
     .description("Show a template's settings, current revision and snapshot")
     .argument("<name>", "template name", parse.name)
-    .option("--json", "print {spec, revision, path} as JSON")
+    .option("--json", "print {spec, revision, path, revision_dir, manifest} as JSON")
     .action(async (name: string, opts: { json?: boolean }) => {
       const store = ctx.store;
       const spec = await store.loadSpec(name);
-      const cur = await store.loadCurrent(name);
-      const rev = cur?.revision;
+      const health = await templateHealth(store, name);
+      const cur = health.current;
+      const rev = health.status === "ready" ? cur?.revision : undefined;
       const path = ctx.paths.template(name);
+      const manifest = (await recordedManifest(ctx.paths, name)) ?? null;
       if (opts.json) {
-        printJson({ spec, revision: rev ?? null, path, revision_dir: cur?.dir ?? null });
+        printJson({
+          spec,
+          revision: rev ?? null,
+          path,
+          revision_dir: cur?.dir ?? null,
+          status: health.status,
+          problem: health.status === "broken" ? (health.problem ?? null) : null,
+          manifest,
+        });
         return;
       }
       // The original's exact layout (spec §1.3).
@@ -34,6 +47,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
         `  Updated: ${spec.updated_at}`,
         `  Path:    ${path}`,
       ];
+      if (manifest) lines.push(`  Manifest: ${manifest}`);
       if (rev) {
         lines.push(
           "",
@@ -63,8 +77,10 @@ export function registerInfo(template: Command, ctx: CliContext): void {
           );
           if (snap.backend) lines.push(`  Backend:  ${snap.backend}`);
         } else lines.push("", "Snapshot: (none)");
-      } else if (cur) lines.push("", `Revision: ${cur.rev} (revision.json missing)`);
+      } else if (health.status === "broken")
+        lines.push("", `Revision: broken: ${health.problem}`, `  ${health.hint ?? ""}`.trimEnd());
       else lines.push("", "Revision: (not yet built)");
-      for (const l of lines) printLine(l);
+      // A pulled template's files came from a registry: print their text through the sanitiser.
+      for (const l of lines) printLine(sanitize(l));
     });
 }

@@ -9,6 +9,7 @@ import { PLANNER_CHOICES, type PlannerChoice, parsePlannerChoice } from "../../.
 import { type KitInfo, planScaffold, scaffold } from "../../../scaffold/scaffold.js";
 import type { DataPaths } from "../../../store/paths.js";
 import { info, printJson, printLine, success, warn } from "../../../ui/output.js";
+import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 import { VERSION } from "../../version.js";
@@ -95,8 +96,9 @@ function printPlan(name: string, p: PlannedTemplate): void {
   if (plan.healthPath !== null) printLine(`  health:    ${plan.healthPath}`);
   if (plan.workerIntervalSecs !== null) printLine(`  interval:  ${plan.workerIntervalSecs}s`);
   if (plan.pythonEntrypoint !== null) printLine(`  entry:     ${plan.pythonEntrypoint}`);
-  printLine(`  summary:   ${JSON.stringify(origin.summary)}`);
-  for (const n of origin.notes) printLine(`  note:      ${JSON.stringify(n)}`);
+  // The summary and notes are the planner's own words.
+  printLine(`  summary:   ${sanitize(JSON.stringify(origin.summary))}`);
+  for (const n of origin.notes) printLine(`  note:      ${sanitize(JSON.stringify(n))}`);
 }
 
 /** With --local: write a flake directory <dir>/<name> from a preset or a prompt (spec §7.2). */
@@ -150,7 +152,7 @@ async function initLocal(ctx: CliContext, name: string, opts: InitOpts): Promise
   else
     success(
       `Scaffolded ${result.planned.plan.primaryPreset} template at ${result.dir} ` +
-        `(next: mvmctl template create ${name} --flake ${result.dir} && mvmctl template build ${name})`,
+        `(next: edit ${join(result.dir, "mvm.toml")}, then 'cd ${result.dir} && mvmctl build')`,
     );
 }
 

@@ -2,12 +2,18 @@ import { promises as fs } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { withRegistry } from "../../../registry/open.js";
+import { type TemplateHealthStatus, templateHealth } from "../../../store/health.js";
 import type { TemplateStore } from "../../../store/templates.js";
 import { paint, printJson, printLine } from "../../../ui/output.js";
+import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 
 interface TemplateRow {
   name: string;
+  /** ready, not_built or broken: the same health every command reports. */
+  status: TemplateHealthStatus;
+  /** Why it is broken (null otherwise). */
+  problem: string | null;
   revision: string | null;
   built_at: string | null;
   snapshot: boolean;
@@ -36,9 +42,12 @@ async function localTemplates(dir: string): Promise<string[]> {
 async function rows(store: TemplateStore, names: string[]): Promise<TemplateRow[]> {
   return Promise.all(
     names.map(async (name) => {
-      const cur = await store.loadCurrent(name).catch(() => undefined);
+      const health = await templateHealth(store, name);
+      const cur = health.current;
       return {
         name,
+        status: health.status,
+        problem: health.status === "broken" ? (health.problem ?? null) : null,
         revision: cur?.rev ?? null,
         built_at: cur?.revision?.built_at ?? null,
         snapshot: Boolean(cur?.revision?.snapshot),
@@ -59,8 +68,9 @@ async function listRemote(ctx: CliContext, registry: string | undefined, json: b
     if (templates.length === 0) printLine("  (none)");
     for (const t of templates) {
       const cur = t.current ? `current ${t.current.slice(0, 12)}` : "no current";
-      printLine(`  ${t.name.padEnd(24)}  ${cur}, ${t.revisions.length} revision(s)`);
-      for (const r of t.revisions) printLine(`    ${r}${r === t.current ? "  (current)" : ""}`);
+      // Names are the registry's words: shown through the sanitiser.
+      printLine(sanitize(`  ${t.name.padEnd(24)}  ${cur}, ${t.revisions.length} revision(s)`));
+      for (const r of t.revisions) printLine(sanitize(`    ${r}${r === t.current ? "  (current)" : ""}`));
     }
   });
 }
@@ -98,13 +108,17 @@ export function registerList(template: Command, ctx: CliContext): void {
       printLine(`Templates (${ctx.paths.templates}):`);
       if (detail.length === 0 && broken.length === 0) printLine("  (none)");
       for (const r of detail) {
+        if (r.status === "broken") {
+          printLine(`  ${r.name.padEnd(24)}  ${paint("red", "broken", process.stdout)}: ${r.problem}`);
+          continue;
+        }
         const rev = r.revision
           ? `  ${r.revision.slice(0, 12)}${r.snapshot ? " +snapshot" : ""}`
           : "  (not built)";
         printLine(`  ${r.name.padEnd(24)}${rev}`);
       }
       for (const b of broken)
-        printLine(`  ${b.name.padEnd(24)}  ${paint("red", "broken", process.stdout)}: ${b.error}`);
+        printLine(`  ${b.name.padEnd(24)}  ${paint("red", "broken", process.stdout)}: ${sanitize(b.error)}`);
       printLine("");
       printLine("Local templates (base: ./):");
       if (local.length === 0) printLine("  (none)");

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { validateRevision } from "../../../core/names.js";
+import { validateTag } from "../../../core/refs.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { withRegistry } from "../../../registry/open.js";
 import { silentProgress, StderrProgress } from "../../../registry/progress.js";
@@ -20,24 +21,32 @@ export function registerPull(template: Command, ctx: CliContext): void {
       "--registry <url>",
       "file:///dir, s3://bucket/prefix or oci://host/repository (oci://host/repository@sha256:<digest> or :<tag> pins the manifest)",
     )
+    .option(
+      "--tag <tag>",
+      "pull the revision the registry's tag names, and set the same tag here",
+      validateTag,
+    )
     .option("--json", "print the result as JSON")
-    .action(async (name: string, opts: { revision?: string; registry?: string; json?: boolean }) => {
-      const result = await withRegistry(opts.registry, ctx.paths.registry, (transport) => {
-        if (!opts.json) info(`Pulling ${name} from ${transport.display}`);
-        return pullRevision(ctx.store, transport, {
-          template: name,
-          ...(opts.revision ? { revision: opts.revision } : {}),
-          progress: opts.json ? silentProgress : new StderrProgress(`pull ${name}`),
+    .action(
+      async (name: string, opts: { revision?: string; registry?: string; tag?: string; json?: boolean }) => {
+        const result = await withRegistry(opts.registry, ctx.paths.registry, (transport) => {
+          if (!opts.json) info(`Pulling ${name} from ${transport.display}`);
+          return pullRevision(ctx.store, transport, {
+            template: name,
+            ...(opts.revision ? { revision: opts.revision } : {}),
+            ...(opts.tag ? { tag: opts.tag } : {}),
+            progress: opts.json ? silentProgress : new StderrProgress(`pull ${name}`),
+          });
         });
-      });
-      if (opts.json) {
-        printJson(result);
-        return;
-      }
-      success(
-        result.already_present
-          ? `Revision ${result.revision.slice(0, 12)} of ${name} was already here and intact; it is now current`
-          : `Pulled ${name} revision ${result.revision.slice(0, 12)} (${result.files.length} files, ${formatBytes(result.downloaded_bytes)} received${result.layout === "original" ? ", original mvm layout" : ""}); it is now current`,
-      );
-    });
+        if (opts.json) {
+          printJson(result);
+          return;
+        }
+        success(
+          result.already_present
+            ? `Revision ${result.revision.slice(0, 12)} of ${name} was already here and intact; it is now current`
+            : `Pulled ${name} revision ${result.revision.slice(0, 12)} (${result.files.length} files, ${formatBytes(result.downloaded_bytes)} received${result.layout === "original" ? ", original mvm layout" : ""}); it is now current`,
+        );
+      },
+    );
 }

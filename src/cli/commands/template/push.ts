@@ -1,11 +1,12 @@
 import type { Command } from "commander";
 import { validateRevision } from "../../../core/names.js";
+import { validateTag } from "../../../core/refs.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { resolveLayout } from "../../../registry/location.js";
 import { withRegistry } from "../../../registry/open.js";
 import { silentProgress, StderrProgress } from "../../../registry/progress.js";
 import { pushRevision } from "../../../registry/push.js";
-import { info, printJson, printLine, success } from "../../../ui/output.js";
+import { info, printJson, printLine, success, warn } from "../../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 
@@ -24,6 +25,12 @@ export function registerPush(template: Command, ctx: CliContext): void {
       "--layout <layout>",
       "mvm (default: sparse transfer, snapshot) or original (plain objects the original mvm reads: vmlinux, its checksums.json, no snapshot); default $MVM_TEMPLATE_REGISTRY_LAYOUT",
     )
+    .option(
+      "--tag <tag>",
+      "also point this tag at the pushed revision, here and in the registry (repeatable; local tags naming the revision are pushed too)",
+      (v: string, acc: string[]) => [...acc, validateTag(v)],
+      [] as string[],
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -32,7 +39,14 @@ export function registerPush(template: Command, ctx: CliContext): void {
     .action(
       async (
         name: string,
-        opts: { revision?: string; registry?: string; snapshot: boolean; layout?: string; json?: boolean },
+        opts: {
+          revision?: string;
+          registry?: string;
+          snapshot: boolean;
+          layout?: string;
+          tag: string[];
+          json?: boolean;
+        },
       ) => {
         const layout = resolveLayout(opts.layout);
         const result = await withRegistry(opts.registry, ctx.paths.registry, (transport) => {
@@ -42,9 +56,14 @@ export function registerPush(template: Command, ctx: CliContext): void {
             ...(opts.revision ? { revision: opts.revision } : {}),
             snapshot: opts.snapshot,
             layout,
+            tags: opts.tag,
             progress: opts.json ? silentProgress : new StderrProgress(`push ${name}`),
           });
         });
+        if (result.conditional_writes_ignored && result.tags.some((t) => t.guard === "checked"))
+          warn(
+            `${result.registry} ignores conditional writes (If-None-Match / If-Match): tags were moved with a read-check-write that two pushes at the same instant could both pass`,
+          );
         if (opts.json) {
           printJson(result);
           return;
@@ -57,6 +76,7 @@ export function registerPush(template: Command, ctx: CliContext): void {
             (result.layout === "original" ? " (original mvm layout)" : ""),
         );
         if (result.digest) printLine(`Digest: ${result.digest}`);
+        for (const t of result.tags) printLine(`Tag: ${name}:${t.tag}`);
       },
     );
 }

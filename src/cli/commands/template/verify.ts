@@ -4,6 +4,7 @@ import { validateRevision } from "../../../core/names.js";
 import { withRegistry } from "../../../registry/open.js";
 import { verifyLocal, verifyRemote } from "../../../registry/verify.js";
 import { paint, printJson, printLine } from "../../../ui/output.js";
+import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 
@@ -28,10 +29,10 @@ export function registerVerify(template: Command, ctx: CliContext): void {
           : await verifyLocal(ctx.store, name, opts.revision);
         if (opts.json) printJson(result);
         else {
-          printLine(`Revision ${result.revision} of ${name} against ${result.against}:`);
+          printLine(sanitize(`Revision ${result.revision} of ${name} against ${result.against}:`));
           for (const f of result.files) {
             const color = f.status === "OK" ? "green" : "red";
-            printLine(`  ${paint(color, f.status.padEnd(8), process.stdout)} ${f.name}`);
+            printLine(`  ${paint(color, f.status.padEnd(8), process.stdout)} ${sanitize(f.name)}`);
           }
         }
         const bad = result.files.filter((f) => f.status !== "OK");

@@ -1,0 +1,61 @@
+import type { Command } from "commander";
+import { usageError } from "../../core/errors.js";
+import { identProblem } from "../../core/names.js";
+import { info, printJson } from "../../ui/output.js";
+import { connectVmGuest } from "../../vm/guest-connect.js";
+import { type CopyStats, copyFromGuest, copyToGuest } from "../../vm/guest-copy.js";
+import type { CliContext } from "../context.js";
+
+interface Endpoint {
+  vm?: string;
+  path: string;
+}
+
+/** "VM:PATH" names a guest path; anything else (or a prefix with a "/" in it) is a host path. */
+function endpoint(arg: string): Endpoint {
+  const colon = arg.indexOf(":");
+  if (colon <= 0 || arg.slice(0, colon).includes("/")) return { path: arg };
+  const vm = arg.slice(0, colon);
+  if (identProblem(vm)) return { path: arg };
+  const path = arg.slice(colon + 1);
+  if (!path.startsWith("/"))
+    throw usageError(`guest path in ${JSON.stringify(arg)} must be absolute (${vm}:/path)`);
+  return { vm, path };
+}
+
+function summary(s: CopyStats): string {
+  const parts = [`${s.files} file${s.files === 1 ? "" : "s"}`];
+  if (s.dirs) parts.push(`${s.dirs} director${s.dirs === 1 ? "y" : "ies"}`);
+  parts.push(`${s.bytes} bytes`);
+  if (s.skipped) parts.push(`${s.skipped} symlink(s) or special file(s) left out`);
+  return parts.join(", ");
+}
+
+export function registerCp(program: Command, ctx: CliContext): void {
+  program
+    .command("cp")
+    .description("Copy files or directories between the host and a running VM (VM:PATH on one side)")
+    .argument("<src>", "host path or VM:/guest/path")
+    .argument("<dst>", "host path or VM:/guest/path (an existing directory receives the copy inside it)")
+    .option("--json", "print what was copied as JSON")
+    .action(async (srcArg: string, dstArg: string, opts: { json?: boolean }) => {
+      const src = endpoint(srcArg);
+      const dst = endpoint(dstArg);
+      if (Boolean(src.vm) === Boolean(dst.vm))
+        throw usageError(
+          "exactly one of <src> and <dst> must be VM:PATH",
+          "e.g. mvmctl cp ./app.conf web:/etc/app.conf",
+        );
+      const vm = (src.vm ?? dst.vm) as string;
+      const { channel } = await connectVmGuest(ctx.paths, vm);
+      try {
+        const stats = src.vm
+          ? await copyFromGuest(channel, src.path, dst.path)
+          : await copyToGuest(channel, src.path, dst.path);
+        if (opts.json) printJson({ ...stats, direction: src.vm ? "from_guest" : "to_guest", vm });
+        else info(`Copied ${summary(stats)} to ${src.vm ? stats.target : `${vm}:${stats.target}`}`);
+      } finally {
+        channel.close();
+      }
+    });
+}

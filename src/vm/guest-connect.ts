@@ -1,0 +1,29 @@
+import { MvmError } from "../core/errors.js";
+import { validateIdent } from "../core/names.js";
+import { pidAlive } from "../store/atomic.js";
+import type { DataPaths } from "../store/paths.js";
+import { AGENT_VSOCK_PORT, GuestChannel } from "./guest-channel.js";
+import { readVmRecord, type VmRecord } from "./vm-state.js";
+
+// A guest channel to a running VM, whichever process started it: on QEMU the socket its keeper
+// shares (several clients at once), on Firecracker a new vsock connection to the agent's port.
+
+export async function connectVmGuest(
+  paths: DataPaths,
+  name: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ channel: GuestChannel; record: VmRecord }> {
+  validateIdent(name, "VM name");
+  const record = await readVmRecord(paths.vm(name));
+  if (!record) throw new MvmError("not_found", `no VM named ${name}`, { hint: "List VMs with 'mvmctl ls'." });
+  if (record.pid > 0 && !pidAlive(record.pid))
+    throw new MvmError("not_found", `VM ${name} is not running`, {
+      hint: `Remove what is left of it with 'mvmctl down ${name}'.`,
+    });
+  const chOpts = { timeoutMs: opts.timeoutMs ?? 10_000, connectRetryMs: 2000 };
+  const channel =
+    record.backend === "firecracker"
+      ? await GuestChannel.connectFirecrackerVsock(record.guest_channel, AGENT_VSOCK_PORT, chOpts)
+      : await GuestChannel.connectUnix(record.guest_channel, chOpts);
+  return { channel, record };
+}

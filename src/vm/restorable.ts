@@ -1,0 +1,84 @@
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import { SNAPSHOT_DIR } from "../core/artifacts.js";
+import { fingerprintMismatches } from "../core/snapshot.js";
+import { sha256File } from "../store/checksums.js";
+import type { HypervisorBackend, VmConfig } from "./backend.js";
+import type { TemplateImage } from "./template-vm.js";
+
+// Whether a start may restore the template's snapshot, checked before any VM runs. Everything here
+// is cheap: file sizes against revision.json, the device-state file (small) against its SHA-256 in
+// checksums.json, and the fingerprint; guest memory is never hashed (a damaged mem.bin shows when
+// the restore fails, and the start then falls back to a cold boot).
+
+export type NoRestore =
+  /** The user asked for a cold boot. */
+  | { kind: "asked"; reason: string }
+  /** There is no snapshot, or it was taken for another backend, host or sizing. */
+  | { kind: "incompatible"; reason: string }
+  /** The snapshot's files are missing or do not match what was recorded. */
+  | { kind: "damaged"; reason: string };
+
+/** What the template's sizing was when the snapshot was taken, if `edit` changed it since. */
+function sizingChange(img: TemplateImage): string | undefined {
+  const snap = img.revision.snapshot;
+  if (!snap) return undefined;
+  const changes: string[] = [];
+  if (snap.mem_mib !== img.spec.mem_mib) changes.push(`memory ${snap.mem_mib} → ${img.spec.mem_mib} MiB`);
+  if (snap.vcpus !== img.spec.vcpus) changes.push(`vCPUs ${snap.vcpus} → ${img.spec.vcpus}`);
+  if (changes.length === 0) return undefined;
+  return `the template's sizing changed since its snapshot was taken (${changes.join(", ")}); 'mvmctl template build ${img.template} --snapshot' takes a new one`;
+}
+
+/** Sizes of the snapshot files against revision.json, and vmstate.bin against checksums.json. */
+async function snapshotDamage(img: TemplateImage): Promise<string | undefined> {
+  const snap = img.revision.snapshot;
+  if (!snap) return undefined;
+  const dir = join(img.current.dir, SNAPSHOT_DIR);
+  const sized: Array<[string, number]> = [
+    ["vmstate.bin", snap.vmstate_size_bytes],
+    ["mem.bin", snap.mem_size_bytes],
+  ];
+  for (const [file, size] of sized) {
+    const st = await fs.stat(join(dir, file)).catch(() => undefined);
+    if (!st?.isFile()) return `the snapshot file ${SNAPSHOT_DIR}/${file} is missing`;
+    if (st.size !== size)
+      return `the snapshot is damaged: ${SNAPSHOT_DIR}/${file} holds ${st.size} bytes, revision.json says ${size}`;
+  }
+  const want = img.checksums[`${SNAPSHOT_DIR}/vmstate.bin`];
+  if (want && (await sha256File(join(dir, "vmstate.bin"))) !== want)
+    return `the snapshot is damaged: ${SNAPSHOT_DIR}/vmstate.bin does not match its SHA-256 in checksums.json`;
+  return undefined;
+}
+
+/**
+ * Why this start cannot restore the snapshot, or undefined when it can. `sizedByFlags`: the caller
+ * chose the sizing (--cpus/--mem), so a difference is reported field by field by the fingerprint.
+ */
+export async function checkRestorable(
+  img: TemplateImage,
+  backend: HypervisorBackend,
+  cfg: VmConfig,
+  opts: { cold?: boolean; sizedByFlags?: boolean },
+): Promise<NoRestore | undefined> {
+  if (opts.cold) return { kind: "asked", reason: "--cold was given" };
+  const snap = img.revision.snapshot;
+  const incompatible = (reason: string): NoRestore => ({ kind: "incompatible", reason });
+  if (!snap) return incompatible(`template ${img.template} has no snapshot (build it with --snapshot)`);
+  if (!(await backend.capabilities()).snapshots)
+    return incompatible(`the ${backend.name} backend cannot restore snapshots`);
+  if ((snap.backend ?? "firecracker") !== backend.name)
+    return incompatible(
+      `the snapshot was taken with ${snap.backend ?? "firecracker"}, this VM runs on ${backend.name}`,
+    );
+  if (!opts.sizedByFlags) {
+    const changed = sizingChange(img);
+    if (changed) return incompatible(changed);
+  }
+  const damage = await snapshotDamage(img);
+  if (damage) return { kind: "damaged", reason: damage };
+  if (!snap.fingerprint) return incompatible("the snapshot has no fingerprint (taken by an older mvmctl)");
+  const diff = fingerprintMismatches(snap.fingerprint, await backend.fingerprint(cfg));
+  if (diff.length > 0) return incompatible(`the snapshot does not match: ${diff.join("; ")}`);
+  return undefined;
+}
