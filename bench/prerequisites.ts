@@ -72,6 +72,7 @@ export interface BenchNeeds {
 }
 
 export const NEEDS: Record<string, BenchNeeds> = {
+  "cli-startup": { required: [], baselines: [] },
   "template-list": { required: [], baselines: [] },
   "build-noop": { required: [NIX, MKE2FS], baselines: [] },
   registry: {

@@ -1,8 +1,9 @@
 // Registry benchmarks (issue 8), each measured against a baseline in the same run:
 //  - peak RSS of push and pull of a 2 GiB artifact (S3, the transport with the largest buffers)
 //    against `mvmctl --version`; target at most 150 MiB;
-//  - push to file:// against `cp` of the same dense file; target at least 0.7x cp's throughput;
-//  - push to s3rver against Debian's `aws s3 cp` of the same file to the same server; target at least 1x;
+//  - push to file:// against `cp` of the same dense file (and `cp` + `sync`, the durable baseline:
+//    target at least 0.8x of that);
+//  - push to s3rver against Debian's `aws s3 cp` of the same file to the same server; target at least 1.2x;
 //  - a second push of an unchanged revision: 0 artifact bytes;
 //  - a 2 GiB sparse rootfs holding 50 MiB of data: bytes on the wire (counted by a TCP proxy) for
 //    push and pull; target at most 100 MiB each.
@@ -128,8 +129,8 @@ export async function benchRegistry(aws: string | undefined = AWS.find(process.e
       unit: "MiB/s",
       baseline: { name: "cp of the same file, then sync", value: cpSyncTp },
       ratio: fileTp / cpSyncTp,
-      target: ">= 0.7x cp + sync",
-      pass: fileTp / cpSyncTp >= 0.7,
+      target: ">= 0.8x cp + sync",
+      pass: fileTp / cpSyncTp >= 0.8,
     });
 
     // S3: mvmctl push vs aws s3 cp of the same dense file to the same s3rver.
@@ -170,8 +171,8 @@ export async function benchRegistry(aws: string | undefined = AWS.find(process.e
         unit: "MiB/s",
         baseline: { name: "aws s3 cp (Debian awscli) to the same server", value: awsTp },
         ratio: s3Tp / awsTp,
-        target: ">= 1x aws s3 cp",
-        pass: s3Tp / awsTp >= 1,
+        target: ">= 1.2x aws s3 cp",
+        pass: s3Tp / awsTp >= 1.2,
       });
     results.push({
       group: "memory",

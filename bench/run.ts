@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBuildNoop } from "./build-noop.js";
+import { benchCliStartup } from "./cli-startup.js";
 import { benchExec } from "./exec.js";
 import { type BenchResult, printResult } from "./lib.js";
 import { checkPrerequisites, describeReadiness } from "./prerequisites.js";
@@ -15,6 +16,7 @@ import { type ChartGroup, renderChart, renderMarkdown } from "./report.js";
 import { benchTemplateList } from "./template-list.js";
 
 const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }[] = [
+  { name: "cli-startup", run: () => benchCliStartup() },
   { name: "template-list", run: () => benchTemplateList() },
   { name: "build-noop", run: () => benchBuildNoop() },
   { name: "registry", run: () => benchRegistry() },

@@ -1,10 +1,7 @@
 #!/usr/bin/env node
-import { CommanderError } from "commander";
-import { renderError } from "../ui/errors.js";
-import { applyConfig } from "../settings/config-file.js";
-import { commandWords } from "./lazy.js";
-import { sanitize } from "../ui/sanitize.js";
-import { buildProgram } from "./program.js";
+// The entry point stays small: `--version` answers from here without loading the command parser or any
+// command, and everything else loads only the command being run (see program.ts).
+import { VERSION } from "./version.js";
 
 // A reader that goes away (`mvmctl … | head`) is not an error: stop quietly.
 for (const stream of [process.stdout, process.stderr])
@@ -13,37 +10,22 @@ for (const stream of [process.stdout, process.stderr])
     throw e;
   });
 
-// Entry point: parse, run, and render every failure in one place with the right exit code.
+/** `mvmctl --version` (or `-V`) on its own, with at most the global flags that do not change it. */
+function asksOnlyForVersion(args: string[]): boolean {
+  const rest = args.filter((a) => a !== "--debug" && a !== "--no-color");
+  return rest.length === 1 && (rest[0] === "--version" || rest[0] === "-V");
+}
+
 async function main(argv: string[]): Promise<number> {
-  try {
-    applyConfig();
-  } catch (e) {
-    // `config` and `doctor` still run, so a broken config file can be seen and repaired.
-    const first = commandWords(argv)[0];
-    if (first !== "config" && first !== "doctor") return renderError(e, argv.includes("--debug"));
+  if (asksOnlyForVersion(argv.slice(2))) {
+    process.stdout.write(`mvmctl ${VERSION}\n`);
+    return 0;
   }
-  const { program, ctx } = await buildProgram(argv);
-  ctx.debug = argv.includes("--debug");
+  const { runCommandLine, renderFatal } = await import("./run.js");
   try {
-    await program.parseAsync(argv);
-    return typeof process.exitCode === "number" ? process.exitCode : 0;
+    return await runCommandLine(argv);
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
-      // Help asked for (`--help`, `help`) succeeds; usage printed because a command word is missing
-      // (`mvmctl`, `mvmctl template`) is a usage error.
-      if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
-      // Commander's messages already read "error: …"; usage problems exit 2.
-      const said = e.message.startsWith("error:") ? e.message : `error: ${e.message}`;
-      process.stderr.write(
-        `${said
-          .split("\n")
-          .map((l) => sanitize(l))
-          .join("\n")}\n`,
-      );
-      return 2;
-    }
-    return renderError(e, ctx.debug);
+    return renderFatal(e, argv);
   }
 }
 
@@ -52,6 +34,8 @@ main(process.argv).then(
     process.exitCode = code;
   },
   (e) => {
-    process.exitCode = renderError(e, process.argv.includes("--debug"));
+    // Only reached when the CLI's own modules cannot be loaded (a broken install).
+    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
   },
 );

@@ -38,20 +38,22 @@ describe("bench prerequisites", () => {
     assert.equal(r.stderr, "");
     const lines = r.stdout.trim().split("\n");
     assert.equal(lines[0], "== prerequisites");
-    assert.equal(lines[1], "ok    template-list");
+    assert.equal(lines[1], "ok    cli-startup");
+    assert.equal(lines[2], "ok    template-list");
     assert.match(
-      lines[2] ?? "",
+      lines[3] ?? "",
       /^SKIP {2}build-noop: needs nix \(apt-get install nix-bin, or set MVM_NIX\), mke2fs /,
     );
     assert.equal(
-      lines[3],
+      lines[4],
       "ok    registry, without the aws s3 cp baseline and the two S3 push throughput figures judged against it: aws not found (apt-get install awscli, or bash scripts/install-deps.sh --with-test-services)",
     );
     assert.match(
-      lines[4] ?? "",
+      lines[5] ?? "",
       /^SKIP {2}restore: needs nix .*qemu \(apt-get install qemu-system-x86, or set MVM_QEMU_BIN\)/,
     );
-    assert.equal(lines.length, 5);
+    assert.equal(lines[6], "ok    exec");
+    assert.equal(lines.length, 7);
     assert.equal(statSync(REPORT).mtimeMs, before, "the report is not rewritten by --check");
   });
 
