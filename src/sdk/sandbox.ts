@@ -41,6 +41,13 @@ async function* frames(res: IncomingMessage): AsyncGenerator<ExecFrame> {
       nl = buf.indexOf("\n");
       if (!line) continue;
       const f = JSON.parse(line) as Record<string, unknown>;
+      // The connection to the guest failed after output had begun.
+      if (f.type === "error")
+        throw new MvmError(
+          String(f.code ?? "bad_response"),
+          String(f.message ?? "exec failed"),
+          res.statusCode ?? 0,
+        );
       if ((f.type === "stdout" || f.type === "stderr") && typeof f.data === "string")
         yield { type: f.type, data: Buffer.from(f.data, "base64") };
       else yield f as ExecFrame;
@@ -77,7 +84,10 @@ export class Sandbox {
     });
   }
 
-  /** Runs a command and yields its output as it arrives, ending with its `exit` frame. */
+  /**
+   * Runs a command and yields its output as it arrives, ending with its `exit` frame; throws
+   * MvmError if the guest connection fails midway.
+   */
   async *execStream(argv: string[], opts: ExecOptions = {}): AsyncGenerator<ExecFrame> {
     const res = await send(this.endpoint, {
       method: "POST",

@@ -108,7 +108,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw new MvmError("exists", `a daemon is already listening on ${opts.socket}`);
   await fs.rm(opts.socket, { force: true });
   const unixServer = serverFor(routes, undefined, log);
-  await listen(unixServer, opts.socket);
+  // Created private (no window in which another user could connect), then made exactly 0600.
+  const umask = process.umask(0o077);
+  try {
+    await listen(unixServer, opts.socket);
+  } finally {
+    process.umask(umask);
+  }
   await fs.chmod(opts.socket, 0o600);
   let tcpServer: Server | undefined;
   if (opts.listen) {

@@ -2,14 +2,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable, Writable } from "node:stream";
 import { connectVmGuest } from "../vm/guest-connect.js";
 import { startExec } from "../vm/guest-exec.js";
+import { toApiError } from "./api-error.js";
 import { readJsonObject, sendJson } from "./body.js";
 import { parseExec } from "./validate.js";
 import type { VmService } from "./vm-service.js";
 
 // POST /v1/vms/{name}/exec. Buffered (the default): one JSON result with stdout and stderr as UTF-8
 // text, each capped. Streaming (`Accept: application/x-ndjson`): one JSON frame per line as output
-// arrives ({"type":"stdout"|"stderr","data":base64}), then {"type":"exit",...}; a slow reader slows
-// the command down, since the guest's output is acknowledged only once written to the response.
+// arrives ({"type":"stdout"|"stderr","data":base64}), then {"type":"exit",...}, or
+// {"type":"error",code,message} when the guest connection fails midway. A slow reader slows the
+// command down, since the guest's output is acknowledged only once written to the response.
 
 /** Output kept per stream in a buffered result. */
 export const MAX_BUFFERED_OUTPUT = 8 * 1024 * 1024;
@@ -64,6 +66,10 @@ export async function handleExec(
   res.on("close", () => {
     if (!res.writableFinished) channel.close("the API client went away");
   });
+  const ended = (frame: Record<string, unknown>) => {
+    if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson" });
+    res.end(`${JSON.stringify(frame)}\n`);
+  };
   try {
     const running = startExec(
       channel,
@@ -86,11 +92,17 @@ export async function handleExec(
         },
       },
     );
-    const r = await running.result;
+    const r = await running.result.catch((e: unknown) => {
+      // Once the stream has begun, a failure is its last frame rather than an HTTP status.
+      if (!streaming || !res.headersSent) throw e;
+      const err = toApiError(e);
+      ended({ type: "error", code: err.code, message: err.message });
+      return undefined;
+    });
+    if (!r) return;
     const exit = { exit_code: r.code, signal: r.signal, timed_out: r.timedOut, pid: r.pid };
     if (streaming) {
-      if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson" });
-      res.end(`${JSON.stringify({ type: "exit", ...exit })}\n`);
+      ended({ type: "exit", ...exit });
       return;
     }
     const out = stdout as CappedSink;

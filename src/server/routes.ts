@@ -98,8 +98,14 @@ export function apiRoutes(vms: VmService, opts: { maxUpload: number }): Route[] 
     {
       method: "POST",
       path: "/v1/vms",
-      handler: async (req, res) =>
-        sendJson(res, 201, await vms.create(parseCreateVm(await readJsonObject(req)))),
+      handler: async (req, res) => {
+        const body = parseCreateVm(await readJsonObject(req));
+        const gone = new AbortController();
+        res.on("close", () => {
+          if (!res.writableFinished) gone.abort();
+        });
+        sendJson(res, 201, await vms.create(body, gone.signal));
+      },
     },
     {
       method: "GET",

@@ -115,7 +115,8 @@ export class VmService {
     return view(rec, await readVmMeta(this.paths.vm(name)));
   }
 
-  async create(body: CreateVmBody): Promise<VmView> {
+  /** Starts a VM and resolves once it is ready; `signal` (the client went away) stops a start in progress. */
+  async create(body: CreateVmBody, signal?: AbortSignal): Promise<VmView> {
     const spec = await this.store.loadSpec(body.template).catch((e: unknown) => {
       if (e instanceof MvmError && e.kind === "not_found")
         throw new ApiError(404, "template_not_found", `no template named ${body.template}`);
@@ -145,6 +146,10 @@ export class VmService {
         ...(body.mem_mib !== undefined ? { memMib: body.mem_mib } : {}),
         ports: body.ports.map((p) => ({ host: p.host, guest: p.guest })),
         readyTimeoutMs: this.opts.readyTimeoutMs,
+        onVm: (abort) => {
+          if (signal?.aborted) void abort();
+          else signal?.addEventListener("abort", () => void abort(), { once: true });
+        },
       }).catch((e: unknown) => {
         if (e instanceof MvmError && e.kind === "exists") throw new ApiError(409, "vm_exists", e.message);
         throw e;
