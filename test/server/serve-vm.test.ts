@@ -9,6 +9,7 @@ import { cliFor } from "../build/helpers.js";
 import { tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
+import { freePort } from "../helpers/qemu-boot.js";
 
 // The daemon on QEMU (TCG), driven only through the SDK and plain HTTP: one template is built and
 // snapshotted, and two sandboxes are restored from it for the whole file.
@@ -207,5 +208,23 @@ describe("mvmctl serve with VMs", () => {
     );
     assert.deepEqual(await lsNames(), []);
     assert.ok(!existsSync(join(data, "vms", "sb2")), "its files are removed");
+  });
+
+  test("vm.url reaches a forwarded guest port; --stop-vms-on-exit stops the daemon's VMs", async () => {
+    await daemon.stop();
+    daemon = await startTestDaemon(data, ["--stop-vms-on-exit"]);
+    const port = await freePort();
+    const vm = await new Mvm({ socket: daemon.socket }).start("box", {
+      name: "sb3",
+      ports: [{ host: port, guest: 8080 }],
+    });
+    assert.equal(vm.url(8080), `http://127.0.0.1:${port}`);
+    assert.equal((await fetch(vm.url(8080))).status, 200);
+    assert.throws(
+      () => vm.url(9999),
+      (e: unknown) => e instanceof MvmError && e.code === "invalid_argument",
+    );
+    assert.equal(await daemon.stop(), 0);
+    assert.deepEqual(await lsNames(), []);
   });
 });
