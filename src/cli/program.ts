@@ -58,6 +58,7 @@ export async function buildProgram(
     { names: ["exec"], load: async () => [(await import("./commands/exec.js")).registerExec] },
     { names: ["cp"], load: async () => [(await import("./commands/cp.js")).registerCp] },
     { names: ["ps"], load: async () => [(await import("./commands/ps.js")).registerPs] },
+    { names: ["serve"], load: async () => [(await import("./commands/serve.js")).registerServe] },
     {
       names: ["completion", "completions"],
       load: async () => [(await import("./commands/completion.js")).registerCompletion],

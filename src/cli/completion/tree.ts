@@ -28,6 +28,8 @@ const FLAG_VALUES: Record<string, ValueKind> = {
   "--hypervisor": { kind: "words", words: HYPERVISOR_CHOICES },
   "--planner": { kind: "words", words: PLANNER_CHOICES },
   "--config": { kind: "file" },
+  "--socket": { kind: "file" },
+  "--api-key-file": { kind: "file" },
   "--dir": { kind: "dir" },
   "--flake": { kind: "dir" },
 };

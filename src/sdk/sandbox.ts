@@ -1,0 +1,183 @@
+import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
+import { MvmError } from "./errors.js";
+import { type Call, callJson, type Endpoint, send } from "./transport.js";
+import type { ExecFrame, ExecResult, FileEntry, FileStat, VmInfo } from "./types.js";
+
+export interface ExecOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  user?: string;
+  /** Text sent to the command's standard input (then end of input). */
+  stdin?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+function execBody(argv: string[], o: ExecOptions): Record<string, unknown> {
+  return {
+    argv,
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.cwd ? { cwd: o.cwd } : {}),
+    ...(o.user ? { user: o.user } : {}),
+    ...(o.stdin !== undefined ? { stdin: o.stdin } : {}),
+    ...(o.timeoutMs ? { timeout_ms: o.timeoutMs } : {}),
+  };
+}
+
+/** NDJSON lines of a streaming exec, each bounded. */
+async function* frames(res: IncomingMessage): AsyncGenerator<ExecFrame> {
+  let buf = "";
+  for await (const chunk of res) {
+    buf += (chunk as Buffer).toString("utf8");
+    if (buf.length > 1024 * 1024 && !buf.includes("\n")) {
+      res.destroy();
+      throw new MvmError("bad_response", "an exec frame is too large", res.statusCode ?? 0);
+    }
+    let nl = buf.indexOf("\n");
+    while (nl >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf("\n");
+      if (!line) continue;
+      const f = JSON.parse(line) as Record<string, unknown>;
+      // The connection to the guest failed after output had begun.
+      if (f.type === "error")
+        throw new MvmError(
+          String(f.code ?? "bad_response"),
+          String(f.message ?? "exec failed"),
+          res.statusCode ?? 0,
+        );
+      if ((f.type === "stdout" || f.type === "stderr") && typeof f.data === "string")
+        yield { type: f.type, data: Buffer.from(f.data, "base64") };
+      else yield f as ExecFrame;
+    }
+  }
+}
+
+/** A running VM (sandbox) on a daemon. `await using vm = …` stops it when the scope ends. */
+export class Sandbox {
+  constructor(
+    private readonly endpoint: Endpoint,
+    public info: VmInfo,
+  ) {}
+
+  get name(): string {
+    return this.info.name;
+  }
+
+  private path(suffix = ""): string {
+    return `/v1/vms/${encodeURIComponent(this.info.name)}${suffix}`;
+  }
+
+  private call<T>(c: Omit<Call, "path"> & { suffix?: string }): Promise<T> {
+    return callJson<T>(this.endpoint, { ...c, path: this.path(c.suffix) });
+  }
+
+  /** Runs a command and returns its exit status and output (each stream capped by the daemon). */
+  exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.call<ExecResult>({
+      method: "POST",
+      suffix: "/exec",
+      json: execBody(argv, opts),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  /**
+   * Runs a command and yields its output as it arrives, ending with its `exit` frame; throws
+   * MvmError if the guest connection fails midway.
+   */
+  async *execStream(argv: string[], opts: ExecOptions = {}): AsyncGenerator<ExecFrame> {
+    const res = await send(this.endpoint, {
+      method: "POST",
+      path: this.path("/exec"),
+      json: execBody(argv, opts),
+      accept: "application/x-ndjson",
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    yield* frames(res);
+  }
+
+  readonly files = {
+    /** Replaces a guest file with `data` (atomically, once all of it arrived). Returns bytes written. */
+    write: async (
+      path: string,
+      data: string | Buffer | Readable,
+      opts: { mode?: number; parents?: boolean } = {},
+    ): Promise<number> => {
+      const body = typeof data === "string" ? Buffer.from(data) : data;
+      const r = await this.call<{ bytes: number }>({
+        method: "PUT",
+        suffix: "/files",
+        query: {
+          path,
+          ...(opts.mode !== undefined ? { mode: String(opts.mode) } : {}),
+          ...(opts.parents ? { parents: "true" } : {}),
+        },
+        body,
+      });
+      return r.bytes;
+    },
+    /** A guest file's content, as a stream. */
+    readStream: async (path: string): Promise<Readable> =>
+      send(this.endpoint, { method: "GET", path: this.path("/files"), query: { path }, accept: "*/*" }),
+    /** A guest file's content. */
+    read: async (path: string): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const c of await this.files.readStream(path)) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    },
+    stat: (path: string): Promise<FileStat> =>
+      this.call({ method: "GET", suffix: "/files/stat", query: { path } }),
+    list: async (path: string, opts: { depth?: number } = {}): Promise<FileEntry[]> =>
+      (
+        await this.call<{ entries: FileEntry[] }>({
+          method: "GET",
+          suffix: "/files/list",
+          query: { path, ...(opts.depth ? { depth: String(opts.depth) } : {}) },
+        })
+      ).entries,
+    remove: async (path: string, opts: { recursive?: boolean } = {}): Promise<void> => {
+      await send(this.endpoint, {
+        method: "DELETE",
+        path: this.path("/files"),
+        query: { path, ...(opts.recursive ? { recursive: "true" } : {}) },
+      }).then((r) => r.resume());
+    },
+  };
+
+  /** The host URL that reaches `guestPort` (forwarded with `ports` at start). */
+  url(guestPort: number): string {
+    const p = this.info.ports.find((x) => x.guest === guestPort);
+    if (!p)
+      throw new MvmError("invalid_argument", `guest port ${guestPort} is not forwarded for ${this.name}`);
+    const host = p.host_address === "0.0.0.0" ? "127.0.0.1" : p.host_address;
+    return `http://${host}:${p.host}`;
+  }
+
+  /** Fresh information from the daemon. */
+  async refresh(): Promise<VmInfo> {
+    this.info = await this.call<VmInfo>({ method: "GET" });
+    return this.info;
+  }
+
+  /** Sets the time left before the daemon stops this VM (null: no TTL). */
+  async setTtl(ttlMs: number | null): Promise<VmInfo> {
+    this.info = await this.call<VmInfo>({ method: "PUT", suffix: "/ttl", json: { ttl_ms: ttlMs } });
+    return this.info;
+  }
+
+  /** Stops the VM and removes its files; stopping one already gone is not an error. */
+  async stop(): Promise<void> {
+    try {
+      await send(this.endpoint, { method: "DELETE", path: this.path() }).then((r) => r.resume());
+    } catch (e) {
+      if (!(e instanceof MvmError && e.code === "vm_not_found")) throw e;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

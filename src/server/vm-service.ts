@@ -1,0 +1,232 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { MvmError } from "../core/errors.js";
+import { pidAlive } from "../store/atomic.js";
+import type { DataPaths } from "../store/paths.js";
+import type { TemplateStore } from "../store/templates.js";
+import { type HypervisorChoice, selectBackend } from "../vm/backends.js";
+import { detachVm, startVm, sweepDeadVms } from "../vm/start-vm.js";
+import { stopVm } from "../vm/stop-vm.js";
+import { defaultVmName } from "../vm/template-vm.js";
+import { listVmNames, readVmRecord, type VmRecord } from "../vm/vm-state.js";
+import { ApiError } from "./api-error.js";
+import type { CreateVmBody } from "./validate.js";
+import { META_FILE, readVmMeta, type VmMeta, writeVmMeta } from "./vm-meta.js";
+
+// The VMs of this host as the API sees them. VMs are ordinary VM directories (`mvmctl ls` and `down`
+// see them, and the daemon sees VMs the CLI started); the daemon adds labels, environment and a TTL
+// in each VM's api.json. Limits count every VM on the host plus the starts in progress, and are
+// checked before anything boots.
+
+export interface HostLimits {
+  maxVms: number;
+  maxMemMib: number;
+}
+
+export interface VmView {
+  name: string;
+  template: string;
+  revision: string;
+  backend: string;
+  mode: string;
+  state: "running" | "starting";
+  pid: number;
+  ports: VmRecord["ports"];
+  cpus: number;
+  mem_mib: number;
+  created_at: string;
+  ready_ms: number | null;
+  labels: Record<string, string>;
+  expires_at: string | null;
+}
+
+function view(rec: VmRecord, meta: VmMeta): VmView {
+  return {
+    name: rec.name,
+    template: rec.template,
+    revision: rec.revision,
+    backend: rec.backend,
+    mode: rec.mode,
+    state: rec.pid > 0 && pidAlive(rec.pid) && rec.ready_ms !== undefined ? "running" : "starting",
+    pid: rec.pid,
+    ports: rec.ports,
+    cpus: rec.vcpus,
+    mem_mib: rec.mem_mib,
+    created_at: rec.created_at,
+    ready_ms: rec.ready_ms ?? null,
+    labels: meta.labels,
+    expires_at: meta.expires_at,
+  };
+}
+
+export class VmService {
+  /** Starts in progress: name → memory reserved. */
+  private readonly pending = new Map<string, number>();
+  private readonly stopping = new Set<string>();
+  private reaper: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly paths: DataPaths,
+    readonly store: TemplateStore,
+    readonly opts: { hypervisor: HypervisorChoice; readyTimeoutMs: number; limits: HostLimits },
+  ) {}
+
+  /** Every VM on this host (any starter), dead ones swept. */
+  async records(): Promise<VmRecord[]> {
+    await sweepDeadVms(this.paths);
+    const out: VmRecord[] = [];
+    for (const name of await listVmNames(this.paths)) {
+      const rec = await readVmRecord(this.paths.vm(name));
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  async usage(): Promise<{ vms: number; mem_mib: number }> {
+    const recs = await this.records();
+    let vms = recs.length;
+    let mem = recs.reduce((a, r) => a + (r.mem_mib || 0), 0);
+    for (const [name, m] of this.pending)
+      if (!recs.some((r) => r.name === name)) {
+        vms++;
+        mem += m;
+      }
+    // A pending start whose directory exists is counted once, by its reservation.
+    for (const r of recs)
+      if (this.pending.has(r.name)) {
+        mem += (this.pending.get(r.name) ?? 0) - (r.mem_mib || 0);
+      }
+    return { vms, mem_mib: mem };
+  }
+
+  async list(labels: Record<string, string>): Promise<VmView[]> {
+    const out: VmView[] = [];
+    for (const rec of await this.records()) {
+      const meta = await readVmMeta(this.paths.vm(rec.name));
+      if (Object.entries(labels).every(([k, v]) => meta.labels[k] === v)) out.push(view(rec, meta));
+    }
+    return out;
+  }
+
+  async get(name: string): Promise<VmView> {
+    const rec = await readVmRecord(this.paths.vm(name));
+    if (!rec || (rec.pid > 0 && !pidAlive(rec.pid)))
+      throw new ApiError(404, "vm_not_found", `no VM named ${name}`);
+    return view(rec, await readVmMeta(this.paths.vm(name)));
+  }
+
+  /** Starts a VM and resolves once it is ready; `signal` (the client went away) stops a start in progress. */
+  async create(body: CreateVmBody, signal?: AbortSignal): Promise<VmView> {
+    const spec = await this.store.loadSpec(body.template).catch((e: unknown) => {
+      if (e instanceof MvmError && e.kind === "not_found")
+        throw new ApiError(404, "template_not_found", `no template named ${body.template}`);
+      throw e;
+    });
+    const name = body.name ?? defaultVmName(body.template);
+    const mem = body.mem_mib ?? spec.mem_mib;
+    if (this.pending.has(name)) throw new ApiError(409, "vm_exists", `a VM named ${name} is being started`);
+    const used = await this.usage();
+    const { maxVms, maxMemMib } = this.opts.limits;
+    if (used.vms + 1 > maxVms)
+      throw new ApiError(429, "too_many_vms", `this host runs ${used.vms} of at most ${maxVms} VMs`);
+    if (used.mem_mib + mem > maxMemMib)
+      throw new ApiError(
+        507,
+        "insufficient_memory",
+        `${mem} MiB more would exceed this host's ${maxMemMib} MiB for VMs (${used.mem_mib} MiB in use)`,
+      );
+    this.pending.set(name, mem);
+    const expiresAt = body.ttl_ms ? new Date(Date.now() + body.ttl_ms).toISOString() : null;
+    try {
+      const backend = await selectBackend(this.opts.hypervisor, this.paths);
+      const started = await startVm(this.store, this.paths, backend, {
+        template: body.template,
+        name,
+        ...(body.cpus !== undefined ? { vcpus: body.cpus } : {}),
+        ...(body.mem_mib !== undefined ? { memMib: body.mem_mib } : {}),
+        ports: body.ports.map((p) => ({ host: p.host, guest: p.guest })),
+        readyTimeoutMs: this.opts.readyTimeoutMs,
+        onVm: (abort) => {
+          if (signal?.aborted) void abort();
+          else signal?.addEventListener("abort", () => void abort(), { once: true });
+        },
+      }).catch((e: unknown) => {
+        if (e instanceof MvmError && e.kind === "exists") throw new ApiError(409, "vm_exists", e.message);
+        throw e;
+      });
+      const meta: VmMeta = { labels: body.labels, env: body.env, expires_at: expiresAt };
+      await writeVmMeta(started.dir, meta);
+      await detachVm(started);
+      return view(started.record, meta);
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+
+  async setTtl(name: string, ttlMs: number | null): Promise<VmView> {
+    await this.get(name);
+    const dir = this.paths.vm(name);
+    const meta = await readVmMeta(dir);
+    meta.expires_at = ttlMs === null ? null : new Date(Date.now() + ttlMs).toISOString();
+    await writeVmMeta(dir, meta);
+    return this.get(name);
+  }
+
+  async env(name: string): Promise<Record<string, string>> {
+    return (await readVmMeta(this.paths.vm(name))).env;
+  }
+
+  async kill(name: string): Promise<void> {
+    if (this.pending.has(name)) throw new ApiError(409, "vm_starting", `VM ${name} is still starting`);
+    const rec = await readVmRecord(this.paths.vm(name));
+    if (!rec) throw new ApiError(404, "vm_not_found", `no VM named ${name}`);
+    if (this.stopping.has(name)) return;
+    this.stopping.add(name);
+    try {
+      await stopVm(this.paths, name);
+    } finally {
+      this.stopping.delete(name);
+    }
+  }
+
+  /** Stops every VM whose TTL has passed. */
+  async reap(now = Date.now()): Promise<string[]> {
+    const reaped: string[] = [];
+    for (const name of await listVmNames(this.paths)) {
+      if (this.pending.has(name) || this.stopping.has(name)) continue;
+      const meta = await readVmMeta(this.paths.vm(name));
+      if (meta.expires_at === null || Date.parse(meta.expires_at) > now) continue;
+      await this.kill(name).then(
+        () => reaped.push(name),
+        () => {},
+      );
+    }
+    return reaped;
+  }
+
+  startReaper(intervalMs: number, onReap: (names: string[]) => void = () => {}): void {
+    let busy = false;
+    this.reaper = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      this.reap()
+        .then((n) => n.length > 0 && onReap(n))
+        .catch(() => {})
+        .finally(() => {
+          busy = false;
+        });
+    }, intervalMs);
+    this.reaper.unref();
+  }
+
+  stopReaper(): void {
+    if (this.reaper) clearInterval(this.reaper);
+  }
+
+  /** VMs the daemon started (they carry an api.json), for --stop-vms-on-exit. */
+  async stopOwned(): Promise<void> {
+    for (const name of await listVmNames(this.paths)) {
+      if (existsSync(join(this.paths.vm(name), META_FILE))) await this.kill(name).catch(() => {});
+    }
+  }
+}
