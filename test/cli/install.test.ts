@@ -58,7 +58,7 @@ test("the packed tarball installs globally into a clean prefix and runs the quic
     PATH: `${dirname(bin)}:${process.env.PATH}`,
   };
   const version = await run(bin, ["--version"], { env });
-  assert.equal(version.stdout.trim(), VERSION);
+  assert.equal(version.stdout.trim(), `mvmctl ${VERSION}`);
 
   const projects = join(root, "projects");
   mkdirSync(projects);

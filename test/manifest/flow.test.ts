@@ -95,7 +95,10 @@ test("init, edit mvm.toml, build --snapshot, up, resize, tag, push, pull by tag 
   const coldUp = JSON.parse(cold.stdout) as UpJson;
   pids.push(coldUp.pid);
   assert.equal(coldUp.mode, "cold");
-  assert.match(cold.stderr, /Cold boot: .*mem_mib: snapshot has 256, now 320/);
+  assert.match(
+    cold.stderr,
+    /Cold boot: .*sizing changed since its snapshot was taken \(memory 256 → 320 MiB\)/,
+  );
   await ok(b(["down", "cold"]));
 
   const again = JSON.parse((await ok(b(["build", "--snapshot", "--json"], { cwd: dir }))).stdout);
