@@ -16,11 +16,12 @@ let vm: TestVm;
 let ch: GuestChannel;
 const work = mkdtempSync(join(tmpdir(), "mvm-boot-http-"));
 
+// Fresh results only: a cached report can predate a service restart and call a stopping server healthy.
 async function waitHealthy(c: GuestChannel, timeoutMs: number): Promise<HealthReport> {
   const deadline = Date.now() + timeoutMs;
   let last: HealthReport | undefined;
   while (Date.now() < deadline) {
-    last = await c.health();
+    last = await c.health({ fresh: true, timeoutMs: 30_000 });
     if (last.ready) return last;
     await new Promise((r) => setTimeout(r, 500));
   }
