@@ -19,6 +19,9 @@ import type {
   Uploaded,
 } from "./transport.js";
 
+/** How long a moved OCI tag must stay put before the push that moved it counts as the winner. */
+const OCI_TAG_SETTLE_MS = 1000;
+
 // oci:// registry over the OCI distribution API. Each template is a repository <repository>/<name>;
 // each revision is one artifact manifest (artifactType application/vnd.mvm.template.v1) whose config
 // blob is the revision's index (checksums.json with the transfer map) and whose layers are the files,
@@ -175,7 +178,8 @@ export class OciTransport implements RegistryTransport {
     throw new MvmError("network", `${what}: registry answered HTTP ${res.status}${text ? `: ${text}` : ""}`);
   }
 
-  private async getManifest(template: string, ref: string): Promise<Manifest | undefined> {
+  /** A manifest's exact bytes (capped like every registry document); undefined when there is none. */
+  private async manifestBytes(template: string, ref: string): Promise<Buffer | undefined> {
     const res = await this.request(
       this.repo(template),
       "GET",
@@ -188,10 +192,16 @@ export class OciTransport implements RegistryTransport {
       await res.body?.cancel();
       return undefined;
     }
-    if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
     const what = `reading manifest ${this.repo(template)}:${ref}`;
+    if (!res.ok) return this.fail(res, what);
+    return readLimited(res, MAX_METADATA_BYTES, what);
+  }
+
+  private async getManifest(template: string, ref: string): Promise<Manifest | undefined> {
+    const what = `reading manifest ${this.repo(template)}:${ref}`;
+    const body = await this.manifestBytes(template, ref);
+    if (!body) return undefined;
     let m: Manifest;
-    const body = await readLimited(res, MAX_METADATA_BYTES, what);
     // A manifest asked for by digest must be exactly the bytes that digest names.
     if (ref.startsWith("sha256:") && `sha256:${sha256(body)}` !== ref)
       throw new MvmError("integrity", `${what}: the registry sent a manifest that does not match ${ref}`);
@@ -438,20 +448,8 @@ export class OciTransport implements RegistryTransport {
   }
 
   async getTag(template: string, tag: string): Promise<RemoteTag | undefined> {
-    const res = await this.request(
-      this.repo(template),
-      "GET",
-      `/v2/${this.repo(template)}/manifests/${tag}`,
-      {
-        headers: { accept: MANIFEST_TYPE },
-      },
-    );
-    if (res.status === 404) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${tag}`);
-    const body = await readLimited(res, MAX_METADATA_BYTES, `reading ${this.repo(template)}:${tag}`);
+    const body = await this.manifestBytes(template, tag);
+    if (!body) return undefined;
     let m: Manifest;
     try {
       m = JSON.parse(body.toString("utf8")) as Manifest;
@@ -473,39 +471,25 @@ export class OciTransport implements RegistryTransport {
   ): Promise<TagGuard> {
     const before = await this.getTag(template, tag);
     if (!sameTag(before, expected)) throw tagConflict(template, tag, before);
-    const res = await this.request(
-      this.repo(template),
-      "GET",
-      `/v2/${this.repo(template)}/manifests/${rev}`,
-      {
-        headers: { accept: MANIFEST_TYPE },
-      },
-    );
-    if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${rev}`);
-    const manifest = await readLimited(res, MAX_METADATA_BYTES, `reading ${this.repo(template)}:${rev}`);
+    const manifest = await this.manifestBytes(template, rev);
+    if (!manifest) throw new MvmError("not_found", `${this.repo(template)}:${rev} is not in the registry`);
     await this.putManifest(template, tag, manifest.toString("utf8"));
+    const mine = `sha256:${sha256(manifest)}`;
     const after = await this.getTag(template, tag);
-    if (after?.version !== `sha256:${sha256(manifest)}`) throw tagConflict(template, tag, after);
+    if (after?.version !== mine) throw tagConflict(template, tag, after);
+    // A racing push that passed its own check before this write lands its write within moments:
+    // look again after a pause, so that of two racing pushes only the one whose write stayed wins.
+    await new Promise((res) => setTimeout(res, OCI_TAG_SETTLE_MS));
+    const settled = await this.getTag(template, tag);
+    if (settled?.version !== mine) throw tagConflict(template, tag, settled);
     return "checked";
   }
 
   async digestOf(template: string, rev: string): Promise<string | undefined> {
     if (this.pinned?.startsWith("sha256:")) return this.pinned;
     const ref = this.pinned ?? rev;
-    const res = await this.request(
-      this.repo(template),
-      "GET",
-      `/v2/${this.repo(template)}/manifests/${ref}`,
-      {
-        headers: { accept: MANIFEST_TYPE },
-      },
-    );
-    if (res.status === 404) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    if (!res.ok) return this.fail(res, `reading manifest ${this.repo(template)}:${ref}`);
-    const body = await readLimited(res, MAX_METADATA_BYTES, `reading manifest ${this.repo(template)}:${ref}`);
+    const body = await this.manifestBytes(template, ref);
+    if (!body) return undefined;
     // A tag may have moved since the revision was read: only a manifest of this revision counts.
     let named: unknown;
     try {
@@ -518,16 +502,9 @@ export class OciTransport implements RegistryTransport {
 
   async setCurrent(template: string, rev: string): Promise<void> {
     // Re-tag the revision's exact manifest bytes, so both tags resolve to one digest.
-    const res = await this.request(
-      this.repo(template),
-      "GET",
-      `/v2/${this.repo(template)}/manifests/${rev}`,
-      {
-        headers: { accept: MANIFEST_TYPE },
-      },
-    );
-    if (!res.ok) return this.fail(res, `reading ${this.repo(template)}:${rev}`);
-    await this.putManifest(template, "current", await res.text());
+    const manifest = await this.manifestBytes(template, rev);
+    if (!manifest) throw new MvmError("not_found", `${this.repo(template)}:${rev} is not in the registry`);
+    await this.putManifest(template, "current", manifest.toString("utf8"));
   }
 
   async list(): Promise<RemoteTemplate[]> {
