@@ -12,7 +12,7 @@ import { parseCreateVm, parseLabels, parseTtl } from "./validate.js";
 import type { VmService } from "./vm-service.js";
 
 /** The checked-in OpenAPI document, served as it is. */
-export const OPENAPI_PATH = new URL("../../../src/server/openapi.json", import.meta.url);
+export const OPENAPI_PATH = new URL("../../../docs/openapi.json", import.meta.url);
 
 function vmName(params: Record<string, string>): string {
   const name = params.name ?? "";
