@@ -43,7 +43,8 @@ test("a current pointing at a missing revision is 'broken' with the same reason 
   );
 
   const info = await cli(["template", "info", "web"]);
-  assert.equal(info.code, 0, info.stderr);
+  assert.equal(info.code, 1, "info shows a broken template and fails");
+  assert.match(info.stderr, new RegExp(`^error: ${problem}$`, "m"));
   assert.match(info.stdout, new RegExp(`^Revision: broken: ${problem}$`, "m"));
   assert.match(info.stdout, /mvmctl template build web --force/);
   const infoJson = JSON.parse((await cli(["template", "info", "web", "--json"])).stdout) as {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { recordedManifest } from "../../../manifest/apply.js";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
-import { templateHealth } from "../../../store/health.js";
+import { templateHealth, unhealthyError } from "../../../store/health.js";
 import { printJson, printLine } from "../../../ui/output.js";
 import { sanitize } from "../../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
@@ -32,6 +32,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
           problem: health.status === "broken" ? (health.problem ?? null) : null,
           manifest,
         });
+        if (health.status === "broken") throw unhealthyError(health);
         return;
       }
       // The original's exact layout (spec §1.3).
@@ -82,5 +83,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
       else lines.push("", "Revision: (not yet built)");
       // A pulled template's files came from a registry: print their text through the sanitiser.
       for (const l of lines) printLine(sanitize(l));
+      // What a broken template holds is shown above; the command still fails, with the reason.
+      if (health.status === "broken") throw unhealthyError(health);
     });
 }
