@@ -156,6 +156,14 @@ test("secrets echoed by a 401: 5 cases held (planner and registry keys never pri
       ],
       { dataDir: data, env, timeoutMs: 60_000 },
     );
+  // A registry that answers 401 with the Authorization header it was sent, reached with basic credentials.
+  const echoRegistryEnv = {
+    MVM_TEMPLATE_REGISTRY: `oci://127.0.0.1:${echoRegistry.port}/repo`,
+    MVM_TEMPLATE_REGISTRY_INSECURE: "1",
+    MVM_OCI_USERNAME: "robot",
+    MVM_OCI_PASSWORD: ociPassword,
+    MVM_REGISTRY_RETRIES: "1",
+  };
   const cases: Leak[] = [
     {
       what: "openai planner 401 echoing Authorization (--debug)",
@@ -191,14 +199,7 @@ test("secrets echoed by a 401: 5 cases held (planner and registry keys never pri
     {
       what: "OCI registry 401 echoing basic credentials (pull --debug)",
       secrets: [ociPassword, ociBasic],
-      run: () =>
-        cli(["template", "pull", "app", "--debug"], {
-          MVM_TEMPLATE_REGISTRY: `oci://127.0.0.1:${echoRegistry.port}/repo`,
-          MVM_TEMPLATE_REGISTRY_INSECURE: "1",
-          MVM_OCI_USERNAME: "robot",
-          MVM_OCI_PASSWORD: ociPassword,
-          MVM_REGISTRY_RETRIES: "1",
-        }),
+      run: () => cli(["template", "pull", "app", "--debug"], echoRegistryEnv),
       code: 1,
       says: /refused GET \/v2\/\S+ \(HTTP 401\)/,
       masked: false,
@@ -206,14 +207,7 @@ test("secrets echoed by a 401: 5 cases held (planner and registry keys never pri
     {
       what: "OCI registry 401 echoing basic credentials (list --remote --json)",
       secrets: [ociPassword, ociBasic],
-      run: () =>
-        cli(["template", "list", "--remote", "--json"], {
-          MVM_TEMPLATE_REGISTRY: `oci://127.0.0.1:${echoRegistry.port}/repo`,
-          MVM_TEMPLATE_REGISTRY_INSECURE: "1",
-          MVM_OCI_USERNAME: "robot",
-          MVM_OCI_PASSWORD: ociPassword,
-          MVM_REGISTRY_RETRIES: "1",
-        }),
+      run: () => cli(["template", "list", "--remote", "--json"], echoRegistryEnv),
       code: 1,
       says: /refused GET \/v2\/\S+ \(HTTP 401\)/,
       masked: false,
