@@ -17,6 +17,7 @@ const MAGIC = Buffer.from("MVMSPAR1", "latin1");
 const BLOCK = 64 * 1024;
 const READ_SIZE = 4 << 20;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
+const EMPTY = Buffer.alloc(0);
 const HEADER_BYTES = 16;
 const EXTENT_HEADER_BYTES = 12;
 /** Decoded extents are never larger than this: a hostile stream cannot make us buffer more. */
@@ -77,6 +78,7 @@ export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): A
     const bytesRead = chunk.length;
     hash.update(chunk);
     let runStart = -1;
+    let yielded = false;
     for (let off = 0; off < bytesRead; off += BLOCK) {
       const block = chunk.subarray(off, Math.min(off + BLOCK, bytesRead));
       const zero = block.equals(block.length === BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, block.length));
@@ -84,13 +86,18 @@ export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): A
       if (zero && runStart >= 0) {
         yield extentHeader(pos + runStart, off - runStart);
         yield chunk.subarray(runStart, off);
+        yielded = true;
         runStart = -1;
       }
     }
     if (runStart >= 0) {
       yield extentHeader(pos + runStart, bytesRead - runStart);
       yield chunk.subarray(runStart, bytesRead);
+      yielded = true;
     }
+    // A read chunk with nothing to send still hands out an empty piece: reading on past a run of zeros
+    // without one would refill the buffer of the last data piece while the consumer still holds it.
+    if (!yielded) yield EMPTY;
     pos += bytesRead;
   }
   yield extentHeader(size, 0);

@@ -114,4 +114,34 @@ describe("sparse1 encoding", () => {
     for (const [name, s, re] of bad) await assert.rejects(decode(s), re, name);
     await assert.rejects(decode(stream, 4096, 5), /decodes to 1048576 bytes, the index says 5/);
   });
+  test("a chunk stays intact while the consumer asks for the next one, even across runs of zeros", async () => {
+    // A consumer that keeps one write in flight (the file registry) still holds a chunk while it asks
+    // for the next. Data, 8 MiB of zeros, data: reading past the zeros must not reuse the buffer that
+    // the last data chunk lives in.
+    const mib = 1 << 20;
+    const bytes = patterned(24 * mib, [
+      [0, 4 * mib],
+      [12 * mib, 4 * mib],
+      [20 * mib, 4 * mib],
+    ]);
+    const dir = tempDir("mvm-sparse-");
+    await fs.writeFile(join(dir, "in"), bytes);
+    const fh = await fs.open(join(dir, "in"));
+    const done: Partial<RawDigest> = {};
+    let held: { view: Buffer; copy: Buffer } | undefined;
+    const parts: Buffer[] = [];
+    try {
+      for await (const c of encodeSparse(fh, done)) {
+        // The previous chunk's write is still "in flight": give any read-ahead time to land first.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (held) assert.ok(held.view.equals(held.copy), "a chunk changed before the next one was handled");
+        held = { view: c, copy: Buffer.from(c) };
+        parts.push(held.copy);
+      }
+    } finally {
+      await fh.close();
+    }
+    const { out } = await decode(Buffer.concat(parts));
+    assert.equal(sha(out), sha(bytes));
+  });
 });
