@@ -1,14 +1,19 @@
-// The typed client of `mvmctl serve`: `import { Mvm } from "mvmctl"`.
-export { type MvmOptions, Mvm, type StartOptions } from "./client.js";
+// The typed client of the mvmctl API: `import { Mvm } from "mvmctl"`.
+export { type MvmOptions, Mvm, type PullRef, type StartOptions } from "./client.js";
 export { MvmError } from "./errors.js";
+export { EventStream } from "./events.js";
+export type { InProcessOptions } from "./in-process.js";
 export { type ExecOptions, Sandbox } from "./sandbox.js";
 export type {
   ExecFrame,
   ExecResult,
   FileEntry,
   FileStat,
+  HostEvent,
+  HostEventType,
   HostInfo,
   PortMapping,
+  PullResult,
   TemplateInfo,
   VmInfo,
 } from "./types.js";

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { MvmError } from "./errors.js";
 import { type Call, callJson, type Endpoint, send } from "./transport.js";
 import type { ExecFrame, ExecResult, FileEntry, FileStat, VmInfo } from "./types.js";
@@ -8,21 +8,48 @@ export interface ExecOptions {
   env?: Record<string, string>;
   cwd?: string;
   user?: string;
-  /** Text sent to the command's standard input (then end of input). */
-  stdin?: string;
+  /**
+   * The command's standard input: text (sent with the request), or chunks streamed to the command
+   * as they are produced (end of the iterable = end of input).
+   */
+  stdin?: string | AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
-function execBody(argv: string[], o: ExecOptions): Record<string, unknown> {
+function execRequest(argv: string[], o: ExecOptions): Record<string, unknown> {
   return {
     argv,
     ...(o.env ? { env: o.env } : {}),
     ...(o.cwd ? { cwd: o.cwd } : {}),
     ...(o.user ? { user: o.user } : {}),
-    ...(o.stdin !== undefined ? { stdin: o.stdin } : {}),
+    ...(typeof o.stdin === "string" ? { stdin: o.stdin } : {}),
     ...(o.timeoutMs ? { timeout_ms: o.timeoutMs } : {}),
   };
+}
+
+/** A streamed exec request: the request object, then one {"stdin"} line per chunk, then {"eof"}. */
+async function* streamedRequest(
+  first: Record<string, unknown>,
+  input: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>,
+): AsyncGenerator<Buffer> {
+  yield Buffer.from(`${JSON.stringify(first)}\n`);
+  for await (const chunk of input) {
+    const buf = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk);
+    // Lines of at most 512 KiB of data, well inside the daemon's line bound once encoded.
+    for (let at = 0; at < buf.length; at += 512 * 1024)
+      yield Buffer.from(
+        `${JSON.stringify({ stdin: buf.subarray(at, at + 512 * 1024).toString("base64") })}\n`,
+      );
+  }
+  yield Buffer.from(`${JSON.stringify({ eof: true })}\n`);
+}
+
+/** The request part of an exec call: a JSON body, or a streamed NDJSON one when stdin is an iterable. */
+function execBody(argv: string[], o: ExecOptions): Pick<Call, "json" | "body" | "contentType"> {
+  const first = execRequest(argv, o);
+  if (o.stdin === undefined || typeof o.stdin === "string") return { json: first };
+  return { body: Readable.from(streamedRequest(first, o.stdin)), contentType: "application/x-ndjson" };
 }
 
 /** NDJSON lines of a streaming exec, each bounded. */
@@ -79,7 +106,7 @@ export class Sandbox {
     return this.call<ExecResult>({
       method: "POST",
       suffix: "/exec",
-      json: execBody(argv, opts),
+      ...execBody(argv, opts),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
   }
@@ -92,7 +119,7 @@ export class Sandbox {
     const res = await send(this.endpoint, {
       method: "POST",
       path: this.path("/exec"),
-      json: execBody(argv, opts),
+      ...execBody(argv, opts),
       accept: "application/x-ndjson",
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
@@ -159,6 +186,21 @@ export class Sandbox {
   /** Fresh information from the daemon. */
   async refresh(): Promise<VmInfo> {
     this.info = await this.call<VmInfo>({ method: "GET" });
+    return this.info;
+  }
+
+  /**
+   * Stops the VM's vCPUs; its memory stays allocated and exec/files answer `vm_paused` until
+   * `resume()`. A backend that cannot pause answers `pause_unsupported`.
+   */
+  async pause(): Promise<VmInfo> {
+    this.info = await this.call<VmInfo>({ method: "POST", suffix: "/pause" });
+    return this.info;
+  }
+
+  /** Lets a paused VM run again where it left off. */
+  async resume(): Promise<VmInfo> {
+    this.info = await this.call<VmInfo>({ method: "POST", suffix: "/resume" });
     return this.info;
   }
 

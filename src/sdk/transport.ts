@@ -13,6 +13,8 @@ export interface Call {
   query?: Record<string, string | string[] | undefined>;
   json?: unknown;
   body?: Readable | Buffer;
+  /** Content type of `body` (default application/octet-stream). */
+  contentType?: string;
   accept?: string;
   signal?: AbortSignal;
 }
@@ -52,7 +54,7 @@ export function send(endpoint: Endpoint, call: Call): Promise<IncomingMessage> {
       });
     } else if (Buffer.isBuffer(payload)) Object.assign(headers, { "content-length": String(payload.length) });
     if (payload !== undefined && call.json === undefined)
-      Object.assign(headers, { "content-type": "application/octet-stream" });
+      Object.assign(headers, { "content-type": call.contentType ?? "application/octet-stream" });
     const req = request({
       ...t,
       method: call.method,

@@ -12,7 +12,7 @@ export interface VmInfo {
   revision: string;
   backend: string;
   mode: "restore" | "cold";
-  state: "running" | "starting";
+  state: "running" | "starting" | "paused";
   pid: number;
   ports: PortMapping[];
   cpus: number;
@@ -46,6 +46,16 @@ export interface HostInfo {
   used: { vms: number; mem_mib: number };
   free: { vms: number; mem_mib: number };
   vms: string[];
+  running: {
+    name: string;
+    template: string;
+    state: VmInfo["state"];
+    cpus: number;
+    mem_mib: number;
+    labels: Record<string, string>;
+  }[];
+  /** The host part of the snapshot fingerprint (null until a template is ready here). */
+  snapshot_fingerprint: Record<string, string | number | boolean | null> | null;
 }
 
 export interface ExecResult {
@@ -76,4 +86,39 @@ export interface FileStat {
 
 export interface FileEntry extends FileStat {
   path: string;
+}
+
+export type HostEventType =
+  | "vm.created"
+  | "vm.ready"
+  | "vm.paused"
+  | "vm.resumed"
+  | "vm.exited"
+  | "vm.killed"
+  | "vm.expired"
+  | "template.pull.started"
+  | "template.pull.progress"
+  | "template.pull.done"
+  | "template.pull.failed";
+
+/** One event of GET /v1/events; fields beyond these depend on the type. */
+export interface HostEvent {
+  id: number;
+  type: HostEventType;
+  time: string;
+  vm?: string;
+  template?: string;
+  [field: string]: unknown;
+}
+
+export interface PullResult {
+  template: string;
+  revision: string;
+  registry: string;
+  downloaded_bytes: number;
+  already_present: boolean;
+  tag: string | null;
+  /** The registry's digest of the revision (OCI), usable as `template@digest`. */
+  digest: string | null;
+  files: { name: string; size: number; stored_size: number }[];
 }

@@ -30,6 +30,8 @@ export interface DaemonOptions {
   maxUpload: number;
   reaperIntervalMs: number;
   onLog?: (line: string) => void;
+  /** Do not keep the process alive for the listening sockets (a daemon inside an SDK client). */
+  unref?: boolean;
 }
 
 export interface RunningDaemon {
@@ -116,6 +118,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     process.umask(umask);
   }
   await fs.chmod(opts.socket, 0o600);
+  if (opts.unref) unixServer.unref();
   let tcpServer: Server | undefined;
   if (opts.listen) {
     tcpServer = serverFor(routes, opts.apiKey, log);

@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable, Writable } from "node:stream";
 import { connectVmGuest } from "../vm/guest-connect.js";
 import { startExec } from "../vm/guest-exec.js";
-import { toApiError } from "./api-error.js";
+import { type ApiError, toApiError } from "./api-error.js";
 import { readJsonObject, sendJson } from "./body.js";
+import { openExecStream } from "./exec-stdin.js";
 import { parseExec } from "./validate.js";
 import type { VmService } from "./vm-service.js";
 
@@ -11,7 +12,8 @@ import type { VmService } from "./vm-service.js";
 // text, each capped. Streaming (`Accept: application/x-ndjson`): one JSON frame per line as output
 // arrives ({"type":"stdout"|"stderr","data":base64}), then {"type":"exit",...}, or
 // {"type":"error",code,message} when the guest connection fails midway. A slow reader slows the
-// command down, since the guest's output is acknowledged only once written to the response.
+// command down, since the guest's output is acknowledged only once written to the response. Standard
+// input is `stdin` text in the JSON body, or streamed: see exec-stdin.ts.
 
 /** Output kept per stream in a buffered result. */
 export const MAX_BUFFERED_OUTPUT = 8 * 1024 * 1024;
@@ -56,10 +58,24 @@ export async function handleExec(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const body = parseExec(await readJsonObject(req));
-  await vms.get(name);
+  // Declared before the guest is connected: a bad input line may arrive at any time.
+  let badInput: ApiError | undefined;
+  let onBadInput = (e: ApiError) => {
+    badInput ??= e;
+  };
+  const streamedInput = /^application\/x-ndjson\b/i.test(req.headers["content-type"] ?? "");
+  const opened = streamedInput
+    ? await openExecStream(req, (e) => onBadInput(e))
+    : { request: await readJsonObject(req), stdin: undefined };
+  const body = parseExec(opened.request);
+  await vms.requireRunning(name);
   const env = { ...(await vms.env(name)), ...body.env };
   const { channel } = await connectVmGuest(vms.paths, name);
+  onBadInput = (e) => {
+    badInput ??= e;
+    channel.close(e.message);
+  };
+  if (badInput) channel.close(badInput.message);
   const streaming = /application\/x-ndjson/.test(req.headers.accept ?? "");
   const stdout = streaming ? new FrameSink(res, "stdout") : new CappedSink();
   const stderr = streaming ? new FrameSink(res, "stderr") : new CappedSink();
@@ -81,7 +97,11 @@ export async function handleExec(
         ...(body.timeout_ms ? { timeoutMs: body.timeout_ms } : {}),
       },
       {
-        ...(body.stdin !== undefined ? { stdin: Readable.from([Buffer.from(body.stdin, "utf8")]) } : {}),
+        ...(opened.stdin
+          ? { stdin: opened.stdin }
+          : body.stdin !== undefined
+            ? { stdin: Readable.from([Buffer.from(body.stdin, "utf8")]) }
+            : {}),
         stdout,
         stderr,
         onStart: (pid) => {
@@ -94,8 +114,8 @@ export async function handleExec(
     );
     const r = await running.result.catch((e: unknown) => {
       // Once the stream has begun, a failure is its last frame rather than an HTTP status.
-      if (!streaming || !res.headersSent) throw e;
-      const err = toApiError(e);
+      if (!streaming || !res.headersSent) throw badInput ?? e;
+      const err = badInput ?? toApiError(e);
       ended({ type: "error", code: err.code, message: err.message });
       return undefined;
     });

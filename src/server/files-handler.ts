@@ -33,7 +33,7 @@ async function withGuest<T>(
   name: string,
   fn: (ch: Awaited<ReturnType<typeof connectVmGuest>>["channel"]) => Promise<T>,
 ): Promise<T> {
-  await vms.get(name);
+  await vms.requireRunning(name);
   const { channel } = await connectVmGuest(vms.paths, name);
   try {
     return await fn(channel);

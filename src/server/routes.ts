@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
-import { arch, cpus, totalmem } from "node:os";
 import { identProblem, templateNameProblem } from "../core/names.js";
-import { selectBackend } from "../vm/backends.js";
 import { ApiError } from "./api-error.js";
 import { readJsonObject, sendJson } from "./body.js";
+import { handleEvents } from "./events-handler.js";
 import { handleExec } from "./exec-handler.js";
 import { handleFiles } from "./files-handler.js";
+import { hostInfo } from "./host-info.js";
+import { handlePull, TemplatePuller } from "./pull-handler.js";
 import type { Route } from "./router.js";
 import { listTemplates, templateView } from "./templates-handler.js";
 import { parseCreateVm, parseLabels, parseTtl } from "./validate.js";
@@ -40,6 +41,7 @@ function labelFilter(q: URLSearchParams): Record<string, string> {
 }
 
 export function apiRoutes(vms: VmService, opts: { maxUpload: number }): Route[] {
+  const puller = new TemplatePuller(vms, vms.events);
   const files =
     (op: Parameters<typeof handleFiles>[2]): Route["handler"] =>
     (req, res, p, q) =>
@@ -62,28 +64,22 @@ export function apiRoutes(vms: VmService, opts: { maxUpload: number }): Route[] 
     {
       method: "GET",
       path: "/v1/host",
-      handler: async (_req, res) => {
-        const backend = await selectBackend(vms.opts.hypervisor, vms.paths);
-        const used = await vms.usage();
-        const { maxVms, maxMemMib } = vms.opts.limits;
-        sendJson(res, 200, {
-          backend: backend.name,
-          hypervisor_version: await backend.version(),
-          arch: arch(),
-          cpu_model: cpus()[0]?.model ?? null,
-          cpus: cpus().length,
-          mem_total_mib: Math.floor(totalmem() / 1048576),
-          capacity: { max_vms: maxVms, max_mem_mib: maxMemMib },
-          used,
-          free: { vms: Math.max(0, maxVms - used.vms), mem_mib: Math.max(0, maxMemMib - used.mem_mib) },
-          vms: (await vms.records()).map((r) => r.name),
-        });
-      },
+      handler: async (_req, res) => sendJson(res, 200, await hostInfo(vms)),
+    },
+    {
+      method: "GET",
+      path: "/v1/events",
+      handler: (req, res, _p, q) => handleEvents(vms.events, req, res, q),
     },
     {
       method: "GET",
       path: "/v1/templates",
       handler: async (_req, res) => sendJson(res, 200, { templates: await listTemplates(vms.store) }),
+    },
+    {
+      method: "POST",
+      path: "/v1/templates/pull",
+      handler: (req, res) => handlePull(puller, req, res),
     },
     {
       method: "GET",
@@ -133,6 +129,16 @@ export function apiRoutes(vms: VmService, opts: { maxUpload: number }): Route[] 
           throw new ApiError(400, "invalid_request", "ttl_ms is required (null clears it)");
         sendJson(res, 200, await vms.setTtl(vmName(p), ttl));
       },
+    },
+    {
+      method: "POST",
+      path: "/v1/vms/{name}/pause",
+      handler: async (_req, res, p) => sendJson(res, 200, await vms.pause(vmName(p))),
+    },
+    {
+      method: "POST",
+      path: "/v1/vms/{name}/resume",
+      handler: async (_req, res, p) => sendJson(res, 200, await vms.resume(vmName(p))),
     },
     {
       method: "POST",

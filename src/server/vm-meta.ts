@@ -2,8 +2,9 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../store/atomic.js";
 
-// What the daemon adds to a VM beyond its vm.json: labels, default exec environment and TTL. Kept in
-// the VM's own directory, so it goes with the VM and a restarted daemon finds it again.
+// What the daemon adds to a VM beyond its vm.json: labels, default exec environment, TTL and
+// whether it is paused. Kept in the VM's own directory, so it goes with the VM and a restarted daemon
+// finds it again.
 
 export const META_FILE = "api.json";
 
@@ -12,6 +13,8 @@ export interface VmMeta {
   env: Record<string, string>;
   /** When the daemon stops the VM (ISO 8601), or null for no TTL. */
   expires_at: string | null;
+  /** Set while the VM is paused through the API (the hypervisor holds its vCPUs stopped). */
+  paused?: boolean;
 }
 
 export async function writeVmMeta(dir: string, meta: VmMeta): Promise<void> {
@@ -27,6 +30,7 @@ export async function readVmMeta(dir: string): Promise<VmMeta> {
       labels: obj(v.labels),
       env: obj(v.env),
       expires_at: typeof v.expires_at === "string" ? v.expires_at : null,
+      ...(v.paused === true ? { paused: true } : {}),
     };
   } catch {
     return { labels: {}, env: {}, expires_at: null };

@@ -4,12 +4,13 @@ import { MvmError } from "../core/errors.js";
 import { pidAlive } from "../store/atomic.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
-import { type HypervisorChoice, selectBackend } from "../vm/backends.js";
+import { backendByName, type HypervisorChoice, selectBackend } from "../vm/backends.js";
 import { detachVm, startVm, sweepDeadVms } from "../vm/start-vm.js";
 import { stopVm } from "../vm/stop-vm.js";
 import { defaultVmName } from "../vm/template-vm.js";
 import { listVmNames, readVmRecord, type VmRecord } from "../vm/vm-state.js";
 import { ApiError } from "./api-error.js";
+import { EventHub } from "./events.js";
 import type { CreateVmBody } from "./validate.js";
 import { META_FILE, readVmMeta, type VmMeta, writeVmMeta } from "./vm-meta.js";
 
@@ -29,7 +30,7 @@ export interface VmView {
   revision: string;
   backend: string;
   mode: string;
-  state: "running" | "starting";
+  state: "running" | "starting" | "paused";
   pid: number;
   ports: VmRecord["ports"];
   cpus: number;
@@ -47,7 +48,12 @@ function view(rec: VmRecord, meta: VmMeta): VmView {
     revision: rec.revision,
     backend: rec.backend,
     mode: rec.mode,
-    state: rec.pid > 0 && pidAlive(rec.pid) && rec.ready_ms !== undefined ? "running" : "starting",
+    state:
+      rec.pid > 0 && pidAlive(rec.pid) && rec.ready_ms !== undefined
+        ? meta.paused
+          ? "paused"
+          : "running"
+        : "starting",
     pid: rec.pid,
     ports: rec.ports,
     cpus: rec.vcpus,
@@ -64,6 +70,12 @@ export class VmService {
   private readonly pending = new Map<string, number>();
   private readonly stopping = new Set<string>();
   private reaper: NodeJS.Timeout | undefined;
+  /** VMs seen running at the last sweep: one that disappears without being stopped here exited. */
+  private known = new Set<string>();
+  /** VMs stopped here since the last sweep (their end is already published). */
+  private readonly ended = new Set<string>();
+  /** Everything that happens to VMs and templates here, for GET /v1/events. */
+  readonly events = new EventHub();
 
   constructor(
     readonly paths: DataPaths,
@@ -136,6 +148,7 @@ export class VmService {
         `${mem} MiB more would exceed this host's ${maxMemMib} MiB for VMs (${used.mem_mib} MiB in use)`,
       );
     this.pending.set(name, mem);
+    this.events.publish("vm.created", { vm: name, template: body.template });
     const expiresAt = body.ttl_ms ? new Date(Date.now() + body.ttl_ms).toISOString() : null;
     try {
       const backend = await selectBackend(this.opts.hypervisor, this.paths);
@@ -157,7 +170,18 @@ export class VmService {
       const meta: VmMeta = { labels: body.labels, env: body.env, expires_at: expiresAt };
       await writeVmMeta(started.dir, meta);
       await detachVm(started);
+      this.known.add(name);
+      this.ended.delete(name);
+      this.events.publish("vm.ready", {
+        vm: name,
+        template: body.template,
+        mode: started.record.mode,
+        ready_ms: started.record.ready_ms ?? null,
+      });
       return view(started.record, meta);
+    } catch (e) {
+      this.events.publish("vm.exited", { vm: name, template: body.template, reason: "start_failed" });
+      throw e;
     } finally {
       this.pending.delete(name);
     }
@@ -176,7 +200,8 @@ export class VmService {
     return (await readVmMeta(this.paths.vm(name))).env;
   }
 
-  async kill(name: string): Promise<void> {
+  /** Stops a VM and removes its files; `reason` names the event published (killed or expired). */
+  async kill(name: string, reason: "killed" | "expired" = "killed"): Promise<void> {
     if (this.pending.has(name)) throw new ApiError(409, "vm_starting", `VM ${name} is still starting`);
     const rec = await readVmRecord(this.paths.vm(name));
     if (!rec) throw new ApiError(404, "vm_not_found", `no VM named ${name}`);
@@ -184,9 +209,83 @@ export class VmService {
     this.stopping.add(name);
     try {
       await stopVm(this.paths, name);
+      this.known.delete(name);
+      this.ended.add(name);
+      this.events.publish(reason === "expired" ? "vm.expired" : "vm.killed", {
+        vm: name,
+        template: rec.template,
+      });
     } finally {
       this.stopping.delete(name);
     }
+  }
+
+  /** The record of a running VM that is neither starting nor stopping, or a 404/409. */
+  private async settled(name: string): Promise<VmRecord> {
+    if (this.pending.has(name)) throw new ApiError(409, "vm_starting", `VM ${name} is still starting`);
+    if (this.stopping.has(name)) throw new ApiError(409, "vm_stopping", `VM ${name} is being stopped`);
+    const rec = await readVmRecord(this.paths.vm(name));
+    if (!rec || rec.pid <= 0 || !pidAlive(rec.pid))
+      throw new ApiError(404, "vm_not_found", `no VM named ${name}`);
+    return rec;
+  }
+
+  /** Refuses guest access (exec, files) to a paused VM: its agent cannot answer until resumed. */
+  async requireRunning(name: string): Promise<void> {
+    await this.get(name);
+    if ((await readVmMeta(this.paths.vm(name))).paused)
+      throw new ApiError(409, "vm_paused", `VM ${name} is paused; resume it first`);
+  }
+
+  /** Stops a VM's vCPUs (QEMU: QMP stop; Firecracker: PATCH /vm Paused); memory stays allocated. */
+  async pause(name: string): Promise<VmView> {
+    return this.setPaused(name, true);
+  }
+
+  /** Lets a paused VM run again where it left off. */
+  async resume(name: string): Promise<VmView> {
+    return this.setPaused(name, false);
+  }
+
+  private async setPaused(name: string, paused: boolean): Promise<VmView> {
+    const rec = await this.settled(name);
+    const dir = this.paths.vm(name);
+    const backend = await backendByName(rec.backend, this.paths);
+    const vm = await backend.attach?.(name, dir);
+    if (!vm)
+      throw new ApiError(
+        409,
+        "pause_unsupported",
+        `VM ${name} cannot be ${paused ? "paused" : "resumed"} by this daemon (its ${rec.backend} control socket is not available)`,
+      );
+    try {
+      if (paused) await vm.pause();
+      else await vm.resume();
+    } catch (e) {
+      throw new ApiError(
+        502,
+        "hypervisor_error",
+        `${rec.backend} refused to ${paused ? "pause" : "resume"} ${name}: ${(e as Error).message}`,
+      );
+    }
+    const meta = await readVmMeta(dir);
+    const changed = Boolean(meta.paused) !== paused;
+    if (paused) meta.paused = true;
+    else delete meta.paused;
+    await writeVmMeta(dir, meta);
+    if (changed)
+      this.events.publish(paused ? "vm.paused" : "vm.resumed", { vm: name, template: rec.template });
+    return view(rec, meta);
+  }
+
+  /** Publishes `vm.exited` for VMs that ended on their own (guest poweroff, crash, `mvmctl down`). */
+  async watchExits(): Promise<void> {
+    const now = new Set((await this.records()).filter((r) => r.pid > 0).map((r) => r.name));
+    for (const name of this.known)
+      if (!now.has(name) && !this.pending.has(name) && !this.stopping.has(name) && !this.ended.has(name))
+        this.events.publish("vm.exited", { vm: name, reason: "process_ended" });
+    for (const name of this.ended) if (!now.has(name)) this.ended.delete(name);
+    this.known = now;
   }
 
   /** Stops every VM whose TTL has passed. */
@@ -196,7 +295,7 @@ export class VmService {
       if (this.pending.has(name) || this.stopping.has(name)) continue;
       const meta = await readVmMeta(this.paths.vm(name));
       if (meta.expires_at === null || Date.parse(meta.expires_at) > now) continue;
-      await this.kill(name).then(
+      await this.kill(name, "expired").then(
         () => reaped.push(name),
         () => {},
       );
@@ -211,6 +310,7 @@ export class VmService {
       busy = true;
       this.reap()
         .then((n) => n.length > 0 && onReap(n))
+        .then(() => this.watchExits())
         .catch(() => {})
         .finally(() => {
           busy = false;
