@@ -46,14 +46,14 @@ async function* streamedRequest(
 }
 
 /** The request part of an exec call: a JSON body, or a streamed NDJSON one when stdin is an iterable. */
-function execBody(argv: string[], o: ExecOptions): Pick<Call, "json" | "body" | "contentType"> {
+export function execBody(argv: string[], o: ExecOptions): Pick<Call, "json" | "body" | "contentType"> {
   const first = execRequest(argv, o);
   if (o.stdin === undefined || typeof o.stdin === "string") return { json: first };
   return { body: Readable.from(streamedRequest(first, o.stdin)), contentType: "application/x-ndjson" };
 }
 
 /** NDJSON lines of a streaming exec, each bounded. */
-async function* frames(res: IncomingMessage): AsyncGenerator<ExecFrame> {
+export async function* frames(res: IncomingMessage): AsyncGenerator<ExecFrame> {
   let buf = "";
   for await (const chunk of res) {
     buf += (chunk as Buffer).toString("utf8");

@@ -14,9 +14,13 @@ export interface TestDaemon {
   stop(): Promise<number | null>;
 }
 
-export async function startTestDaemon(dataDir: string, args: string[] = []): Promise<TestDaemon> {
+export async function startTestDaemon(
+  dataDir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<TestDaemon> {
   const child = spawn(process.execPath, [CLI, "serve", "--json", ...args], {
-    env: { ...process.env, NO_COLOR: "1", MVM_DATA_DIR: dataDir, MVM_QEMU_ACCEL: "tcg" },
+    env: { ...process.env, NO_COLOR: "1", MVM_DATA_DIR: dataDir, MVM_QEMU_ACCEL: "tcg", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -5,7 +5,9 @@ import { info, printJson, warn } from "../../ui/output.js";
 import { reapFirecrackerTaps } from "../../vm/firecracker-vmdir.js";
 import { stopVm } from "../../vm/stop-vm.js";
 import { listVmNames } from "../../vm/vm-state.js";
+import type { VmInfo } from "../../sdk/types.js";
 import type { CliContext } from "../context.js";
+import { daemonCall, daemonDo, NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 
 /**
  * TAP devices of Firecracker VMs that are gone (an mvmctl killed before it cleaned up). Best effort:
@@ -27,9 +29,26 @@ export function registerDown(program: Command, ctx: CliContext): void {
     .argument("[name]", "VM name (see 'mvmctl ls')")
     .option("--all", "stop every VM")
     .option("--json", "print the names of the stopped VMs as JSON")
-    .action(async (name: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+    .option("--no-daemon", NO_DAEMON_HELP)
+    .action(async (name: string | undefined, opts: { all?: boolean; json?: boolean; daemon: boolean }) => {
       if (name && opts.all) throw usageError("give a VM name or --all, not both");
       if (!name && !opts.all) throw usageError("give a VM name or --all");
+      if (name) validateIdent(name, "VM name");
+      const daemon = await runningDaemon(ctx, opts);
+      if (daemon) {
+        // Through the daemon, so its event stream and bookkeeping see the VMs go.
+        const names = opts.all
+          ? (await daemonCall<{ vms: VmInfo[] }>(daemon, { method: "GET", path: "/v1/vms" })).vms.map(
+              (v) => v.name,
+            )
+          : [name as string];
+        for (const n of names) {
+          await daemonDo(daemon, { method: "DELETE", path: `/v1/vms/${encodeURIComponent(n)}` });
+          if (!opts.json) info(`Stopped ${n}`);
+        }
+        if (opts.json) printJson({ stopped: names });
+        return;
+      }
       let names: string[];
       if (opts.all) names = await listVmNames(ctx.paths);
       else {

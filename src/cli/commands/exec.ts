@@ -4,6 +4,7 @@ import { connectVmGuest } from "../../vm/guest-connect.js";
 import { signalGuestProcess, startExec } from "../../vm/guest-exec.js";
 import { warn } from "../../ui/output.js";
 import type { CliContext } from "../context.js";
+import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 import { wholeNumber } from "../parse.js";
 
 interface ExecOpts {
@@ -13,6 +14,8 @@ interface ExecOpts {
   workdir?: string;
   user?: string;
   timeout?: number;
+  /** false with --no-daemon. */
+  daemon: boolean;
 }
 
 /** The command ran out of --timeout (as coreutils' timeout reports it). */
@@ -51,9 +54,30 @@ export function registerExec(program: Command, ctx: CliContext): void {
       "kill the command after this many seconds",
       wholeNumber("--timeout", 1, 604800),
     )
+    .option("--no-daemon", NO_DAEMON_HELP)
     .action(async (vm: string, command: string[], opts: ExecOpts) => {
       if (opts.workdir !== undefined && !opts.workdir.startsWith("/"))
         throw usageError(`--workdir must be an absolute guest path, got ${JSON.stringify(opts.workdir)}`);
+      // Through a running daemon, except on a terminal (-t), which the API does not carry.
+      const daemon = opts.tty ? undefined : await runningDaemon(ctx, opts);
+      if (daemon) {
+        const { execThroughDaemon } = await import("./exec-daemon.js");
+        const r = await execThroughDaemon(daemon, {
+          vm,
+          argv: command,
+          env: envObject(opts.env),
+          ...(opts.workdir ? { cwd: opts.workdir } : {}),
+          ...(opts.user ? { user: opts.user } : {}),
+          ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
+          ...(opts.interactive ? { stdin: process.stdin } : {}),
+        });
+        if (r.timedOut) {
+          warn(`the command ran longer than ${opts.timeout}s and was killed`);
+          process.exitCode = TIMED_OUT_EXIT;
+        } else process.exitCode = r.code ?? 128 + (r.signal ?? 0);
+        if (opts.interactive) process.stdin.destroy();
+        return;
+      }
       const { channel } = await connectVmGuest(ctx.paths, vm);
       const tty = opts.tty === true;
       const stdin = opts.interactive || tty ? process.stdin : undefined;

@@ -3,7 +3,9 @@ import { pidAlive } from "../../store/atomic.js";
 import { printJson, printLine } from "../../ui/output.js";
 import { sweepDeadVms } from "../../vm/start-vm.js";
 import { listVmNames, readVmRecord, type VmRecord } from "../../vm/vm-state.js";
+import type { VmInfo } from "../../sdk/types.js";
 import type { CliContext } from "../context.js";
+import { daemonCall, NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 
 export interface VmRow extends VmRecord {
   state: "running" | "starting";
@@ -29,8 +31,16 @@ export function registerLs(program: Command, ctx: CliContext): void {
     .command("ls")
     .description("List running VMs")
     .option("--json", "print the VMs as JSON")
-    .action(async (opts: { json?: boolean }) => {
-      const rows = await listVms(ctx);
+    .option("--no-daemon", NO_DAEMON_HELP)
+    .addHelpText(
+      "after",
+      "\nWith a daemon running for the data dir, the VMs are as GET /v1/vms shows them (with their labels,\nTTL and paused state); without one, as their directories record them.",
+    )
+    .action(async (opts: { json?: boolean; daemon: boolean }) => {
+      const daemon = await runningDaemon(ctx, opts);
+      const rows: (VmRow | VmInfo)[] = daemon
+        ? (await daemonCall<{ vms: VmInfo[] }>(daemon, { method: "GET", path: "/v1/vms" })).vms
+        : await listVms(ctx);
       if (opts.json) {
         printJson(rows);
         return;

@@ -10,6 +10,7 @@ import { info, printJson, printLine, success } from "../../ui/output.js";
 import { consolePrinter } from "../../ui/sanitize.js";
 import { followConsoleLog } from "../../vm/console-log.js";
 import type { CliContext } from "../context.js";
+import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 import * as parse from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parsePort, parseReadyTimeout } from "../vm-options.js";
 
@@ -26,6 +27,8 @@ interface UpOpts {
   hypervisor: ReturnType<typeof parseHypervisor>;
   readyTimeout: number;
   json?: boolean;
+  /** false with --no-daemon. */
+  daemon: boolean;
 }
 
 function portsText(started: StartedVm): string {
@@ -76,6 +79,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       DEFAULT_READY_TIMEOUT_S,
     )
     .option("--json", "with -d: print {name, backend, mode, ready_ms, ports, pid}")
+    .option("--no-daemon", NO_DAEMON_HELP)
     .addHelpText(
       "after",
       "\nExamples:\n  mvmctl up web -p 8080:8080\n  mvmctl up web:stable -d\n  mvmctl up            # the template of the nearest mvm.toml\n  mvmctl up ./web -d --json\n\nReady means the guest agent answers and every health check of the template passes. A snapshot\nthat does not match the template (sizing, host, backend) or is damaged is not restored, and a restore\nthat fails before the guest is ready falls back to a cold boot; either way one 'Cold boot:' line\nsays why. A failed start keeps its console log in <data>/logs (the error names it). In the\nforeground the console is streamed (control characters escaped; 'mvmctl logs --raw' shows the\nbytes as they are) and Ctrl-C stops the VM; with -d the VM runs on (see 'mvmctl ls',\n'mvmctl logs', 'mvmctl down').",
@@ -84,6 +88,28 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const target = await resolveUpTarget(arg, opts.template, (n) => ctx.store.exists(n));
       const ref = parseTemplateRef(target.ref);
       const revision = await resolveRef(ctx.store, ref);
+      // A detached start the API can express goes through a running daemon.
+      const viaDaemon =
+        opts.detach &&
+        !opts.cold &&
+        opts.fallback !== false &&
+        revision === undefined &&
+        opts.hypervisor === "auto" &&
+        opts.readyTimeout === DEFAULT_READY_TIMEOUT_S &&
+        opts.port.every((p) => p.hostAddress === undefined);
+      const daemon = viaDaemon ? await runningDaemon(ctx, opts) : undefined;
+      if (daemon) {
+        const { upThroughDaemon } = await import("./up-daemon.js");
+        await upThroughDaemon(daemon, {
+          template: ref.name,
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          ...(opts.cpus !== undefined ? { cpus: opts.cpus } : {}),
+          ...(opts.mem !== undefined ? { mem: opts.mem } : {}),
+          ports: opts.port.map((p) => ({ host: p.host, guest: p.guest })),
+          ...(opts.json ? { json: true } : {}),
+        });
+        return;
+      }
       const backend = await selectBackend(opts.hypervisor, ctx.paths);
       let abort: (() => Promise<void>) | undefined;
       let interrupted = false;
