@@ -82,6 +82,7 @@ export const NEEDS: Record<string, BenchNeeds> = {
     ],
   },
   restore: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
+  daemon: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
 };
 
 export interface Readiness {
