@@ -267,6 +267,9 @@ export class VmService {
         "hypervisor_error",
         `${rec.backend} refused to ${paused ? "pause" : "resume"} ${name}: ${(e as Error).message}`,
       );
+    } finally {
+      // Lets go of the control connection (QEMU's QMP socket takes one client at a time).
+      vm.detach?.();
     }
     const meta = await readVmMeta(dir);
     const changed = Boolean(meta.paused) !== paused;

@@ -5,6 +5,7 @@ import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ExecFrame, Mvm, MvmError } from "../../src/sdk/index.js";
+import { QmpClient } from "../../src/vm/qmp.js";
 import { cliFor } from "../build/helpers.js";
 import { tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
@@ -187,6 +188,31 @@ describe("mvmctl serve with VMs", () => {
     const host = (await http({ socket: small.socket }, "GET", "/v1/host")).json();
     assert.deepEqual(host.used, { vms: 1, mem_mib: 512 });
     assert.deepEqual(host.capacity, { max_vms: 64, max_mem_mib: 768 });
+  });
+
+  test("pause and resume on QEMU: QMP stop and cont, state in the API, exec refused while paused", async () => {
+    // sb2 is running.
+    const qmpStatus = async () => {
+      const q = await QmpClient.connect(join(data, "vms", "sb2", "qmp.sock"), 10_000);
+      try {
+        return (await q.execute<{ status: string }>("query-status")).status;
+      } finally {
+        q.close();
+      }
+    };
+    const to = { socket: daemon.socket };
+    const paused = await http(to, "POST", "/v1/vms/sb2/pause");
+    assert.equal(paused.status, 200, paused.body.toString());
+    assert.equal(paused.json().state, "paused");
+    assert.equal(await qmpStatus(), "paused");
+    assert.equal((await http(to, "GET", "/v1/vms/sb2")).json().state, "paused");
+    const refused = await http(to, "POST", "/v1/vms/sb2/exec", { json: { argv: ["true"] } });
+    assert.equal(refused.status, 409);
+    assert.equal(errorCode(refused), "vm_paused");
+    const vm = await new Mvm({ socket: daemon.socket }).get("sb2");
+    assert.equal((await vm.resume()).state, "running");
+    assert.equal(await qmpStatus(), "running");
+    assert.equal((await vm.exec(["echo", "awake"])).stdout, "awake\n");
   });
 
   test("a restarted daemon re-attaches to its running VM and still enforces its TTL", async () => {
