@@ -46,7 +46,9 @@ export function registerDown(program: Command, ctx: CliContext): void {
           await daemonDo(daemon, { method: "DELETE", path: `/v1/vms/${encodeURIComponent(n)}` });
           if (!opts.json) info(`Stopped ${n}`);
         }
-        if (opts.json) printJson({ stopped: names });
+        const taps = opts.all ? await reapLeftoverTaps(ctx) : [];
+        if (!opts.json && taps.length > 0) info(`Removed leftover TAP devices: ${taps.join(", ")}`);
+        if (opts.json) printJson(opts.all ? { stopped: names, removed_taps: taps } : { stopped: names });
         return;
       }
       let names: string[];

@@ -82,7 +82,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--json", "print one JSON line {socket, listen, api_key?} once listening")
     .addHelpText(
       "after",
-      "\nThe API is described by GET /openapi.json (and docs/sdk.md). The unix socket needs no key: its\nfile mode (0600) limits it to this user. On TCP every request except GET /v1/health needs\n'Authorization: Bearer <key>'. VMs started through the API are ordinary VMs ('mvmctl ls', 'down');\na VM's TTL is enforced by the daemon. SIGTERM or SIGINT stops the daemon; its VMs keep running\nunless --stop-vms-on-exit, and a daemon started again picks them up.",
+      "\nThe API is described by GET /openapi.json (and docs/sdk.md). The unix socket needs no key: its\nfile mode (0600) limits it to this user. On TCP every request except GET /v1/health needs\n'Authorization: Bearer <key>'. VMs started through the API are ordinary VMs ('mvmctl ls', 'down');\na VM's TTL is enforced by the daemon. SIGTERM or SIGINT stops the daemon; its VMs keep running\nunless --stop-vms-on-exit, and a daemon started again picks them up.\n\nGET /v1/events streams what happens (VMs created, ready, paused, resumed, exited, killed, expired;\ntemplate pulls); POST /v1/templates/pull pulls a template from a registry with the daemon's\ncredentials. While it runs, 'mvmctl up -d', 'ls', 'down' and 'exec' go through it (--no-daemon:\nnot). Fleets: docs/fleet.md.",
     )
     .action(async (opts: ServeOpts) => {
       let apiKey: string | undefined;
