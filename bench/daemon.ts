@@ -45,6 +45,9 @@ function api(
     const req = request(
       {
         socketPath: socket,
+        // A fresh connection each time: the measuring loops block this process for seconds at a
+        // time (spawnSync), long enough for the daemon to close an idle kept-alive connection.
+        agent: false,
         method,
         path,
         headers: payload ? { "content-type": "application/json", "content-length": payload.length } : {},

@@ -148,7 +148,7 @@ export class VmService {
         `${mem} MiB more would exceed this host's ${maxMemMib} MiB for VMs (${used.mem_mib} MiB in use)`,
       );
     this.pending.set(name, mem);
-    this.events.publish("vm.created", { vm: name, template: body.template });
+    let created = false;
     const expiresAt = body.ttl_ms ? new Date(Date.now() + body.ttl_ms).toISOString() : null;
     try {
       const backend = await selectBackend(this.opts.hypervisor, this.paths);
@@ -160,6 +160,9 @@ export class VmService {
         ports: body.ports.map((p) => ({ host: p.host, guest: p.guest })),
         readyTimeoutMs: this.opts.readyTimeoutMs,
         onVm: (abort) => {
+          // Called once the VM's directory is claimed: the name is this VM's from here on.
+          created = true;
+          this.events.publish("vm.created", { vm: name, template: body.template });
           if (signal?.aborted) void abort();
           else signal?.addEventListener("abort", () => void abort(), { once: true });
         },
@@ -180,7 +183,8 @@ export class VmService {
       });
       return view(started.record, meta);
     } catch (e) {
-      this.events.publish("vm.exited", { vm: name, template: body.template, reason: "start_failed" });
+      if (created)
+        this.events.publish("vm.exited", { vm: name, template: body.template, reason: "start_failed" });
       throw e;
     } finally {
       this.pending.delete(name);
