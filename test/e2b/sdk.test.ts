@@ -223,6 +223,21 @@ describe("the official e2b SDK against mvmctl serve --e2b", () => {
     });
   });
 
+  test("envd requests need the sandbox's own access token", async () => {
+    // A client holding another token (or none) for b, built as the SDK builds one from an id.
+    const withToken = (envdAccessToken: string | undefined) =>
+      new (Sandbox as unknown as new (o: Record<string, unknown>) => Sandbox)({
+        sandboxId: b.sandboxId,
+        envdVersion: ENVD_VERSION,
+        ...(envdAccessToken ? { envdAccessToken } : {}),
+      });
+    for (const token of ["not-the-token-of-this-sandbox", undefined])
+      await assert.rejects(
+        withToken(token).isRunning(),
+        (e: unknown) => e instanceof AuthenticationError && /X-Access-Token/.test(e.message),
+      );
+  });
+
   test("kill: the sandbox and its VM are gone, and a second kill says so", async () => {
     assert.equal(await b.kill(), true);
     assert.equal(await Sandbox.kill(b.sandboxId), false);
