@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBuildNoop } from "./build-noop.js";
 import { benchCliStartup } from "./cli-startup.js";
+import { benchE2b } from "./e2b.js";
 import { benchExec } from "./exec.js";
 import { type BenchResult, printResult } from "./lib.js";
 import { checkPrerequisites, describeReadiness } from "./prerequisites.js";
@@ -22,6 +23,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: "registry", run: () => benchRegistry() },
   { name: "restore", run: () => benchRestore() },
   { name: "exec", run: () => benchExec() },
+  { name: "e2b", run: () => benchE2b() },
 ];
 
 const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
@@ -30,6 +32,7 @@ const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
   memory: { title: "Peak RSS while transferring a 2 GiB artifact", unit: "MiB" },
   exec: { title: "exec round trip vs a health request", unit: "ms" },
   copy: { title: "cp of 50 MiB vs cat on the host", unit: "MiB/s" },
+  e2b: { title: "Sandbox create → first command: e2b SDK vs mvmctl SDK", unit: "ms" },
 };
 
 function chartGroups(results: BenchResult[]): ChartGroup[] {
