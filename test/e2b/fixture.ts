@@ -7,6 +7,7 @@ import { cliFor } from "../build/helpers.js";
 import { tempDir } from "../helpers/cli.js";
 import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
+import { freePort } from "../helpers/qemu-boot.js";
 
 // One snapshotted template ("box", from the offline http preset) and one `mvmctl serve --e2b` on
 // loopback, shared by the E2B suites: the official SDK reaches it through E2B_API_URL,
@@ -19,6 +20,8 @@ export interface E2bHost {
   apiKey: string;
   daemon: TestDaemon;
   cli: ReturnType<typeof cliFor>;
+  /** Stops the daemon and starts it again on the same port (its VMs keep running). */
+  restart(): Promise<void>;
   /** Names `mvmctl ls` shows. */
   lsNames(): Promise<string[]>;
   close(): Promise<void>;
@@ -48,26 +51,31 @@ export async function startE2bHost(opts: { template?: boolean } = {}): Promise<E
       assert.equal(r.code, 0, r.stderr);
     }
   }
-  const daemon = await startTestDaemon(data, ["--listen", "127.0.0.1:0", "--api-key-file", keyFile, "--e2b"]);
-  const url = `http://127.0.0.1:${daemon.port}`;
-  return {
+  const port = await freePort();
+  const args = ["--listen", `127.0.0.1:${port}`, "--api-key-file", keyFile, "--e2b"];
+  const host: E2bHost = {
     root,
     data,
-    url,
+    url: `http://127.0.0.1:${port}`,
     apiKey,
-    daemon,
+    daemon: await startTestDaemon(data, args),
     cli,
+    restart: async () => {
+      assert.equal(await host.daemon.stop(), 0);
+      host.daemon = await startTestDaemon(data, args);
+    },
     lsNames: async () => {
       const r = await cli(["ls", "--json"]);
       assert.equal(r.code, 0, r.stderr);
       return (JSON.parse(r.stdout) as { name: string }[]).map((v) => v.name);
     },
     close: async () => {
-      await daemon.stop();
+      await host.daemon.stop();
       await cli(["down", "--all"]);
       await rm(root, { recursive: true, force: true });
     },
   };
+  return host;
 }
 
 /** Points the official SDK at this host, as an existing E2B program is pointed at mvmctl. */

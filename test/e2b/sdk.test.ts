@@ -103,6 +103,15 @@ describe("the official e2b SDK against mvmctl serve --e2b", () => {
     assert.ok((await a.getInfo()).endAt.getTime() > end0 + 2_000_000, "a longer one extends it");
   });
 
+  test("a restarted daemon serves the same sandboxes, metadata and timeouts", async () => {
+    const end = (await a.getInfo()).endAt.getTime();
+    await host.restart();
+    const info = await a.getInfo();
+    assert.equal(info.endAt.getTime(), end);
+    assert.deepEqual(info.metadata, { suite: "e2b", run, note });
+    assert.deepEqual(ids(await Sandbox.list({ query: { metadata: { run } } }).nextItems()), ids([a, b]));
+  });
+
   test("a missing template and a missing sandbox are not-found errors", async () => {
     const before = await host.lsNames();
     await assert.rejects(Sandbox.create("nope"), (e: unknown) => {
