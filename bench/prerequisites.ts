@@ -83,6 +83,7 @@ export const NEEDS: Record<string, BenchNeeds> = {
   },
   restore: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
   daemon: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
+  e2b: { required: [NIX, MKE2FS, QEMU, QEMU_IMG, npmPackage("e2b")], baselines: [] },
 };
 
 export interface Readiness {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { benchBuildNoop } from "./build-noop.js";
 import { benchCliStartup } from "./cli-startup.js";
 import { benchDaemon } from "./daemon.js";
+import { benchE2b } from "./e2b.js";
 import { benchExec } from "./exec.js";
 import { type BenchResult, printResult } from "./lib.js";
 import { checkPrerequisites, describeReadiness } from "./prerequisites.js";
@@ -24,6 +25,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: "restore", run: () => benchRestore() },
   { name: "exec", run: () => benchExec() },
   { name: "daemon", run: () => benchDaemon() },
+  { name: "e2b", run: () => benchE2b() },
 ];
 
 const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
@@ -33,6 +35,7 @@ const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
   exec: { title: "exec round trip vs a health request", unit: "ms" },
   copy: { title: "cp of 50 MiB vs cat on the host", unit: "MiB/s" },
   daemon: { title: "The daemon: API create-to-ready and up -d", unit: "ms" },
+  e2b: { title: "Sandbox create → first command: e2b SDK vs mvmctl SDK", unit: "ms" },
 };
 
 function chartGroups(results: BenchResult[]): ChartGroup[] {

@@ -32,7 +32,12 @@ export interface DaemonOptions {
   onLog?: (line: string) => void;
   /** Do not keep the process alive for the listening sockets (a daemon inside an SDK client). */
   unref?: boolean;
+  /** Another API on the same listeners (E2B's), shown every request before the /v1 router. */
+  surface?: (vms: VmService) => RequestHook;
 }
+
+/** Sees a request before the daemon's own router; resolves true when it answered it. */
+export type RequestHook = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 export interface RunningDaemon {
   socket: string;
@@ -66,8 +71,14 @@ function listen(server: Server, target: string | { host: string; port: number })
   });
 }
 
-function serverFor(routes: Route[], apiKey: string | undefined, log: (l: string) => void): Server {
+function serverFor(
+  routes: Route[],
+  apiKey: string | undefined,
+  log: (l: string) => void,
+  hook?: RequestHook,
+): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (hook && (await hook(req, res))) return;
     const url = new URL(req.url ?? "/", "http://mvmd");
     const found = findRoute(routes, req.method ?? "GET", url.pathname);
     if ("miss" in found) {
@@ -106,10 +117,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     limits: opts.limits,
   });
   const routes = apiRoutes(vms, { maxUpload: opts.maxUpload });
+  const hook = opts.surface?.(vms);
   if (await socketInUse(opts.socket))
     throw new MvmError("exists", `a daemon is already listening on ${opts.socket}`);
   await fs.rm(opts.socket, { force: true });
-  const unixServer = serverFor(routes, undefined, log);
+  const unixServer = serverFor(routes, undefined, log, hook);
   // Created private (no window in which another user could connect), then made exactly 0600.
   const umask = process.umask(0o077);
   try {
@@ -121,7 +133,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   if (opts.unref) unixServer.unref();
   let tcpServer: Server | undefined;
   if (opts.listen) {
-    tcpServer = serverFor(routes, opts.apiKey, log);
+    tcpServer = serverFor(routes, opts.apiKey, log, hook);
     try {
       await listen(tcpServer, opts.listen);
     } catch (e) {

@@ -13,6 +13,8 @@ export interface CreateVmBody {
   env: Record<string, string>;
   labels: Record<string, string>;
   ttl_ms?: number;
+  /** A revision other than the current one, resolved by the caller from a tag (never from a body). */
+  revision?: string;
 }
 
 export interface ExecBody {

@@ -154,6 +154,7 @@ export class VmService {
       const backend = await selectBackend(this.opts.hypervisor, this.paths);
       const started = await startVm(this.store, this.paths, backend, {
         template: body.template,
+        ...(body.revision !== undefined ? { revision: body.revision } : {}),
         name,
         ...(body.cpus !== undefined ? { vcpus: body.cpus } : {}),
         ...(body.mem_mib !== undefined ? { memMib: body.mem_mib } : {}),

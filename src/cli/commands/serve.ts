@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { usageError } from "../../core/errors.js";
 import { parseHumanSizeMiB } from "../../core/sizes.js";
 import { generateApiKey } from "../../server/auth.js";
+import { e2bSurface } from "../../e2b/index.js";
 import { startDaemon } from "../../server/daemon.js";
 import { DEFAULT_MAX_UPLOAD } from "../../server/files-handler.js";
 import { info, printLine } from "../../ui/output.js";
@@ -25,6 +26,7 @@ interface ServeOpts {
   hypervisor: ReturnType<typeof parseHypervisor>;
   readyTimeout: number;
   json?: boolean;
+  e2b?: boolean;
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -79,12 +81,18 @@ export function registerServe(program: Command, ctx: CliContext): void {
       parseReadyTimeout,
       DEFAULT_READY_TIMEOUT_S,
     )
-    .option("--json", "print one JSON line {socket, listen, api_key?} once listening")
+    .option(
+      "--e2b",
+      "also serve E2B's API (sandboxes from snapshotted templates) for the official E2B SDKs; needs --listen",
+    )
+    .option("--json", "print one JSON line {socket, listen, api_key?, e2b_url?} once listening")
     .addHelpText(
       "after",
-      "\nThe API is described by GET /openapi.json (and docs/sdk.md). The unix socket needs no key: its\nfile mode (0600) limits it to this user. On TCP every request except GET /v1/health needs\n'Authorization: Bearer <key>'. VMs started through the API are ordinary VMs ('mvmctl ls', 'down');\na VM's TTL is enforced by the daemon. SIGTERM or SIGINT stops the daemon; its VMs keep running\nunless --stop-vms-on-exit, and a daemon started again picks them up.\n\nGET /v1/events streams what happens (VMs created, ready, paused, resumed, exited, killed, expired;\ntemplate pulls); POST /v1/templates/pull pulls a template from a registry with the daemon's\ncredentials. While it runs, 'mvmctl up -d', 'ls', 'down' and 'exec' go through it (--no-daemon:\nnot). Fleets: docs/fleet.md.",
+      "\nThe API is described by GET /openapi.json (and docs/sdk.md). The unix socket needs no key: its\nfile mode (0600) limits it to this user. On TCP every request except GET /v1/health needs\n'Authorization: Bearer <key>'. VMs started through the API are ordinary VMs ('mvmctl ls', 'down');\na VM's TTL is enforced by the daemon. SIGTERM or SIGINT stops the daemon; its VMs keep running\nunless --stop-vms-on-exit, and a daemon started again picks them up.\n\nGET /v1/events streams what happens (VMs created, ready, paused, resumed, exited, killed, expired;\ntemplate pulls); POST /v1/templates/pull pulls a template from a registry with the daemon's\ncredentials. While it runs, 'mvmctl up -d', 'ls', 'down' and 'exec' go through it (--no-daemon:\nnot). Fleets: docs/fleet.md.\n\nWith --e2b, E2B programs run unchanged against this host (docs/e2b.md):\n  E2B_API_URL=http://HOST:PORT E2B_SANDBOX_URL=http://HOST:PORT E2B_API_KEY=<key>\nand a template name (or NAME:TAG) as the template id. E2B requests need the key in X-API-Key on\nevery listener, the unix socket included.",
     )
     .action(async (opts: ServeOpts) => {
+      if (opts.e2b && !opts.listen)
+        throw usageError("--e2b serves E2B's SDKs over HTTP: add --listen HOST:PORT (e.g. 127.0.0.1:7878)");
       let apiKey: string | undefined;
       let generated = false;
       if (opts.apiKeyFile !== undefined) {
@@ -110,16 +118,22 @@ export function registerServe(program: Command, ctx: CliContext): void {
         maxUpload: opts.maxUpload !== undefined ? opts.maxUpload * 1048576 : DEFAULT_MAX_UPLOAD,
         reaperIntervalMs: 1000,
         onLog: (l) => info(sanitize(l)),
+        ...(opts.e2b && apiKey !== undefined
+          ? { surface: (vms) => e2bSurface(vms, { apiKey, log: (l) => info(sanitize(l)) }) }
+          : {}),
       });
       const listen = opts.listen ? `${opts.listen.host}:${daemon.port}` : null;
+      const host = opts.listen?.host.includes(":") ? `[${opts.listen.host}]` : opts.listen?.host;
+      const e2bUrl = opts.e2b && listen ? `http://${host}:${daemon.port}` : undefined;
       // One line, not redacted: this is the one place the generated key is shown.
       if (opts.json)
         process.stdout.write(
-          `${JSON.stringify({ socket, listen, ...(generated ? { api_key: apiKey } : {}) })}\n`,
+          `${JSON.stringify({ socket, listen, ...(generated ? { api_key: apiKey } : {}), ...(e2bUrl ? { e2b_url: e2bUrl } : {}) })}\n`,
         );
       else {
         printLine(`Listening on ${socket}${listen ? ` and http://${listen}` : ""}`);
         if (generated) printLine(`API key (shown once): ${apiKey}`);
+        if (e2bUrl) printLine(`E2B API: E2B_API_URL=${e2bUrl} E2B_SANDBOX_URL=${e2bUrl}`);
       }
       let stopping = false;
       const stop = (sig: NodeJS.Signals) => {
