@@ -119,25 +119,28 @@ async function streamProcess(
 ): Promise<void> {
   await new Promise<void>((resolve) => {
     let unwatch = () => {};
-    const finish = () => {
+    const leave = () => {
       unwatch();
       out.stop();
+      resolve();
+    };
+    const close = async (result: ProcessEnd | ConnectError) => {
+      unwatch();
+      if (result instanceof ConnectError) out.end(result);
+      else {
+        await out.send(endEvent(result));
+        out.end(
+          result.timedOut
+            ? new ConnectError("deadline_exceeded", "the command ran out of time and was killed")
+            : undefined,
+        );
+      }
       resolve();
     };
     try {
       unwatch = p.watch({
         output: (kind, data) => out.send({ event: { data: { [kind]: data.toString("base64") } } }),
-        end: (result) => {
-          if (result instanceof ConnectError) out.end(result);
-          else if (result.timedOut) {
-            void out
-              .send(endEvent(result))
-              .then(() =>
-                out.end(new ConnectError("deadline_exceeded", `the command ran out of time and was killed`)),
-              );
-          } else void out.send(endEvent(result)).then(() => out.end());
-          finish();
-        },
+        end: (result) => void close(result),
       });
     } catch (e) {
       out.end(toConnectError(e));
@@ -146,11 +149,8 @@ async function streamProcess(
     }
     void out.send({ event: { start: { pid } } });
     out.keepAlive(keepaliveSeconds(req), { event: { keepalive: {} } });
-    res.on("close", finish);
-    p.done.catch((e: unknown) => {
-      out.end(toConnectError(e));
-      finish();
-    });
+    res.on("close", leave);
+    p.done.catch((e: unknown) => void close(toConnectError(e)));
   });
 }
 
