@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { posix } from "node:path";
 import { type Readable, Transform, Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import type { GuestChannel } from "../../vm/guest-channel.js";
+import { GuestError, type GuestChannel } from "../../vm/guest-channel.js";
 import { readGuestFile, writeGuestFile } from "../../vm/guest-files.js";
 import type { ConnectCode } from "./connect.js";
 import { withGuest } from "./guest.js";
@@ -54,9 +54,9 @@ function sendFailure(res: ServerResponse, status: number, message: string): void
 function failureOf(e: unknown, path?: string): { status: number; message: string } {
   if (e instanceof HttpFailure) return { status: e.status, message: e.message };
   if (e instanceof MultipartError) return { status: 400, message: `bad multipart body: ${e.message}` };
-  const c = toConnectError(e, path);
-  if (c.code === "invalid_argument" && /is_directory|is a directory/i.test(c.message) && path)
+  if (e instanceof GuestError && e.code === "is_directory" && path)
     return { status: 400, message: `path '${path}' is a directory` };
+  const c = toConnectError(e, path);
   return { status: HTTP_STATUS[c.code] ?? 500, message: c.message };
 }
 
