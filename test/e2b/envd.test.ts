@@ -225,6 +225,58 @@ describe("envd served by the guest agent", () => {
     assert.equal(bad.json.code, "invalid_argument");
   });
 
+  test("a terminal: pty output, input and Update's size reach the command", async () => {
+    const term = envd.stream("process.Process/Start", {
+      process: { cmd: "/bin/sh", args: [] },
+      pty: { size: { cols: 80, rows: 24 } },
+    });
+    const pid = startPid(await term.next());
+    let seen = "";
+    const until = async (text: string) => {
+      while (!seen.includes(text)) {
+        const e = await term.next();
+        assert.ok(e && !e.end, `the terminal ended before showing ${JSON.stringify(text)}: ${seen}`);
+        const data = (e.json.event as { data?: { pty?: string } }).data;
+        if (data?.pty) seen += Buffer.from(data.pty, "base64").toString();
+      }
+    };
+    const type = (text: string) =>
+      envd.unary("process.Process/SendInput", {
+        process: { pid },
+        input: { pty: Buffer.from(text).toString("base64") },
+      });
+    assert.equal((await type("stty size\n")).status, 200);
+    await until("24 80");
+    const resized = await envd.unary("process.Process/Update", {
+      process: { pid },
+      pty: { size: { cols: 100, rows: 30 } },
+    });
+    assert.equal(resized.status, 200, JSON.stringify(resized.json));
+    await type("stty size; exit 4\n");
+    await until("30 100");
+    const r = summarize(await term.all());
+    assert.equal(r.end?.exitCode, 4);
+  });
+
+  test("Connect-Timeout-Ms bounds a command: it is killed and the stream says deadline_exceeded", async () => {
+    const r = summarize(
+      await envd
+        .stream(
+          "process.Process/Start",
+          { process: { cmd: "/bin/sleep", args: ["60"] } },
+          { "connect-timeout-ms": "1500" },
+        )
+        .all(),
+    );
+    assert.equal(r.end?.status, "signal: killed");
+    assert.equal(r.error?.code, "deadline_exceeded");
+    const listed = await envd.unary("process.Process/List", {});
+    assert.ok(
+      !(listed.json.processes as { pid: number }[]).some((p) => p.pid === r.pid),
+      "nothing left running",
+    );
+  });
+
   test("files: multipart and octet-stream uploads round-trip, relative paths are the user's home", async () => {
     const form = new FormData();
     form.append("file", new Blob(["hello from e2b\n"]), "docs/a.txt");

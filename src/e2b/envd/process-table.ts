@@ -60,7 +60,11 @@ function endOf(f: GuestFrame): ProcessEnd {
 export class TrackedProcess {
   pid = 0;
   private readonly watchers = new Set<ProcessWatcher>();
-  private outputChain: Promise<void> = Promise.resolve();
+  private openGate: () => void = () => {};
+  /** Output waits here until the first stream has said `start` (or nobody watches). */
+  private outputChain: Promise<void> = new Promise((r) => {
+    this.openGate = r;
+  });
   private inputChain: Promise<void> = Promise.resolve();
   private stdinUnacked = 0;
   private stdinWake: (() => void) | undefined;
@@ -96,6 +100,7 @@ export class TrackedProcess {
       async (e: unknown) => {
         this.finish();
         startFailed(e);
+        this.openGate();
         await this.outputChain;
         throw e;
       },
@@ -128,6 +133,11 @@ export class TrackedProcess {
       this.stdinUnacked = Math.max(0, this.stdinUnacked - f.bytes);
       this.stdinWake?.();
     }
+  }
+
+  /** Lets output flow: to the watchers, or nowhere when there are none. */
+  release(): void {
+    this.openGate();
   }
 
   watch(w: ProcessWatcher): () => void {

@@ -143,11 +143,13 @@ async function streamProcess(
         end: (result) => void close(result),
       });
     } catch (e) {
+      p.release();
       out.end(toConnectError(e));
       resolve();
       return;
     }
     void out.send({ event: { start: { pid } } });
+    p.release();
     out.keepAlive(keepaliveSeconds(req), { event: { keepalive: {} } });
     res.on("close", leave);
     p.done.catch((e: unknown) => void close(toConnectError(e)));
@@ -208,7 +210,11 @@ async function start(target: EnvdTarget, req: IncomingMessage, res: ServerRespon
 }
 
 /** The tracked process `sel` names, attaching to it when envd did not start it. */
-async function reach(target: EnvdTarget, sel: { pid?: number; tag?: string }): Promise<TrackedProcess> {
+async function reach(
+  target: EnvdTarget,
+  sel: { pid?: number; tag?: string },
+  forStream = false,
+): Promise<TrackedProcess> {
   const known = findTracked(target.vmName, sel);
   if (known) return known;
   if (sel.pid === undefined) throw new ConnectError("not_found", `${describe(sel)} not found`);
@@ -225,6 +231,7 @@ async function reach(target: EnvdTarget, sel: { pid?: number; tag?: string }): P
   );
   try {
     await track(target.vmName, p);
+    if (!forStream) p.release();
   } catch (e) {
     const again = findTracked(target.vmName, sel);
     if (again) return again;
@@ -238,7 +245,7 @@ async function connect(target: EnvdTarget, req: IncomingMessage, res: ServerResp
   const out = new ConnectStream(res);
   try {
     const msg = await readStreamRequest(req);
-    const p = await reach(target, parseSelector(msg.process));
+    const p = await reach(target, parseSelector(msg.process), true);
     await streamProcess(req, res, out, p, p.pid);
   } catch (e) {
     out.end(toConnectError(e));
