@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import type { Server } from "node:http";
+import { request, type Server } from "node:http";
 import { dirname, join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { after, before, describe, test } from "node:test";
 import { VmService } from "../../src/server/vm-service.js";
 import { DataPaths } from "../../src/store/paths.js";
@@ -172,6 +173,29 @@ describe("envd served by the guest agent", () => {
     });
     assert.equal(sent.status, 200, JSON.stringify(sent.json));
     assert.equal(stdoutOf(await started.next()), "hello\n");
+    // StreamInput: a client stream (start naming the process, then data) sent as one request body.
+    const frame = (m: unknown) => {
+      const body = Buffer.from(JSON.stringify(m));
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(body.length, 1);
+      return Buffer.concat([head, body]);
+    };
+    const streamed = await fetch(`${envd.url}/process.Process/StreamInput`, {
+      method: "POST",
+      headers: envd.headers({ "content-type": "application/connect+json" }),
+      body: Buffer.concat([
+        frame({ start: { process: { pid } } }),
+        frame({ data: { input: { stdin: Buffer.from("via ").toString("base64") } } }),
+        frame({ keepalive: {} }),
+        frame({ data: { input: { stdin: Buffer.from("stream\n").toString("base64") } } }),
+      ]),
+    });
+    assert.equal(streamed.status, 200);
+    const ends = Buffer.from(await streamed.arrayBuffer());
+    assert.equal(ends[ends.readUInt32BE(1) + 5], 2, "a message, then the end of the stream");
+    assert.equal(ends.subarray(ends.readUInt32BE(1) + 10).toString(), "{}");
+    let echoedBack = "";
+    while (echoedBack !== "via stream\n") echoedBack += stdoutOf(await started.next());
     const closed = await envd.unary("process.Process/CloseStdin", { process: { tag: "bg-cat" } });
     assert.equal(closed.status, 200, JSON.stringify(closed.json));
     const rest = summarize(await started.all());
@@ -315,6 +339,48 @@ describe("envd served by the guest agent", () => {
     assert.deepEqual(await missing.json(), { code: 404, message: "path '/nope/x' does not exist" });
     const dir = await fetch(`${envd.url}/files?path=/tmp`, { headers: envd.headers() });
     assert.equal(dir.status, 400);
+    assert.deepEqual(await dir.json(), { code: 400, message: "path '/tmp' is a directory" });
+
+    // The SDK's gzip uploads: stored decoded.
+    const zipped = await fetch(`${envd.url}/files?path=/tmp/e2b/z.txt`, {
+      method: "POST",
+      headers: envd.headers({ "content-type": "application/octet-stream", "content-encoding": "gzip" }),
+      body: gzipSync(Buffer.from("unzipped text")),
+    });
+    assert.equal(zipped.status, 200);
+    const unz = await fetch(`${envd.url}/files?path=/tmp/e2b/z.txt`, { headers: envd.headers() });
+    assert.equal(await unz.text(), "unzipped text");
+
+    // An upload declared larger than the limit is refused before a byte is read.
+    const big = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const u = new URL(`${envd.url}/files?path=/tmp/e2b/huge.bin`);
+      const r = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: `${u.pathname}${u.search}`,
+          method: "POST",
+          headers: envd.headers({
+            "content-type": "application/octet-stream",
+            "content-length": String(2 * 1024 * 1024 * 1024),
+          }),
+        },
+        (res) => {
+          let body = "";
+          res.on("data", (c) => {
+            body += c;
+          });
+          res.on("end", () => {
+            resolve({ status: res.statusCode ?? 0, body });
+            r.destroy();
+          });
+        },
+      );
+      r.on("error", (e) => (e.message.includes("socket hang up") ? undefined : reject(e)));
+      r.flushHeaders();
+    });
+    assert.equal(big.status, 413);
+    assert.match(big.body, /exceeds 1073741824 bytes/);
   });
 
   test("filesystem: MakeDir, ListDir with depth, Move, Remove, not_found, WatchDir unimplemented", async () => {
@@ -352,5 +418,8 @@ describe("envd served by the guest agent", () => {
 
     const w = summarize(await envd.stream("filesystem.Filesystem/WatchDir", { path: "/tmp" }).all());
     assert.equal(w.error?.code, "unimplemented");
+    const cw = await envd.unary("filesystem.Filesystem/CreateWatcher", { path: "/tmp" });
+    assert.equal(cw.status, 501);
+    assert.match(String(cw.json.message), /watching directories is not supported/);
   });
 });
