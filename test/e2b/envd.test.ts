@@ -350,6 +350,15 @@ describe("envd served by the guest agent", () => {
     assert.equal(zipped.status, 200);
     const unz = await fetch(`${envd.url}/files?path=/tmp/e2b/z.txt`, { headers: envd.headers() });
     assert.equal(await unz.text(), "unzipped text");
+    const corrupt = await fetch(`${envd.url}/files?path=/tmp/e2b/bad.txt`, {
+      method: "POST",
+      headers: envd.headers({ "content-type": "application/octet-stream", "content-encoding": "gzip" }),
+      body: Buffer.from("this is not gzip at all, nowhere near"),
+    });
+    assert.equal(corrupt.status, 400);
+    assert.deepEqual(await corrupt.json(), { code: 400, message: "the upload is not valid gzip" });
+    const none = await envd.unary("filesystem.Filesystem/Stat", { path: "/tmp/e2b/bad.txt" });
+    assert.equal(none.json.code, "not_found", "nothing half-written");
 
     // An upload declared larger than the limit is refused before a byte is read.
     const big = await new Promise<{ status: number; body: string }>((resolve, reject) => {

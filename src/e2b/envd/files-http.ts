@@ -65,8 +65,8 @@ function userOf(q: URLSearchParams): string | undefined {
   return u === null || u === "" ? undefined : u;
 }
 
-async function resolved(ch: GuestChannel, target: EnvdTarget, q: URLSearchParams): Promise<GuestUser> {
-  const accounts = await guestAccounts(ch, target.vmName);
+async function resolved(ch: GuestChannel, vmKey: string, q: URLSearchParams): Promise<GuestUser> {
+  const accounts = await guestAccounts(ch, vmKey);
   try {
     return resolveUser(accounts, userOf(q));
   } catch (e) {
@@ -85,8 +85,8 @@ function pathParam(q: URLSearchParams, user: GuestUser): string {
 async function download(target: EnvdTarget, q: URLSearchParams, res: ServerResponse): Promise<void> {
   let path: string | undefined;
   try {
-    await withGuest(target, async (ch) => {
-      const user = await resolved(ch, target, q);
+    await withGuest(target, async (ch, vmKey) => {
+      const user = await resolved(ch, vmKey, q);
       path = pathParam(q, user);
       res.on("close", () => {
         if (!res.writableFinished) ch.close("the client went away");
@@ -143,18 +143,22 @@ async function upload(
         400,
         `Content-Encoding ${encoding.slice(0, 40)} is not supported (identity, gzip)`,
       );
-    let input: Readable = req;
+    const capped = new Cap();
+    // Its failure (too large, bad gzip, a client gone) reaches whoever reads it; no reader yet is no crash.
+    capped.on("error", () => {});
     if (encoding === "gzip") {
       const gunzip = createGunzip();
-      req.pipe(gunzip);
-      input = gunzip;
+      req.pipe(gunzip).pipe(capped);
+      req.on("error", (e) => capped.destroy(e));
+      gunzip.on("error", () => capped.destroy(new HttpFailure(400, "the upload is not valid gzip")));
+    } else {
+      req.pipe(capped);
+      req.on("error", (e) => capped.destroy(e));
     }
-    const capped = input.pipe(new Cap());
-    input.on("error", (e) => capped.destroy(e));
     const type = req.headers["content-type"];
     const boundary = multipartBoundary(type);
-    const entries = await withGuest(target, async (ch) => {
-      const user = await resolved(ch, target, q);
+    const entries = await withGuest(target, async (ch, vmKey) => {
+      const user = await resolved(ch, vmKey, q);
       const queryPath = q.get("path") ? pathParam(q, user) : undefined;
       if (boundary) {
         const out: unknown[] = [];
@@ -163,10 +167,10 @@ async function upload(
             body.resume();
             return;
           }
-          const target_ = queryPath ?? (info.filename ? resolvePathOr400(info.filename, user) : undefined);
-          if (!target_) throw new HttpFailure(400, "a file part names no path (give `path` or a filename)");
-          path = target_;
-          out.push(await writeOne(ch, target_, user, body));
+          const dest = queryPath ?? (info.filename ? resolvePathOr400(info.filename, user) : undefined);
+          if (!dest) throw new HttpFailure(400, "a file part names no path (give `path` or a filename)");
+          path = dest;
+          out.push(await writeOne(ch, dest, user, body));
         });
         if (out.length === 0) throw new HttpFailure(400, "the multipart body holds no file part");
         return out;

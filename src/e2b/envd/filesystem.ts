@@ -123,8 +123,8 @@ export async function filesystemCall(
   const call = CALLS[method];
   if (!call) throw new ConnectError("unimplemented", WATCH_UNSUPPORTED);
   const name = userFromAuthorization(req);
-  return withGuest(target, async (ch) => {
-    const accounts = await guestAccounts(ch, target.vmName);
+  return withGuest(target, async (ch, vmKey) => {
+    const accounts = await guestAccounts(ch, vmKey);
     return call({ ch, accounts, user: resolveUser(accounts, name) }, msg);
   });
 }

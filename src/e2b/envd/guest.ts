@@ -7,11 +7,20 @@ import type { EnvdTarget } from "./target.js";
 
 // One guest channel per envd call (the daemon's keeper multiplexes them onto the VM's agent).
 
-export async function withGuest<T>(target: EnvdTarget, fn: (ch: GuestChannel) => Promise<T>): Promise<T> {
+/** A channel to the sandbox's agent, and a key naming this VM instance (for per-VM caches). */
+export async function openGuest(target: EnvdTarget): Promise<{ channel: GuestChannel; vmKey: string }> {
   await target.vms.get(target.vmName);
-  const { channel } = await connectVmGuest(target.vms.paths, target.vmName);
+  const { channel, record } = await connectVmGuest(target.vms.paths, target.vmName);
+  return { channel, vmKey: `${target.vmName}:${record.pid}:${record.created_at}` };
+}
+
+export async function withGuest<T>(
+  target: EnvdTarget,
+  fn: (ch: GuestChannel, vmKey: string) => Promise<T>,
+): Promise<T> {
+  const { channel, vmKey } = await openGuest(target);
   try {
-    return await fn(channel);
+    return await fn(channel, vmKey);
   } finally {
     channel.close();
   }

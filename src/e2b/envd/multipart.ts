@@ -109,6 +109,7 @@ export async function readMultipart(
       buf = buf.subarray(end === 0 ? 2 : end + 4);
       if (++parts > maxParts) throw new MultipartError(`more than ${maxParts} parts`);
       body = new PassThrough();
+      body.on("error", () => {}); // reported to the part's reader, or through our own rejection
       handler = onPart(info, body);
       handler.catch(() => {});
       state = "body";

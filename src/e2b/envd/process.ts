@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { connectVmGuest } from "../../vm/guest-connect.js";
 import { listGuestProcesses, signalGuestProcess } from "../../vm/guest-exec.js";
 import {
   ConnectError,
@@ -9,7 +8,7 @@ import {
   readStreamRequest,
   requestTimeoutMs,
 } from "./connect.js";
-import { withGuest } from "./guest.js";
+import { openGuest, withGuest } from "./guest.js";
 import { toConnectError } from "./guest-errors.js";
 import { findTracked, type ProcessConfig, type ProcessEnd, TrackedProcess, track } from "./process-table.js";
 import type { EnvdTarget } from "./target.js";
@@ -167,12 +166,11 @@ async function start(target: EnvdTarget, req: IncomingMessage, res: ServerRespon
     const tag = msg.tag ? String(msg.tag) : undefined;
     const stdin = msg.stdin === undefined || msg.stdin === null ? true : msg.stdin === true;
     const userName = userFromAuthorization(req);
-    await target.vms.get(target.vmName);
-    const { channel } = await connectVmGuest(target.vms.paths, target.vmName);
+    const { channel, vmKey } = await openGuest(target);
     let p: TrackedProcess;
     let pid: number;
     try {
-      const accounts = await guestAccounts(channel, target.vmName);
+      const accounts = await guestAccounts(channel, vmKey);
       const user = resolveUser(accounts, userName);
       const cwd = config.cwd ? resolvePath(config.cwd, user, "process.cwd") : undefined;
       const timeoutMs = requestTimeoutMs(req);
@@ -218,8 +216,7 @@ async function reach(
   const known = findTracked(target.vmName, sel);
   if (known) return known;
   if (sel.pid === undefined) throw new ConnectError("not_found", `${describe(sel)} not found`);
-  await target.vms.get(target.vmName);
-  const { channel } = await connectVmGuest(target.vms.paths, target.vmName);
+  const { channel } = await openGuest(target);
   const p = new TrackedProcess(
     channel,
     "attach",

@@ -51,9 +51,9 @@ export function parseAccounts(passwd: string, group: string): GuestAccounts {
   return { users, userNames, groupNames };
 }
 
-/** The guest's users and groups, read from the guest (cached briefly per VM). */
-export async function guestAccounts(ch: GuestChannel, vmName: string): Promise<GuestAccounts> {
-  const hit = cache.get(vmName);
+/** The guest's users and groups, read from the guest (cached briefly per VM instance). */
+export async function guestAccounts(ch: GuestChannel, vmKey: string): Promise<GuestAccounts> {
+  const hit = cache.get(vmKey);
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.accounts;
   const read = (p: string) =>
     readSmallGuestFile(ch, p, MAX_ACCOUNT_FILE).then(
@@ -62,7 +62,7 @@ export async function guestAccounts(ch: GuestChannel, vmName: string): Promise<G
     );
   const accounts = parseAccounts(await read("/etc/passwd"), await read("/etc/group"));
   if (cache.size > 256) cache.clear();
-  cache.set(vmName, { at: Date.now(), accounts });
+  cache.set(vmKey, { at: Date.now(), accounts });
   return accounts;
 }
 
