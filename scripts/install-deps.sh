@@ -9,6 +9,7 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils # the QEMU backend (KVM when usable, TCG otherwise)
   linux-image-cloud-amd64    # the offline guest kit's kernel
   busybox-static             # the offline guest kit's userland
+  bash-static                # /bin/bash in offline guests (E2B's SDK runs commands with bash -l -c)
   e2fsprogs                  # rootfs packing (mke2fs -d)
   cpio util-linux            # initramfs; setpriv, fallocate
   gcc libc6-dev              # the guest agent is compiled statically for the kit

@@ -152,6 +152,8 @@ check (validName name) "name `${toString name}` is not valid" (
     builder = tc.busybox;
     args = [ "sh" "-e" (guestSrc + "/build/image.sh") ];
     inherit (tc) busybox initrd agent cacert;
+    # /bin/bash when the toolchain has one (E2B's SDK runs commands with `/bin/bash -l -c`).
+    bash = if tc.bash == null then "" else tc.bash;
     kernel =
       if kernelFormat == "default" then tc.kernel
       else if kernelFormat != "vmlinux" then fail "kernelFormat must be \"default\" or \"vmlinux\""

@@ -15,6 +15,8 @@ else {
   vmlinux = if manifest.kernel ? vmlinux then "${dir}/${manifest.kernel.vmlinux}" else null;
   initrd = "${dir}/initrd";
   agent = "${dir}/mvm-agent";
+  # A static bash for /bin/bash, when the kit was built on a host with Debian's bash-static.
+  bash = if manifest ? bash then "${dir}/bash" else null;
   cacert = "";
   extraPath = [ ];
 }

@@ -51,6 +51,7 @@ in
   vmlinux = if isX86 then "${kernel.dev}/vmlinux" else "${kernel}/Image";
   initrd = "${initrd}/initrd";
   agent = "${agent}/bin/mvm-agent";
+  bash = "${pkgs.pkgsStatic.bash}/bin/bash";
   cacert = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";
   extraPath = [ ];
 }

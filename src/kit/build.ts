@@ -16,6 +16,7 @@ import {
   findCloudKernel,
   type KernelChoice,
   type KitHostSources,
+  readStaticBash,
   readStaticBusybox,
 } from "./sources.js";
 
@@ -40,6 +41,8 @@ export interface KitInputs {
   modules: ModulePlan;
   moduleBytes: Map<string, Buffer>;
   busybox: Buffer;
+  /** Static bash for /bin/bash in guests, when the host has one. */
+  bash: Buffer | undefined;
   agentDir: string;
   initrdInit: Buffer;
   compiler: string;
@@ -68,10 +71,11 @@ async function readModule(modulesDir: string, rel: string): Promise<Buffer> {
 export async function readKitInputs(opts: KitBuildOptions = {}): Promise<KitInputs> {
   const src = { ...DEFAULT_SOURCES, ...opts.sources };
   const kernel = await findCloudKernel(src);
-  const [kernelImage, modules, busybox, compiler] = await Promise.all([
+  const [kernelImage, modules, busybox, bash, compiler] = await Promise.all([
     fs.readFile(kernel.image),
     resolveModules(kernel.modulesDir),
     readStaticBusybox(src),
+    readStaticBash(src),
     compilerVersion(src.cc),
   ]);
   const moduleBytes = new Map<string, Buffer>();
@@ -83,6 +87,7 @@ export async function readKitInputs(opts: KitBuildOptions = {}): Promise<KitInpu
   const fp: string[] = [`format ${KIT_FORMAT}`, `kernel ${kernel.version} ${sha256(kernelImage)}`];
   for (const name of modules.order) fp.push(`module ${name} ${sha256(moduleBytes.get(name)!)}`);
   fp.push(`busybox ${sha256(busybox)}`, `initrd-init ${sha256(initrdInit)}`, `cc ${compiler}`);
+  if (bash) fp.push(`bash ${sha256(bash)}`);
   for (const [n, b] of await agentSources(agentDir)) fp.push(`agent ${n} ${sha256(b)}`);
   return {
     src,
@@ -91,6 +96,7 @@ export async function readKitInputs(opts: KitBuildOptions = {}): Promise<KitInpu
     modules,
     moduleBytes,
     busybox,
+    bash,
     agentDir,
     initrdInit,
     compiler,
@@ -169,6 +175,7 @@ export async function buildKitFrom(
     progress("unpacking vmlinux from the bzImage");
     files.vmlinux = await writeSynced(join(tmp, "vmlinux"), await extractVmlinux(inp.kernelImage), 0o644);
     files.busybox = await writeSynced(join(tmp, "busybox"), inp.busybox, 0o755);
+    if (inp.bash) files.bash = await writeSynced(join(tmp, "bash"), inp.bash, 0o755);
     await fs.mkdir(join(tmp, "modules"));
     for (const name of inp.modules.order)
       files[`modules/${name}.ko`] = await writeSynced(
@@ -198,6 +205,7 @@ export async function buildKitFrom(
       },
       modules: inp.modules.order,
       busybox: { source: inp.src.busybox },
+      ...(inp.bash ? { bash: { source: inp.src.bash } } : {}),
       agent: { version: AGENT_VERSION, compiler: inp.compiler },
       files,
     };

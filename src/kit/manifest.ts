@@ -22,6 +22,8 @@ export interface KitManifest {
   kernel: { file: "kernel"; vmlinux?: "vmlinux"; version: string; format: "bzImage"; source: string };
   modules: string[];
   busybox: { source: string };
+  /** Present when the kit carries a static bash (the guests' /bin/bash). */
+  bash?: { source: string };
   agent: { version: string; compiler: string };
   files: Record<string, KitFile>;
 }

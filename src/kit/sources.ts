@@ -14,6 +14,8 @@ export interface KitHostSources {
   busybox: string;
   /** C compiler used for the agent (default gcc). */
   cc: string;
+  /** A static bash for the guests' /bin/bash, used when present (default /bin/bash-static from bash-static). */
+  bash: string;
 }
 
 export const DEFAULT_SOURCES: KitHostSources = {
@@ -21,6 +23,7 @@ export const DEFAULT_SOURCES: KitHostSources = {
   modulesRoot: "/lib/modules",
   busybox: "/bin/busybox",
   cc: "gcc",
+  bash: "/bin/bash-static",
 };
 
 export function missingPackage(what: string, pkg: string): MvmError {
@@ -109,5 +112,21 @@ export async function readStaticBusybox(src: KitHostSources): Promise<Buffer> {
   }
   if (!isStaticElf(bytes))
     throw missingPackage(`a static busybox (${src.busybox} is dynamically linked)`, "busybox-static");
+  return bytes;
+}
+
+/**
+ * The static bash guests get as /bin/bash (E2B's SDK runs every command as `/bin/bash -l -c`), or
+ * undefined when the host has none: bash is optional, busybox sh serves everything else.
+ */
+export async function readStaticBash(src: KitHostSources): Promise<Buffer | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(src.bash);
+  } catch {
+    return undefined;
+  }
+  if (!isStaticElf(bytes))
+    throw missingPackage(`a static bash (${src.bash} is dynamically linked)`, "bash-static");
   return bytes;
 }

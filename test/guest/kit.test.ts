@@ -54,6 +54,9 @@ test("kit build: content-addressed dir, current link, manifest hashes, modules i
   assert.deepEqual([...vmlinux.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
   assert.equal(m.kernel.vmlinux, "vmlinux");
   assert.ok(vmlinux.length > 3 * readFileSync(join(out.dir, "kernel")).length, "uncompressed");
+  // A static bash for the guests' /bin/bash, from Debian's bash-static (installed by install-deps).
+  assert.deepEqual(m.bash, { source: "/bin/bash-static" });
+  assert.ok(readFileSync(join(out.dir, "bash")).equals(readFileSync("/bin/bash-static")));
   // The agent is a static binary that runs here too.
   const v = spawnSync(join(out.dir, "mvm-agent"), ["version"], { encoding: "utf8" });
   assert.match(v.stdout, /^mvm-agent \d+\.\d+\.\d+ \(protocol 1\)/);
@@ -132,6 +135,7 @@ test("a missing or unsuitable Debian package is named with its apt-get line", as
   await expectPkg({ busybox: join(empty, "busybox") }, "busybox-static");
   await expectPkg({ busybox: "/usr/bin/env" }, "busybox-static"); // dynamically linked
   await expectPkg({ cc: join(empty, "gcc") }, "gcc");
+  await expectPkg({ bash: "/usr/bin/env" }, "bash-static"); // dynamically linked
   assert.equal(existsSync(join(work, "d", "kit")), false, "nothing written");
 });
 

@@ -38,6 +38,8 @@ for (const [name, service] of [
     ])
       assert.ok(existsSync(join(out, f)), `${f} in ${out}`);
     assert.equal(readFileSync(join(out, "rootfs/etc/mvm/hostname"), "utf8"), `${name}\n`);
+    // The kit's static bash is the guest's /bin/bash (E2B's SDK runs commands with it).
+    assert.ok(readFileSync(join(out, "rootfs/bin/bash")).equals(readFileSync(join(kit.dir, "bash"))));
     if (service) assert.ok(existsSync(join(out, `rootfs/etc/mvm/services/${service}/command`)));
     const again = await nixBuildOffline(exampleFlakeDir(name), kit.dir, ["--rebuild"]);
     assert.equal(again.code, 0, `--rebuild found a difference:\n${again.stderr.slice(-2000)}`);

@@ -30,6 +30,10 @@ for p in $(busybox --list-full | sort); do
 done
 rm -f "$r/sbin/init"
 ln -s /init "$r/sbin/init"
+if [ -n "${bash:-}" ]; then
+  cp "$bash" "$r/bin/bash"
+  chmod 0755 "$r/bin/bash"
+fi
 cp "$agent" "$r/usr/bin/mvm-agent"
 chmod 0755 "$r/usr/bin/mvm-agent"
 cp "$initScript" "$r/init"
