@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { cliFor } from "../build/helpers.js";
@@ -40,8 +40,24 @@ export async function startE2bHost(opts: { template?: boolean } = {}): Promise<E
   if (opts.template !== false) {
     const kit = await ensureTestKit();
     symlinkSync(dirname(kit.dir), join(data, "kit"));
+    const init = await cli([
+      "template",
+      "init",
+      "box",
+      "--local",
+      "--offline",
+      "--preset",
+      "http",
+      "--dir",
+      proj,
+    ]);
+    assert.equal(init.code, 0, init.stderr);
+    // E2B's SDK runs commands and file operations as "user" unless told otherwise: the guest has one.
+    const flake = join(proj, "box", "flake.nix");
+    const text = readFileSync(flake, "utf8");
+    assert.ok(text.includes('hostname = "box";'), "the preset's flake names its hostname");
+    writeFileSync(flake, text.replace('hostname = "box";', 'hostname = "box";\n        users.user = { };'));
     const steps = [
-      ["template", "init", "box", "--local", "--offline", "--preset", "http", "--dir", proj],
       ["template", "create", "box", "--flake", join(proj, "box"), "--mem", "512", "--cpus", "1"],
       ["template", "build", "box", "--snapshot"],
       ["template", "tag", "box", "current", "stable"],

@@ -17,10 +17,6 @@ import { type E2bHost, startE2bHost, useE2bHost, waitFor } from "./fixture.js";
 // against `mvmctl serve --e2b` and one snapshotted template. Two sandboxes serve the whole file: `a`
 // lives until its timeout is shortened at the end, `b` is killed.
 
-/** The cases that need envd inside the sandbox. */
-const envdSkip =
-  process.env.MVM_E2B_ENVD === "1" ? false : "envd is not in this branch (MVM_E2B_ENVD=1 runs it)";
-
 const ids = (xs: { sandboxId: string }[]) => xs.map((x) => x.sandboxId).sort();
 
 describe("the official e2b SDK against mvmctl serve --e2b", () => {
@@ -161,7 +157,7 @@ describe("the official e2b SDK against mvmctl serve --e2b", () => {
     assert.deepEqual(await host.lsNames(), before);
   });
 
-  describe("through envd", { skip: envdSkip }, () => {
+  describe("through envd", () => {
     test("commands.run in the foreground: output, exit codes, CommandExitError", async () => {
       const r = await a.commands.run("echo hello; echo oops >&2");
       assert.equal(r.exitCode, 0);
