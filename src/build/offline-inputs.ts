@@ -1,9 +1,10 @@
 import { promises as fs } from "node:fs";
-import { MvmError } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
 import type { BuildDeps } from "./deps.js";
 import { type FlakeInputs, KIT_INPUT, LIBRARY_INPUT } from "./flake-inputs.js";
 import { NIX_SAFE_PATH } from "./flake-source.js";
+import { nixAddPath } from "./nix/add-path.js";
+import type { NixContext } from "./nix/ops.js";
 
 // Template flakes take mvmctl's Nix library as the input `mvm` and, offline, the guest kit as
 // `mvm-kit`. A scaffolded flake names the published library and a stand-in for the kit, never a path
@@ -22,17 +23,12 @@ export interface InputOverrides {
   notes: string[];
 }
 
-/** A `path:` flake reference to `dir`; nix 2.8 takes only plain paths in one. */
-function pathRef(what: string, dir: string): string {
-  if (!NIX_SAFE_PATH.test(dir))
-    throw new MvmError(
-      "unsupported",
-      `${what} is at ${dir}, a path nix cannot take as a flake input (spaces or symbols)`,
-      {
-        hint: "Install mvmctl and keep its data dir under paths of letters, digits and . _ + ~ @ = , - / (or set MVM_NIX_LIB / MVM_DATA_DIR).",
-      },
-    );
-  return `path:${dir}`;
+/**
+ * A `path:` flake reference to `dir`. nix takes only plain paths in one, so a directory whose path
+ * holds spaces or symbols (a data dir or install prefix chosen so) is given by its copy in the store.
+ */
+async function pathRef(dir: string, name: string, ctx: NixContext): Promise<string> {
+  return `path:${NIX_SAFE_PATH.test(dir) ? dir : await nixAddPath(dir, name, ctx)}`;
 }
 
 async function usable(path: string | undefined): Promise<boolean> {
@@ -46,13 +42,14 @@ export async function offlineInputOverrides(
   inputs: FlakeInputs,
   paths: DataPaths,
   deps: BuildDeps,
+  ctx: NixContext,
   onStep: (message: string) => void,
 ): Promise<InputOverrides> {
   const args: string[] = [];
   const notes: string[] = [];
   if (inputs.hasLibrary && !(await usable(inputs.libraryPath))) {
     const lib = deps.nixLibraryDir();
-    args.push("--override-input", LIBRARY_INPUT, pathRef("mvmctl's Nix library", lib));
+    args.push("--override-input", LIBRARY_INPUT, await pathRef(lib, "mvm-library", ctx));
     if (inputs.libraryPath !== undefined)
       notes.push(
         `input ${LIBRARY_INPUT}: ${inputs.libraryPath} is not a directory here; using mvmctl's library ${lib}`,
@@ -60,7 +57,7 @@ export async function offlineInputOverrides(
   }
   if (inputs.hasKit && !(await usable(inputs.kitPath))) {
     const kit = await deps.ensureKit(paths, (m) => onStep(`kit: ${m}`));
-    args.push("--override-input", KIT_INPUT, pathRef("the guest kit", kit));
+    args.push("--override-input", KIT_INPUT, await pathRef(kit, "mvm-kit", ctx));
     if (inputs.kitPath !== undefined)
       notes.push(
         `input ${KIT_INPUT}: ${inputs.kitPath} is not a directory here; using this machine's kit ${kit}`,

@@ -24,12 +24,13 @@ describe("scaffolded flakes and the inputs the build supplies", () => {
   const data = join(root, "data");
   const first = join(root, "first");
   const cli = cliFor(data);
+  let kits = "";
 
   before(async () => {
-    const kit = await ensureTestKit();
+    kits = dirname((await ensureTestKit()).dir);
     mkdirSync(data, { recursive: true });
     mkdirSync(first);
-    symlinkSync(dirname(kit.dir), join(data, "kit"));
+    symlinkSync(kits, join(data, "kit"));
   });
 
   test("the flake names no host path; it builds offline, then again after the project moved", async () => {
@@ -101,5 +102,20 @@ describe("scaffolded flakes and the inputs the build supplies", () => {
     });
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /^error: .*no-such-dir/m);
+  });
+
+  test("a data dir whose path holds a space still gives the flake its kit (by its copy in the store)", async () => {
+    const spaced = join(root, "my data");
+    mkdirSync(spaced);
+    symlinkSync(kits, join(spaced, "kit"));
+    const projects = join(root, "spaced-projects");
+    mkdirSync(projects);
+    const inSpaced = cliFor(spaced);
+    const init = await inSpaced(["template", "init", "sp", "--local", "--offline", "--dir", projects]);
+    assert.equal(init.code, 0, init.stderr);
+    const r = await inSpaced(["build", "--json"], { cwd: join(projects, "sp") });
+    assert.equal(r.code, 0, r.stderr);
+    const log = readFileSync((JSON.parse(r.stdout) as BuildJson).log, "utf8");
+    assert.match(log, / --override-input mvm-kit path:\/nix\/store\/[0-9a-z]{32}-mvm-kit /);
   });
 });
