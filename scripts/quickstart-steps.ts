@@ -1,6 +1,8 @@
 // The main job, end to end, on the embedded defaults: scaffold an offline http template, build it with a
 // snapshot, start it from the snapshot, talk to it, push it, delete it, pull it back, verify it, and start
 // it again from the pulled snapshot. Each step prints its time; any failure stops with a non-zero exit.
+// MVM_QUICKSTART_BIN runs the same steps with an installed `mvmctl` command instead of this checkout's
+// build (the install test runs them so on the package installed from the packed tarball).
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
@@ -8,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const CLI = resolve(import.meta.dirname, "..", "src", "cli", "main.js");
+const BIN = process.env.MVM_QUICKSTART_BIN?.trim() || undefined;
 
 interface Step {
   name: string;
@@ -32,7 +35,9 @@ function mvmctl(
   live: boolean,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = BIN
+      ? spawn(BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
@@ -72,7 +77,7 @@ async function main(): Promise<number> {
   const name = "demo";
   const vm = "demo-1";
   const port = await freePort();
-  console.log(`mvmctl quick start (data dir ${dataDir}, work dir ${work})`);
+  console.log(`mvmctl quick start (data dir ${dataDir}, work dir ${work}, command ${BIN ?? CLI})`);
 
   const run = async (label: string, fn: () => Promise<string>): Promise<void> => {
     process.stdout.write(`==> ${label}\n`);

@@ -153,7 +153,7 @@ export async function buildTemplate(
       if (source.localDir) {
         const inputs = await readFlakeInputs(source.localDir, ctx);
         ctx.offline = offlineOverride() ?? inputs.allLocal;
-        const overrides = await offlineInputOverrides(inputs, store.paths, deps, step);
+        const overrides = await offlineInputOverrides(inputs, store.paths, deps, ctx, step);
         for (const note of overrides.notes) step(note);
         extra.push(...overrides.args);
       } else ctx.offline = offlineOverride() ?? false;

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { nixLibraryDir } from "../kit/library.js";
 import type { DataPaths } from "../store/paths.js";
 import type { PackRootfs } from "./revision-files.js";
@@ -11,7 +12,7 @@ export interface BuildDeps {
   packRootfs: PackRootfs;
   /** The guest kit's directory (`<data>/kit/<hash>`): the current one when complete, else a new one. */
   ensureKit: (paths: DataPaths, onProgress: (message: string) => void) => Promise<string>;
-  /** The `nix/` directory shipped with mvmctl: the `mvm` input of offline flakes. */
+  /** The Nix library builds give flakes as their `mvm` input: MVM_NIX_LIB, else the `nix/` shipped with mvmctl. */
   nixLibraryDir: () => string;
 }
 
@@ -26,5 +27,8 @@ export const defaultDeps: BuildDeps = {
     const { currentKit, ensureKit } = await import("../kit/index.js");
     return (await currentKit(paths))?.dir ?? (await ensureKit(paths, { onProgress })).dir;
   },
-  nixLibraryDir,
+  nixLibraryDir: () => {
+    const dir = process.env.MVM_NIX_LIB?.trim();
+    return dir ? resolve(dir) : nixLibraryDir();
+  },
 };

@@ -5,15 +5,23 @@ import { nixFlakeInputs } from "./nix/ops.js";
 
 // What a local flake takes as inputs, read from flake.lock when there is one (no process needed) and
 // else from flake.nix's `inputs` (evaluated; a flake's inputs are literals, so nothing is fetched).
-// Two questions depend on it: can the build run without binary caches (every input is local), and which
-// directory is the offline guest kit (the `mvm-kit` input) that may need creating first.
+// Two questions depend on it: which of the inputs mvmctl supplies (`mvm`, its Nix library, and
+// `mvm-kit`, the offline guest kit) the flake has and whether they already name local directories, and
+// can the build run without binary caches (every other input is local).
 
 export const KIT_INPUT = "mvm-kit";
 export const LIBRARY_INPUT = "mvm";
 
 export interface FlakeInputs {
-  /** Every input is a local path or a local git repository (or there are none). */
+  /**
+   * Every input other than `mvm` and `mvm-kit` is a local path or a local git repository (or there are
+   * none). Those two are local either way: as they are, or once the build supplies them.
+   */
   allLocal: boolean;
+  /** The flake has an `mvm` input. */
+  hasLibrary: boolean;
+  /** The flake has an `mvm-kit` input. */
+  hasKit: boolean;
   /** The local path of the `mvm-kit` input, when the flake has one. */
   kitPath: string | undefined;
   /** The local path of the `mvm` input (mvmctl's Nix library), when the flake has one. */
@@ -38,22 +46,33 @@ function localUrl(url: string, flakeDir: string): string | undefined {
 
 function fromLock(lock: { nodes?: Record<string, LockNode>; root?: unknown }, flakeDir: string): FlakeInputs {
   const nodes = lock.nodes ?? {};
+  const rootNode = nodes[typeof lock.root === "string" ? lock.root : "root"];
+  const keyOf = (input: string): string | undefined => {
+    const key = rootNode?.inputs?.[input];
+    return typeof key === "string" ? key : undefined;
+  };
+  const supplied = new Set([keyOf(KIT_INPUT), keyOf(LIBRARY_INPUT)]);
   let allLocal = true;
   for (const [key, node] of Object.entries(nodes)) {
-    if (key === lock.root) continue;
+    if (key === lock.root || node === rootNode || supplied.has(key)) continue;
     const type = node.locked?.type;
     const url = typeof node.locked?.url === "string" ? node.locked.url : "";
     const local = type === "path" || (type === "git" && url.startsWith("file:"));
     if (!local) allLocal = false;
   }
-  const rootNode = nodes[typeof lock.root === "string" ? lock.root : "root"];
   const pathOf = (input: string): string | undefined => {
-    const key = rootNode?.inputs?.[input];
-    const node = typeof key === "string" ? nodes[key] : undefined;
+    const key = keyOf(input);
+    const node = key === undefined ? undefined : nodes[key];
     const raw = node?.original?.path ?? node?.locked?.path;
     return typeof raw === "string" ? (isAbsolute(raw) ? raw : resolve(flakeDir, raw)) : undefined;
   };
-  return { allLocal, kitPath: pathOf(KIT_INPUT), libraryPath: pathOf(LIBRARY_INPUT) };
+  return {
+    allLocal,
+    hasLibrary: keyOf(LIBRARY_INPUT) !== undefined,
+    hasKit: keyOf(KIT_INPUT) !== undefined,
+    kitPath: pathOf(KIT_INPUT),
+    libraryPath: pathOf(LIBRARY_INPUT),
+  };
 }
 
 function fromInputs(inputs: Record<string, unknown>, flakeDir: string): FlakeInputs {
@@ -61,6 +80,7 @@ function fromInputs(inputs: Record<string, unknown>, flakeDir: string): FlakeInp
   let kitPath: string | undefined;
   let libraryPath: string | undefined;
   for (const [name, spec] of Object.entries(inputs)) {
+    const supplied = name === KIT_INPUT || name === LIBRARY_INPUT;
     const s = (typeof spec === "string" ? { url: spec } : spec) as {
       url?: unknown;
       follows?: unknown;
@@ -70,11 +90,11 @@ function fromInputs(inputs: Record<string, unknown>, flakeDir: string): FlakeInp
     if (typeof s.follows === "string" && s.url === undefined) continue;
     const url = typeof s.url === "string" ? s.url : typeof s.path === "string" ? `path:${s.path}` : undefined;
     const local = url === undefined ? undefined : localUrl(url, flakeDir);
-    if (local === undefined) allLocal = false;
+    if (local === undefined && !supplied) allLocal = false;
     if (name === KIT_INPUT) kitPath = local;
     if (name === LIBRARY_INPUT) libraryPath = local;
   }
-  return { allLocal, kitPath, libraryPath };
+  return { allLocal, hasLibrary: LIBRARY_INPUT in inputs, hasKit: KIT_INPUT in inputs, kitPath, libraryPath };
 }
 
 /** Reads the inputs of the flake in `flakeDir`. */
@@ -84,7 +104,7 @@ export async function readFlakeInputs(flakeDir: string, ctx: NixContext): Promis
     try {
       const fromFile = fromLock(JSON.parse(text), flakeDir);
       // A lock written before the kit input was added does not know it: ask flake.nix then.
-      if (fromFile.kitPath !== undefined || !(await mentionsKit(flakeDir))) return fromFile;
+      if (fromFile.hasKit || !(await mentionsKit(flakeDir))) return fromFile;
     } catch {
       // A broken lock: nix will report it; decide from flake.nix meanwhile.
     }
@@ -92,7 +112,7 @@ export async function readFlakeInputs(flakeDir: string, ctx: NixContext): Promis
   const flakeNix = join(flakeDir, "flake.nix");
   // No `inputs` anywhere in the file: nothing to evaluate (saves a nix process on every build).
   if (!(await fs.readFile(flakeNix, "utf8")).includes("inputs"))
-    return { allLocal: true, kitPath: undefined, libraryPath: undefined };
+    return { allLocal: true, hasLibrary: false, hasKit: false, kitPath: undefined, libraryPath: undefined };
   return fromInputs(await nixFlakeInputs(flakeNix, ctx), flakeDir);
 }
 

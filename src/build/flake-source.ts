@@ -21,7 +21,7 @@ export interface FlakeSource {
 }
 
 // nix 2.8 does not decode %-escapes in path: URLs and refuses spaces, so only plain paths can be passed.
-const NIX_SAFE_PATH = /^\/[A-Za-z0-9._+~@=,/-]*$/;
+export const NIX_SAFE_PATH = /^\/[A-Za-z0-9._+~@=,/-]*$/;
 
 async function isDir(p: string): Promise<boolean> {
   return fs.stat(p).then(

@@ -1,5 +1,5 @@
 import { promises as fs } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { MvmError } from "../core/errors.js";
 import { newSpec, type TemplateSpec } from "../core/spec.js";
 import { specTimestamp } from "../core/time.js";
@@ -14,6 +14,8 @@ export interface ApplyOutcome {
   created: boolean;
   /** Spec fields the manifest changed (sizing, or flake/profile with force). */
   changed: string[];
+  /** The mvm.toml the template was built from before, when the project has moved away from there. */
+  movedFrom: string | undefined;
 }
 
 /** The file beside template.json that remembers which mvm.toml the template was built from. */
@@ -32,6 +34,21 @@ export async function recordedManifest(paths: DataPaths, name: string): Promise<
 }
 
 /**
+ * True when the project a template was built from has moved here: its old manifest is gone, and the
+ * template's flake is where this manifest's `flake` pointed from the old place. Moving (or re-cloning)
+ * a project is not the name clash the drift rule guards against, so the template follows it.
+ */
+async function projectMoved(
+  recorded: string | undefined,
+  loaded: LoadedManifest,
+  storedFlake: string,
+): Promise<boolean> {
+  if (recorded === undefined || recorded === loaded.file) return false;
+  if ((await fs.lstat(recorded).catch(() => undefined)) !== undefined) return false;
+  return resolveFlakeRef(loaded.manifest.flake, dirname(recorded)).ref === storedFlake;
+}
+
+/**
  * Creates or updates the template a manifest names. Sizing changes apply (a snapshot taken at other
  * sizes is then refused at start by its fingerprint); a different flake or profile would make the
  * template build something else, so it needs `force`.
@@ -47,6 +64,8 @@ export async function applyManifest(
     const existed = await store.exists(m.name);
     let spec: TemplateSpec;
     const changed: string[] = [];
+    const recorded = await recordedManifest(store.paths, m.name);
+    let movedFrom: string | undefined;
     if (!existed) {
       spec = newSpec({
         template_id: m.name,
@@ -60,7 +79,10 @@ export async function applyManifest(
     } else {
       spec = await store.loadSpec(m.name);
       const drift: string[] = [];
-      if (spec.flake_ref !== flakeRef) drift.push(`flake ${spec.flake_ref} -> ${flakeRef}`);
+      if (spec.flake_ref !== flakeRef) {
+        if (await projectMoved(recorded, loaded, spec.flake_ref)) movedFrom = recorded;
+        else drift.push(`flake ${spec.flake_ref} -> ${flakeRef}`);
+      }
       if (spec.profile !== m.profile) drift.push(`profile ${spec.profile} -> ${m.profile}`);
       if (drift.length > 0 && !opts.force)
         throw new MvmError("exists", `template ${m.name} already exists with another ${drift.join(", ")}`, {
@@ -82,8 +104,8 @@ export async function applyManifest(
       if (changed.length > 0) spec.updated_at = specTimestamp();
     }
     if (!existed || changed.length > 0) await store.writeSpec(spec);
-    if ((await recordedManifest(store.paths, m.name)) !== loaded.file)
+    if (recorded !== loaded.file)
       await writeFileAtomic(sourceFile(store.paths, m.name), `${JSON.stringify({ path: loaded.file })}\n`);
-    return { spec, created: !existed, changed };
+    return { spec, created: !existed, changed, movedFrom };
   });
 }

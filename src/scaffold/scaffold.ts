@@ -19,7 +19,6 @@ export const PROMPT_METADATA_FILE = "mvm-template-prompt.json";
 export const MAX_PROMPT = 8000;
 
 export interface KitInfo {
-  path: string;
   system: NixSystem;
 }
 
@@ -40,7 +39,8 @@ export interface ScaffoldOptions extends PlanOptions {
   /** The directory the scaffold goes into (`--dir`); files are written to <parentDir>/<name>. */
   parentDir: string;
   force: boolean;
-  libraryPath: string;
+  /** The mvmctl version writing the scaffold: its flake names that release's Nix library. */
+  version: string;
   /** Offline only: finds or builds the guest kit (called after planning, so bad input costs nothing). */
   kit?: () => Promise<KitInfo>;
   now?: Date;
@@ -117,12 +117,10 @@ export function renderScaffold(
 export async function scaffold(opts: ScaffoldOptions): Promise<ScaffoldResult> {
   const planned = await planScaffold(opts);
   const target: Target = opts.offline ? "offline" : "nixpkgs";
-  const inputs: FlakeInputs = { libraryPath: opts.libraryPath };
+  const inputs: FlakeInputs = { version: opts.version };
   if (opts.offline) {
     if (!opts.kit) throw new Error("offline scaffolding needs a kit provider");
-    const kit = await opts.kit();
-    inputs.kitPath = kit.path;
-    inputs.system = kit.system;
+    inputs.system = (await opts.kit()).system;
   }
   const files = renderScaffold(opts.name, planned, opts.prompt, target, inputs, opts.now);
   const dir = join(opts.parentDir, opts.name);

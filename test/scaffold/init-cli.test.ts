@@ -46,7 +46,7 @@ describe("template init --local", () => {
       assert.equal(readFileSync(join(dir, ".gitignore"), "utf8"), "result*\nartifacts/\n");
       assert.match(
         readFileSync(join(dir, "README.md"), "utf8"),
-        new RegExp(`mvmctl template build t-${preset}`),
+        new RegExp(`^mvmctl build --snapshot .*\nmvmctl up t-${preset} -d$`, "m"),
       );
       const expected = [
         ".gitignore",
@@ -167,30 +167,16 @@ describe("template init --local", () => {
     assert.equal(readFileSync(join(parent, "taken"), "utf8"), "x");
   });
 
-  test("the library input is the shipped nix/ dir, or MVM_NIX_LIB made absolute", async () => {
+  test("the library input is the release's published flake, whatever MVM_NIX_LIB says", async () => {
     const parent = tempDir("mvm-init-");
-    const shipped = await init(["lib1", "--preset", "http"], parent);
-    assert.equal(shipped.r.code, 0, shipped.r.stderr);
-    const packaged = join(import.meta.dirname, "..", "..", "..", "nix");
-    assert.ok(
-      readFileSync(join(parent, "lib1", "flake.nix"), "utf8").includes(`mvm.url = "path:${packaged}";`),
-      "points at the copy shipped with this mvmctl",
-    );
-    assert.doesNotMatch(shipped.r.stderr, /not at/);
-
-    const cwd = tempDir("mvm-cwd-");
-    const r = await runCli(["template", "init", "lib2", "--local", "--dir", parent, "--preset", "http"], {
+    const r = await runCli(["template", "init", "lib1", "--local", "--dir", parent, "--preset", "http"], {
       dataDir: tempDir(),
-      cwd,
       env: { ...NO_LLM, MVM_NIX_LIB: "my lib" },
     });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /warning: the mvm Nix library is not at .*my lib \(no flake\.nix\)/);
-    assert.ok(
-      readFileSync(join(parent, "lib2", "flake.nix"), "utf8").includes(
-        `mvm = { type = "path"; path = "${join(cwd, "my lib")}"; };`,
-      ),
-    );
+    const flake = readFileSync(join(parent, "lib1", "flake.nix"), "utf8");
+    assert.match(flake, /^ {4}mvm\.url = "github:mvmctl\/mvmctl\/v\d+\.\d+\.\d+\?dir=nix";$/m);
+    assert.doesNotMatch(flake, /path:|my lib/);
   });
 
   test("scaffold-only flags without --local are usage errors", async () => {

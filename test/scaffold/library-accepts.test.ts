@@ -32,9 +32,7 @@ function scaffoldDir(name: string, preset: Preset, offline: boolean): Promise<st
     },
     undefined,
     offline ? "offline" : "nixpkgs",
-    offline
-      ? { libraryPath: nixLibraryDir(), kitPath: kit.dir, system: "x86_64-linux" }
-      : { libraryPath: nixLibraryDir() },
+    offline ? { version: "0.1.0", system: "x86_64-linux" } : { version: "0.1.0" },
   );
   return writeScaffold(dir, files, { force: false }).then(() => dir);
 }

@@ -82,8 +82,8 @@ test("an offline LLM-planned scaffold (web on port 80 + worker) builds, boots, s
   assert.deepEqual(out.plan.inferred_features, ["http", "worker"]);
   const flakeDir = join(work, "combo");
   const flake = readFileSync(join(flakeDir, "flake.nix"), "utf8");
-  assert.match(flake, /mvm-kit = \{ url = "path:\/.*\/kit\/[0-9a-f]+"; flake = false; \};/);
-  assert.doesNotMatch(flake, /nixpkgs|github:/);
+  assert.match(flake, /mvm-kit = \{ url = "github:mvmctl\/mvmctl\/v[0-9.]+"; flake = false; \};/);
+  assert.doesNotMatch(flake, /nixpkgs|path:/);
 
   const image = await buildFlakeImage(flakeDir);
   vm = await bootQemu({ image, workDir: join(work, "vm"), forward: [80] });

@@ -18,9 +18,6 @@ import type { Target } from "../../src/scaffold/render/workloads.js";
 import { tempDir } from "../helpers/cli.js";
 import { type GuestArgs, mkGuestArgs, nixEvalJson, nixParse, shellSyntaxErrors } from "./guest-text.js";
 
-const LIB = "/opt/mvmctl/nix";
-const KIT = "/var/lib/mvm data/kit/0123abcd"; // a space: forces the attribute form of a path input
-
 function planned(plan: TemplatePlan, mode: "preset" | "llm" = "preset"): PlannedTemplate {
   return {
     plan,
@@ -29,9 +26,7 @@ function planned(plan: TemplatePlan, mode: "preset" | "llm" = "preset"): Planned
 }
 
 function inputsFor(target: Target): FlakeInputs {
-  return target === "offline"
-    ? { libraryPath: LIB, kitPath: KIT, system: "x86_64-linux" }
-    : { libraryPath: LIB };
+  return target === "offline" ? { version: "1.2.3", system: "x86_64-linux" } : { version: "1.2.3" };
 }
 
 /** Renders and writes a scaffold, then parses it, evaluates it and syntax-checks every shell fragment. */
@@ -73,7 +68,8 @@ describe("flake rendering", () => {
       const { dir, flake, args } = await renderAndCheck("demo-app", planned(presetPlan(preset)), "nixpkgs");
       assert.equal(args.name, "demo-app");
       assert.equal(args.hostname, "demo-app");
-      assert.match(flake, /mvm\.url = "path:\/opt\/mvmctl\/nix";/);
+      assert.match(flake, /^ {4}mvm\.url = "github:mvmctl\/mvmctl\/v1\.2\.3\?dir=nix";$/m);
+      assert.doesNotMatch(flake, /path:|(url|path) = "\//, "names no path on the host");
       assert.match(flake, /nixpkgs\.url = "github:NixOS\/nixpkgs\/nixos-25\.11";/);
       assert.doesNotMatch(flake, /my-vm|my-\w+-vm/, "no placeholder names");
       const services = Object.keys(args.services).sort();
@@ -91,13 +87,12 @@ describe("flake rendering", () => {
     });
 
   for (const preset of OFFLINE_PRESETS)
-    test(`preset ${preset} (offline) has only local inputs and busybox commands`, async () => {
+    test(`preset ${preset} (offline) names the release's library and a kit stand-in, no nixpkgs, busybox commands`, async () => {
       const { flake, args } = await renderAndCheck("demo", planned(presetPlan(preset)), "offline");
-      assert.doesNotMatch(flake, /nixpkgs|github:|https?:\/\/(?!127\.0\.0\.1)/, "no network inputs");
-      assert.match(
-        flake,
-        /mvm-kit = \{ type = "path"; path = "\/var\/lib\/mvm data\/kit\/0123abcd"; flake = false; \};/,
-      );
+      assert.doesNotMatch(flake, /nixpkgs[.,]|https?:\/\/(?!127\.0\.0\.1)/, "no nixpkgs, no URLs");
+      assert.doesNotMatch(flake, /path:|(url|path) = "\//, "names no path on the host");
+      assert.match(flake, /^ {4}mvm\.url = "github:mvmctl\/mvmctl\/v1\.2\.3\?dir=nix";$/m);
+      assert.match(flake, /^ {4}mvm-kit = \{ url = "github:mvmctl\/mvmctl\/v1\.2\.3"; flake = false; \};$/m);
       assert.match(flake, /packages\.\$\{system\}\.default = mvm\.lib\.\$\{system\}\.mkGuest/);
       for (const s of Object.values(args.services)) assert.doesNotMatch(s.command, /\/nix\/store/);
     });

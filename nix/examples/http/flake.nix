@@ -1,9 +1,10 @@
 {
   description = "mvm example: busybox httpd on port 8080, health checked over HTTP";
 
-  inputs.mvm.url = "path:/usr/local/share/mvmctl/nix";
-  inputs.mvm-kit.url = "path:/root/.mvm/kit/current";
-  inputs.mvm-kit.flake = false;
+  # Offline: `mvmctl build` supplies both inputs (--override-input): mvm with the library installed
+  # with it, mvm-kit with this machine's guest kit (<data>/kit/<hash>). They name no host path.
+  inputs.mvm.url = "github:mvmctl/mvmctl?dir=nix";
+  inputs.mvm-kit = { url = "github:mvmctl/mvmctl"; flake = false; };
 
   outputs = { self, mvm, mvm-kit, ... }:
     let system = "x86_64-linux"; in {

@@ -59,6 +59,10 @@ export function registerManifestBuild(program: Command, ctx: CliContext): void {
       const name = loaded.manifest.name;
       const applied = await applyManifest(ctx.store, loaded, { force: Boolean(opts.force) });
       if (!opts.json) {
+        if (applied.movedFrom !== undefined)
+          info(
+            `The project moved from ${applied.movedFrom}; template '${name}' follows it to ${loaded.file}`,
+          );
         if (applied.created) info(`Created template '${name}' from ${loaded.file}`);
         else if (applied.changed.length > 0)
           info(`Updated template '${name}' from ${loaded.file} (${applied.changed.join(", ")})`);
@@ -78,6 +82,7 @@ export function registerManifestBuild(program: Command, ctx: CliContext): void {
           manifest: loaded.file,
           created: applied.created,
           changed: applied.changed,
+          moved_from: applied.movedFrom ?? null,
           ...resultJson(result),
           ...(snap ? { snapshot: snap } : {}),
         });

@@ -1,3 +1,4 @@
+import { kitPlaceholderRef, libraryFlakeRef } from "../../core/library-ref.js";
 import { assertRenderablePlan } from "../plan.js";
 import type { PlanOrigin, TemplatePlan } from "../model.js";
 import { indent, nixAttr, nixFragment, nixStr } from "./nix-text.js";
@@ -6,18 +7,19 @@ import { type GuestWorkload, type Target, workloadFor } from "./workloads.js";
 // Renders flake.nix. Two shapes share one workload description (workloads.ts):
 // - default: nixpkgs plus our Nix library, with packages for both systems mkGuest supports, so the host's
 //   system (x86_64-linux or aarch64-linux) is always there (the original hard-coded aarch64-linux);
-// - offline: only local inputs (our Nix library and the guest kit), for the kit's system.
-// The library is a path input pointing at the copy shipped with this mvmctl, so it matches the CLI.
+// - offline: our Nix library and the guest kit only, for the kit's system.
+// Neither names a path on this host: the library is the published flake of the release that wrote the
+// scaffold, the kit a stand-in, and `mvmctl build` points both at this machine's copies
+// (--override-input), so the project builds offline from any checkout directory and keeps building
+// after mvmctl or its data dir moves.
 
 export const NIXPKGS_URL = "github:NixOS/nixpkgs/nixos-25.11";
 export const SYSTEMS = ["x86_64-linux", "aarch64-linux"] as const;
 export type NixSystem = (typeof SYSTEMS)[number];
 
 export interface FlakeInputs {
-  /** Absolute path of our Nix library (the directory holding its flake.nix). */
-  libraryPath: string;
-  /** Offline only: absolute path of the guest kit directory. */
-  kitPath?: string;
+  /** The mvmctl version writing the scaffold: the release whose library the flake names. */
+  version: string;
   /** Offline only: the kit's system. */
   system?: NixSystem;
 }
@@ -30,20 +32,16 @@ export interface FlakeRequest {
   inputs: FlakeInputs;
 }
 
-/** Characters that a `path:` URL carries verbatim (Nix 2.8 does not percent-decode path URLs). */
-const URL_SAFE_PATH = /^\/[A-Za-z0-9._/+-]*$/;
+const LIBRARY_COMMENT = [
+  "# mvmctl's Nix library (mkGuest) as published with this release. `mvmctl build` uses the copy",
+  "# installed with it instead (--override-input mvm), so a build needs no network for it.",
+];
 
-/**
- * A path input: the short `url = "path:…"` form when the path is URL-safe, else the attribute form,
- * which takes any path (spaces included).
- */
-function pathInput(input: string, path: string, extra = ""): string {
-  if (URL_SAFE_PATH.test(path)) {
-    if (!extra) return `${input}.url = ${nixStr(`path:${path}`)};`;
-    return `${input} = { url = ${nixStr(`path:${path}`)};${extra} };`;
-  }
-  return `${input} = { type = "path"; path = ${nixStr(path)};${extra} };`;
-}
+const KIT_COMMENT = [
+  "# The offline guest kit (kernel, modules, busybox, agent) is built on each machine from its own",
+  "# packages, so no published reference holds it: `mvmctl build` points this input at this",
+  "# machine's kit (--override-input mvm-kit; `mvmctl kit build` prints where it is).",
+];
 
 function description(name: string, plan: TemplatePlan, origin: PlanOrigin): string {
   const how =
@@ -127,7 +125,8 @@ function nixpkgsFlake(req: FlakeRequest, w: GuestWorkload): string {
     `  description = ${nixStr(description(req.name, req.plan, req.origin))};`,
     "",
     "  inputs = {",
-    `    ${pathInput("mvm", req.inputs.libraryPath)}`,
+    ...LIBRARY_COMMENT.map((l) => `    ${l}`),
+    `    mvm.url = ${nixStr(libraryFlakeRef(req.inputs.version))};`,
     `    nixpkgs.url = ${nixStr(NIXPKGS_URL)};`,
     "  };",
     "",
@@ -147,16 +146,18 @@ function nixpkgsFlake(req: FlakeRequest, w: GuestWorkload): string {
 }
 
 function offlineFlake(req: FlakeRequest, w: GuestWorkload): string {
-  const { kitPath, system } = req.inputs;
-  if (!kitPath || !system) throw new Error("offline flake needs the kit path and system");
+  const { system, version } = req.inputs;
+  if (!system) throw new Error("offline flake needs the kit's system");
   return [
     "{",
     `  description = ${nixStr(description(req.name, req.plan, req.origin))};`,
     "",
-    "  # Local inputs only: builds with no network.",
+    "  # No nixpkgs: with the inputs `mvmctl build` supplies, this builds with no network.",
     "  inputs = {",
-    `    ${pathInput("mvm", req.inputs.libraryPath)}`,
-    `    ${pathInput("mvm-kit", kitPath, " flake = false;")}`,
+    ...LIBRARY_COMMENT.map((l) => `    ${l}`),
+    `    mvm.url = ${nixStr(libraryFlakeRef(version))};`,
+    ...KIT_COMMENT.map((l) => `    ${l}`),
+    `    mvm-kit = { url = ${nixStr(kitPlaceholderRef(version))}; flake = false; };`,
     "  };",
     "",
     "  outputs = { self, mvm, mvm-kit, ... }:",

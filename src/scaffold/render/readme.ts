@@ -12,18 +12,18 @@ export function renderReadme(name: string, plan: TemplatePlan, origin: PlanOrigi
       `${plan.features.length ? `; features: ${plan.features.join(", ")}` : ""}).`,
     "",
     target === "offline"
-      ? "This flake has only local inputs (the mvm Nix library and the offline guest kit): it builds with no network."
-      : "This flake takes programs from nixpkgs and builds for x86_64-linux and aarch64-linux.",
+      ? "This flake needs no nixpkgs: `mvmctl build` gives it the mvm Nix library installed with mvmctl and this machine's offline guest kit, so it builds with no network."
+      : "This flake takes programs from nixpkgs and builds for x86_64-linux and aarch64-linux; `mvmctl build` gives it the mvm Nix library installed with mvmctl.",
     "",
     "## Next steps",
     "",
     "```sh",
-    `mvmctl template create ${name} --flake .`,
-    `mvmctl template build ${name}`,
-    `mvmctl template build ${name} --snapshot   # boot once, wait for health checks, save a snapshot`,
+    "mvmctl build              # creates or updates the template mvm.toml describes, and builds it",
+    "mvmctl build --snapshot   # boot once, wait for health checks, save a snapshot",
+    `mvmctl up ${name} -d`,
     "```",
     "",
-    "Edit `flake.nix` to change packages, services and health checks.",
+    "Edit `flake.nix` to change packages, services and health checks, `mvm.toml` for the name and sizing.",
   ];
   if (origin.mode !== "preset")
     lines.push(

@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { MvmError, usageError } from "../../../core/errors.js";
-import { ensureKit, nixLibraryDir } from "../../../kit/index.js";
+import { ensureKit } from "../../../kit/index.js";
 import { parseManifest } from "../../../kit/manifest.js";
 import { isPreset, type PlannedTemplate, type Preset, PRESETS } from "../../../scaffold/model.js";
 import { PLANNER_CHOICES, type PlannerChoice, parsePlannerChoice } from "../../../scaffold/planners/index.js";
@@ -51,21 +51,17 @@ function parsePreset(v: string): Preset {
   return v;
 }
 
-/** Our Nix library: the copy shipped with this mvmctl, or MVM_NIX_LIB. */
-function libraryPath(): string {
-  const override = process.env.MVM_NIX_LIB?.trim();
-  const dir = override ? resolve(override) : nixLibraryDir();
-  return dir;
-}
-
-/** The offline guest kit (a content-addressed dir under <data>/kit), built on demand by the kit module. */
+/**
+ * The offline guest kit (a content-addressed dir under <data>/kit), built on demand by the kit module:
+ * the flake is written for its system. The flake does not name the kit's directory; the build does.
+ */
 async function offlineKit(paths: DataPaths, quiet: boolean): Promise<KitInfo> {
   if (!quiet) info("Preparing the offline guest kit...");
   const kit = await ensureKit(paths, quiet ? {} : { onProgress: (m) => info(`kit: ${m}`) });
   // The kit says which system its kernel and busybox are for; the flake must build for that one.
   const manifest = parseManifest(await fs.readFile(join(kit.dir, "kit.json"), "utf8"));
   if (!manifest) throw new MvmError("corrupt", `the guest kit at ${kit.dir} has no valid kit.json`);
-  return { path: kit.dir, system: manifest.system };
+  return { system: manifest.system };
 }
 
 function planJson(name: string, p: PlannedTemplate, prompt: string | undefined) {
@@ -123,17 +119,11 @@ async function initLocal(ctx: CliContext, name: string, opts: InitOpts): Promise
     else printPlan(name, planned);
     return;
   }
-  const lib = libraryPath();
-  const libFlake = await fs.stat(resolve(lib, "flake.nix")).catch(() => undefined);
-  if (!libFlake?.isFile())
-    warn(
-      `the mvm Nix library is not at ${lib} (no flake.nix): the scaffold will not build until it is (MVM_NIX_LIB)`,
-    );
   const result = await scaffold({
     ...common,
     parentDir: resolve(opts.dir),
     force: Boolean(opts.force),
-    libraryPath: lib,
+    version: VERSION,
     kit: () => offlineKit(ctx.paths, Boolean(opts.json)),
   });
   if (opts.json) {
