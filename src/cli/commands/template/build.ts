@@ -3,8 +3,8 @@ import { type BuildResult, buildTemplate } from "../../../build/build-template.j
 import { buildVariants } from "../../../build/variants.js";
 import { MvmError } from "../../../core/errors.js";
 import { formatBytes } from "../../../core/sizes.js";
-import { BuildProgressView } from "../../../ui/build-progress.js";
-import { info, printJson, success, warn } from "../../../ui/output.js";
+import { BuildProgressView } from "../../ui/build-progress.js";
+import { info, printJson, success, warn } from "../../ui/output.js";
 import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../vm/backends.js";
 import { snapshotTemplate } from "../../../vm/template-snapshot.js";
 import type { CliContext } from "../../context.js";

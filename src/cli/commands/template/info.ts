@@ -3,8 +3,8 @@ import { recordedManifest } from "../../../manifest/apply.js";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { templateHealth, unhealthyError } from "../../../store/health.js";
-import { printJson, printLine } from "../../../ui/output.js";
-import { sanitize } from "../../../ui/sanitize.js";
+import { printJson, printLine } from "../../ui/output.js";
+import { sanitize } from "../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

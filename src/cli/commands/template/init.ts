@@ -8,8 +8,8 @@ import { isPreset, type PlannedTemplate, type Preset, PRESETS } from "../../../s
 import { PLANNER_CHOICES, type PlannerChoice, parsePlannerChoice } from "../../../scaffold/planners/index.js";
 import { type KitInfo, planScaffold, scaffold } from "../../../scaffold/scaffold.js";
 import type { DataPaths } from "../../../store/paths.js";
-import { info, printJson, printLine, success, warn } from "../../../ui/output.js";
-import { sanitize } from "../../../ui/sanitize.js";
+import { info, printJson, printLine, success, warn } from "../../ui/output.js";
+import { sanitize } from "../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 import { VERSION } from "../../version.js";

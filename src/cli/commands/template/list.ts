@@ -4,8 +4,8 @@ import type { Command } from "commander";
 import { withRegistry } from "../../../registry/open.js";
 import { type TemplateHealthStatus, templateHealth } from "../../../store/health.js";
 import type { TemplateStore } from "../../../store/templates.js";
-import { paint, printJson, printLine } from "../../../ui/output.js";
-import { sanitize } from "../../../ui/sanitize.js";
+import { paint, printJson, printLine } from "../../ui/output.js";
+import { sanitize } from "../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 
 interface TemplateRow {

@@ -5,7 +5,7 @@ import { formatBytes } from "../../../core/sizes.js";
 import { withRegistry } from "../../../registry/open.js";
 import { silentProgress, StderrProgress } from "../../../registry/progress.js";
 import { pullRevision } from "../../../registry/pull.js";
-import { info, printJson, success } from "../../../ui/output.js";
+import { info, printJson, success } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

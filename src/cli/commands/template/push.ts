@@ -6,7 +6,7 @@ import { resolveLayout } from "../../../registry/location.js";
 import { withRegistry } from "../../../registry/open.js";
 import { silentProgress, StderrProgress } from "../../../registry/progress.js";
 import { pushRevision } from "../../../registry/push.js";
-import { info, printJson, printLine, success, warn } from "../../../ui/output.js";
+import { info, printJson, printLine, success, warn } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

@@ -1,4 +1,4 @@
-import { isMvmError, messageOf } from "../core/errors.js";
+import { isMvmError, messageOf } from "../../core/errors.js";
 import { paint } from "./output.js";
 import { sanitize } from "./sanitize.js";
 

@@ -1,5 +1,5 @@
 import { StringDecoder } from "node:string_decoder";
-import { cutMarker, escapeChar, MAX_MESSAGE_LINE, sanitize } from "../core/untrusted-text.js";
+import { cutMarker, escapeChar, MAX_MESSAGE_LINE, sanitize } from "../../core/untrusted-text.js";
 
 export { MAX_MESSAGE_LINE, sanitize };
 

@@ -1,4 +1,4 @@
-import { redactSecrets } from "../core/secrets.js";
+import { redactSecrets } from "../../core/secrets.js";
 import { sanitize } from "./sanitize.js";
 
 // Where output goes: results to stdout (JSON when --json), human progress and warnings to stderr so that
