@@ -3,10 +3,10 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { flakeLockHash } from "../../src/build/lock-hash.js";
-import { sparseCopy } from "../../src/build/materialize.js";
-import { NixLogParser } from "../../src/build/nix/internal-json.js";
-import { hashLiterals, hashMismatches } from "../../src/build/update-hash.js";
+import { flakeLockHash } from "../../src/builder/lock-hash.js";
+import { sparseCopy } from "../../src/builder/materialize.js";
+import { NixLogParser } from "../../src/builder/nix/internal-json.js";
+import { hashLiterals, hashMismatches } from "../../src/builder/update-hash.js";
 import { scratch } from "./helpers.js";
 
 const nixArgs = ["--extra-experimental-features", "nix-command flakes"];

@@ -17,7 +17,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { packRootfs } from "../../src/build/rootfs-pack.js";
+import { packRootfs } from "../../src/builder/rootfs-pack.js";
 import { MvmError } from "../../src/core/errors.js";
 
 // packRootfs with the real mke2fs/debugfs/e2fsck: identical trees give identical images whatever

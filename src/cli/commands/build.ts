@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { buildTemplate } from "../../build/build-template.js";
+import { buildTemplate } from "../../builder/build-template.js";
 import { applyManifest } from "../../manifest/apply.js";
 import { resolveManifest } from "../../manifest/locate.js";
 import { BuildProgressView } from "../ui/build-progress.js";

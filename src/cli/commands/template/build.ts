@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { type BuildResult, buildTemplate } from "../../../build/build-template.js";
-import { buildVariants } from "../../../build/variants.js";
+import { type BuildResult, buildTemplate } from "../../../builder/build-template.js";
+import { buildVariants } from "../../../builder/variants.js";
 import { MvmError } from "../../../core/errors.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { BuildProgressView } from "../../ui/build-progress.js";
