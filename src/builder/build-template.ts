@@ -11,6 +11,7 @@ import {
   SNAPSHOT_FILES,
 } from "../core/artifacts.js";
 import { newChecksums } from "../core/checksums.js";
+import type { BuildProgress } from "../core/build-events.js";
 import { MvmError } from "../core/errors.js";
 import type { TemplateRevision } from "../core/revision.js";
 import { toJson } from "../core/schema.js";
@@ -26,7 +27,6 @@ import { installNew, replaceInto } from "./install.js";
 import { offlineInputOverrides } from "./offline-inputs.js";
 import { onInterrupt } from "./interrupt.js";
 import { flakeLockHash } from "./lock-hash.js";
-import type { NixEvent } from "./nix/internal-json.js";
 import { BuildLog } from "./nix/log-file.js";
 import { NixFailure, type NixContext, nixBuild, nixClosureBytes, storeHash } from "./nix/ops.js";
 import { inspectOutput } from "./output-contract.js";
@@ -37,11 +37,6 @@ import { updateFodHash } from "./update-hash.js";
 // `template build` as a service: flake → nix build → revision directory → `current`. The command file
 // only parses flags and renders; `build --snapshot` (run issue) calls this first and then snapshots the
 // revision it returns.
-
-export type BuildProgress =
-  | { stage: "step"; message: string }
-  | { stage: "warning"; message: string }
-  | { stage: "nix"; event: NixEvent };
 
 export interface BuildRequest {
   /** Make nix rebuild this template's output (`--rebuild`) and re-create its revision. */

@@ -1,17 +1,9 @@
+import type { NixEvent } from "../../core/build-events.js";
+
 // Parses the `--log-format internal-json` stream that nix writes on stderr: one `@nix {…}` JSON object
 // per line (anything else is plain text). We turn it into a few events the build cares about: which
 // derivation is being built, its log lines, other long activities (copying, downloading), and
 // warnings / errors, with nix's colour codes removed.
-
-export type NixEvent =
-  | { kind: "build-start"; id: number; drv: string; name: string; text: string }
-  | { kind: "activity-start"; id: number; text: string }
-  | { kind: "stop"; id: number }
-  | { kind: "log"; id: number; name: string | undefined; line: string }
-  | { kind: "phase"; id: number; name: string | undefined; phase: string }
-  | { kind: "progress"; done: number; expected: number; running: number; failed: number }
-  | { kind: "message"; level: number; text: string }
-  | { kind: "raw"; text: string };
 
 // Activity and result type numbers from nix's logging.hh.
 const ACT_COPY_PATH = 100;

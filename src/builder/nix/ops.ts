@@ -1,5 +1,5 @@
 import { MvmError } from "../../core/errors.js";
-import type { NixEvent } from "./internal-json.js";
+import type { NixEvent } from "../../core/build-events.js";
 import type { BuildLog } from "./log-file.js";
 import { type NixOutcome, runNix } from "./run.js";
 

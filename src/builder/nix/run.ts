@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { MvmError } from "../../core/errors.js";
 import { lookupTool, toolLabel, toolMissingError } from "../../host/tools.js";
 import type { BuildLog } from "./log-file.js";
-import { logFileLine, type NixEvent, NixLogParser } from "./internal-json.js";
+import type { NixEvent } from "../../core/build-events.js";
+import { logFileLine, NixLogParser } from "./internal-json.js";
 
 // Every nix invocation goes through here: argv only (never a shell), flakes enabled, single-user root
 // settings, machine-readable progress on stderr, and the exit status always checked by the caller.

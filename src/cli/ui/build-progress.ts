@@ -1,4 +1,4 @@
-import type { BuildProgress } from "../../builder/build-template.js";
+import type { BuildProgress } from "../../core/build-events.js";
 import { paint } from "./output.js";
 import { sanitize } from "./sanitize.js";
 import { StatusLine } from "./status-line.js";
