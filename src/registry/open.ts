@@ -1,6 +1,6 @@
-import { FileTransport } from "./file.js";
+import { FileTransport } from "./transports/file.js";
 import { type RegistryLocation, resolveRegistry } from "./location.js";
-import type { RegistryTransport } from "./transport.js";
+import type { RegistryTransport } from "./transports/transport.js";
 
 /** The transport for a resolved location; each kind lives in its own file. */
 export async function openTransport(loc: RegistryLocation): Promise<RegistryTransport> {
@@ -8,11 +8,11 @@ export async function openTransport(loc: RegistryLocation): Promise<RegistryTran
     case "file":
       return new FileTransport(loc);
     case "s3": {
-      const { S3Transport } = await import("./s3.js");
+      const { S3Transport } = await import("./transports/s3.js");
       return new S3Transport(loc);
     }
     case "oci": {
-      const { OciTransport } = await import("./oci.js");
+      const { OciTransport } = await import("./transports/oci.js");
       return OciTransport.open(loc);
     }
   }

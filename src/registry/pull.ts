@@ -21,7 +21,7 @@ import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
 import { checkClaimedSizes, checkRecordedSizes } from "./size-claims.js";
-import type { RegistryTransport } from "./transport.js";
+import type { RegistryTransport } from "./transports/transport.js";
 
 // pull: download into a hidden staging directory next to the revisions, checking every
 // SHA-256 while the bytes stream in; then, holding the template lock, rename the revision into place,

@@ -23,7 +23,7 @@ import { mapLimit } from "./limit.js";
 import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { SPARSE_ENCODING } from "./sparse.js";
-import type { RegistryTransport, RemoteTag, StoredObject, TagGuard } from "./transport.js";
+import type { RegistryTransport, RemoteTag, StoredObject, TagGuard } from "./transports/transport.js";
 
 // push: every file a pulled revision needs to run (spec, revision.json, kernel,
 // initrd, rootfs, snapshot files), objects first, then the index (checksums.json / manifest), then

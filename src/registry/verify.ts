@@ -11,7 +11,7 @@ import type { TemplateStore } from "../store/templates.js";
 import { remoteRevision } from "./pull.js";
 import type { RegistryLayout } from "./index.js";
 import { ORIGINAL_KERNEL, originalRevisionJson, pushedSpec } from "./push.js";
-import type { RegistryTransport } from "./transport.js";
+import type { RegistryTransport } from "./transports/transport.js";
 
 // verify: every file of a local revision against its checksums.json, or (--remote)
 // against the registry's index of the same revision, whose objects must also be present.

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { MvmError } from "../../src/core/errors.js";
 import { parseRegistryUrl } from "../../src/registry/location.js";
 import { openTransport } from "../../src/registry/open.js";
-import type { RegistryTransport } from "../../src/registry/transport.js";
+import type { RegistryTransport } from "../../src/registry/transports/transport.js";
 import { errorLines } from "../build/helpers.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 import { makeRevision } from "./fixtures.js";

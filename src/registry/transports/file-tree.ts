@@ -1,7 +1,7 @@
 import { constants, promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { MvmError } from "../core/errors.js";
+import { MvmError } from "../../core/errors.js";
 
 // The inside of a file:// registry is as untrusted as any remote registry (a shared directory, a mounted
 // disk): nothing in it is followed through a symlink. Every path below the root is checked component

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { MvmError } from "../core/errors.js";
+import { MvmError } from "../../core/errors.js";
 
 // Docker credential helpers (`credsStore` / `credHelpers` in the Docker config): the program
 // `docker-credential-<name>` is run with the single argument `get`, the registry's host on stdin, and

@@ -12,14 +12,14 @@ import {
   type S3ClientConfig,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
-import { CHECKSUMS_FILE } from "../core/artifacts.js";
-import { MvmError } from "../core/errors.js";
-import { revisionProblem, templateNameProblem } from "../core/names.js";
-import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
-import { describeLocation, type S3Location, templateKey } from "./location.js";
-import { retryAttempts } from "./retry.js";
-import { sameTag, tagConflict } from "./tags.js";
+import { MAX_METADATA_BYTES } from "../../core/artifact-limits.js";
+import { CHECKSUMS_FILE } from "../../core/artifacts.js";
+import { MvmError } from "../../core/errors.js";
+import { revisionProblem, templateNameProblem } from "../../core/names.js";
+import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
+import { describeLocation, type S3Location, templateKey } from "../location.js";
+import { retryAttempts } from "../retry.js";
+import { sameTag, tagConflict } from "../tags.js";
 import type {
   RegistryTransport,
   RemoteTag,

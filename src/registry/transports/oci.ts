@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
-import { canonicalJson } from "../core/canonical-json.js";
-import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
-import { MvmError } from "../core/errors.js";
-import { revisionProblem, templateNameProblem } from "../core/names.js";
-import { readLimited } from "./idle.js";
-import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
-import { describeLocation, type OciLocation } from "./location.js";
+import { canonicalJson } from "../../core/canonical-json.js";
+import { MAX_METADATA_BYTES } from "../../core/artifact-limits.js";
+import { MvmError } from "../../core/errors.js";
+import { revisionProblem, templateNameProblem } from "../../core/names.js";
+import { readLimited } from "../idle.js";
+import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
+import { describeLocation, type OciLocation } from "../location.js";
 import { basicHeader, fetchToken, type OciCredentials, ociCredentials, parseChallenge } from "./oci-auth.js";
-import { TransientError } from "./retry.js";
-import { sameTag, tagConflict } from "./tags.js";
+import { TransientError } from "../retry.js";
+import { sameTag, tagConflict } from "../tags.js";
 import type {
   RegistryTransport,
   RemoteTag,

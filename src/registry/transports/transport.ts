@@ -1,4 +1,4 @@
-import type { Encoding, RemoteIndex } from "./index.js";
+import type { Encoding, RemoteIndex } from "../index.js";
 
 // One interface for every registry kind. A transport moves opaque stored objects (already encoded)
 // and the revision index; push, pull and verify (push.ts, pull.ts, verify.ts) do the rest, so adding

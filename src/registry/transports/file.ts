@@ -1,16 +1,16 @@
 import { createHash } from "node:crypto";
 import { constants as fsConstants, promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
-import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
-import { CHECKSUMS_FILE } from "../core/artifacts.js";
-import { MvmError } from "../core/errors.js";
-import { revisionProblem, templateNameProblem } from "../core/names.js";
-import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
+import { MAX_METADATA_BYTES } from "../../core/artifact-limits.js";
+import { CHECKSUMS_FILE } from "../../core/artifacts.js";
+import { MvmError } from "../../core/errors.js";
+import { revisionProblem, templateNameProblem } from "../../core/names.js";
+import { fsyncDir, tempSibling, writeFileAtomic } from "../../store/atomic.js";
 import { RegistryTree } from "./file-tree.js";
-import { fileMode } from "./modes.js";
-import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
-import type { FileLocation } from "./location.js";
-import { sameTag, tagConflict } from "./tags.js";
+import { fileMode } from "../modes.js";
+import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
+import type { FileLocation } from "../location.js";
+import { sameTag, tagConflict } from "../tags.js";
 import type {
   RegistryTransport,
   RemoteTag,

@@ -1,8 +1,8 @@
 import { promises as fs } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { MvmError } from "../core/errors.js";
-import { rememberSecret } from "../core/secrets.js";
+import { MvmError } from "../../core/errors.js";
+import { rememberSecret } from "../../core/secrets.js";
 import { credentialsFromHelper } from "./credential-helper.js";
 
 // Credentials and authentication for the OCI distribution API: basic auth, and bearer tokens obtained
