@@ -21,7 +21,7 @@ import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
 import { checkClaimedSizes, checkRecordedSizes } from "./size-claims.js";
-import type { RegistryTransport } from "./transports/transport.js";
+import { isDigestAddressed, type RegistryTransport } from "./transports/transport.js";
 
 // pull: download into a hidden staging directory next to the revisions, checking every
 // SHA-256 while the bytes stream in; then, holding the template lock, rename the revision into place,
@@ -336,7 +336,7 @@ export async function pullRevision(
       await store.setCurrent(template, rev);
     });
     created.length = 0;
-    digest = await transport.digestOf?.(template, rev);
+    digest = isDigestAddressed(transport) ? await transport.digestOf(template, rev) : undefined;
     if (digest) await recordDigest(store, template, digest, rev);
     if (localTag !== undefined)
       await updateRefs(store, template, (refs) => {

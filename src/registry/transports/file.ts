@@ -1,22 +1,24 @@
 import { createHash } from "node:crypto";
 import { constants as fsConstants, promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { MAX_METADATA_BYTES } from "../../core/artifact-limits.js";
 import { CHECKSUMS_FILE } from "../../core/artifacts.js";
-import { MvmError } from "../../core/errors.js";
+import { MvmError, usageError } from "../../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../../core/names.js";
 import { fsyncDir, tempSibling, writeFileAtomic } from "../../store/atomic.js";
 import { RegistryTree } from "./file-tree.js";
 import { fileMode } from "../modes.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
-import type { FileLocation } from "../location.js";
 import { sameTag, tagConflict } from "../tags.js";
 import type {
+  Copier,
   RegistryTransport,
   RemoteTag,
   RemoteTemplate,
   TagGuard,
   StoredObject,
+  TransportKind,
   UploadBody,
   Uploaded,
 } from "./transport.js";
@@ -27,15 +29,35 @@ import type {
 // half an object; `current` is written last by the push service. Nothing inside the root is followed
 // through a symlink, and documents (index, `current`) are read only up to MAX_METADATA_BYTES.
 
+export interface FileLocation {
+  kind: "file";
+  root: string;
+}
+
+export const fileKind: TransportKind<FileLocation> = {
+  scheme: "file",
+  layouts: ["mvm", "original"],
+  credentialHint: "Remove the user:password@ part; file:// registries need no credentials.",
+  parse(url) {
+    try {
+      return { kind: "file", root: fileURLToPath(url.trim()) };
+    } catch (e) {
+      throw usageError(`invalid registry ${JSON.stringify(url)}: ${(e as Error).message}`);
+    }
+  },
+  describe: (loc) => `file://${loc.root}`,
+  open: async (loc) => new FileTransport(loc),
+};
+
 const FLUSH_EVERY = 32 << 20;
 
-export class FileTransport implements RegistryTransport {
+export class FileTransport implements RegistryTransport, Copier {
   readonly kind = "file" as const;
   readonly display: string;
   private readonly tree: RegistryTree;
 
   constructor(private readonly loc: FileLocation) {
-    this.display = `file://${loc.root}`;
+    this.display = fileKind.describe(loc);
     this.tree = new RegistryTree(loc.root);
   }
 

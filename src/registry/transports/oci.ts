@@ -1,15 +1,16 @@
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../../core/canonical-json.js";
 import { MAX_METADATA_BYTES } from "../../core/artifact-limits.js";
-import { MvmError } from "../../core/errors.js";
+import { MvmError, usageError } from "../../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../../core/names.js";
 import { readLimited } from "../idle.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
-import { describeLocation, type OciLocation } from "../location.js";
+import { cleanPrefix, insecureAllowed } from "./location-rules.js";
 import { basicHeader, fetchToken, type OciCredentials, ociCredentials, parseChallenge } from "./oci-auth.js";
 import { TransientError } from "../retry.js";
 import { sameTag, tagConflict } from "../tags.js";
 import type {
+  DigestAddressed,
   RegistryTransport,
   RemoteTag,
   TagGuard,
@@ -17,6 +18,7 @@ import type {
   StoredObject,
   UploadBody,
   Uploaded,
+  TransportKind,
 } from "./transport.js";
 
 /** How long a moved OCI tag must stay put before the push that moved it counts as the winner. */
@@ -83,7 +85,72 @@ function sha256(data: Buffer | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-export class OciTransport implements RegistryTransport {
+export interface OciLocation {
+  kind: "oci";
+  /** host[:port] */
+  host: string;
+  /** Repository path under which each template is one repository: <repository>/<template>. */
+  repository: string;
+  scheme: "https" | "http";
+  /**
+   * A manifest digest (`@sha256:…`) or tag (`:tag`) given after the repository: pull and verify read
+   * that manifest instead of the `current` tag, and nothing can be pushed to such a location.
+   */
+  reference?: string;
+}
+
+function parseOciUrl(url: string, rest: string, env: NodeJS.ProcessEnv): OciLocation {
+  const slash = rest.indexOf("/");
+  const host = slash < 0 ? rest : rest.slice(0, slash);
+  let repository = slash < 0 ? "" : cleanPrefix(rest.slice(slash + 1));
+  let reference: string | undefined;
+  const at = repository.indexOf("@");
+  const lastSegment = repository.slice(repository.lastIndexOf("/") + 1);
+  if (at >= 0) {
+    reference = repository.slice(at + 1);
+    repository = repository.slice(0, at);
+    if (!/^sha256:[0-9a-f]{64}$/.test(reference))
+      throw usageError(
+        `invalid OCI digest ${JSON.stringify(reference.slice(0, 80))} in ${JSON.stringify(url)}: expected sha256:<64 hex digits>`,
+      );
+  } else if (lastSegment.includes(":")) {
+    const colon = repository.lastIndexOf(":");
+    reference = repository.slice(colon + 1);
+    repository = repository.slice(0, colon);
+    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(reference))
+      throw usageError(`invalid OCI tag ${JSON.stringify(reference.slice(0, 80))} in ${JSON.stringify(url)}`);
+  }
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host))
+    throw usageError(`invalid OCI registry host ${JSON.stringify(host)} in ${JSON.stringify(url)}`);
+  if (
+    repository === "" ||
+    !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)
+  )
+    throw usageError(
+      `invalid OCI repository ${JSON.stringify(repository)} in ${JSON.stringify(url)}`,
+      "Use oci://host[:port]/repository (lowercase path); each template becomes <repository>/<name>.",
+    );
+  const http = insecureAllowed(env) || /^(1|true|yes)$/i.test(env.MVM_OCI_INSECURE?.trim() ?? "");
+  return {
+    kind: "oci",
+    host,
+    repository,
+    scheme: http ? "http" : "https",
+    ...(reference !== undefined ? { reference } : {}),
+  };
+}
+
+export const ociKind: TransportKind<OciLocation> = {
+  scheme: "oci",
+  layouts: ["mvm"],
+  credentialHint: "Give OCI credentials with MVM_OCI_USERNAME and MVM_OCI_PASSWORD, or 'docker login'.",
+  parse: parseOciUrl,
+  describe: (loc) =>
+    `oci://${loc.host}/${loc.repository}${loc.reference ? `${loc.reference.startsWith("sha256:") ? "@" : ":"}${loc.reference}` : ""}${loc.scheme === "http" ? " (insecure http)" : ""}`,
+  open: (loc) => OciTransport.open(loc),
+};
+
+export class OciTransport implements RegistryTransport, DigestAddressed {
   readonly kind = "oci" as const;
   readonly display: string;
   private readonly base: string;
@@ -95,7 +162,7 @@ export class OciTransport implements RegistryTransport {
     private readonly loc: OciLocation,
     private readonly creds: OciCredentials | undefined,
   ) {
-    this.display = describeLocation(loc);
+    this.display = ociKind.describe(loc);
     this.base = `${loc.scheme}://${loc.host}`;
     if (loc.reference !== undefined) this.pinned = loc.reference;
   }

@@ -1,26 +1,21 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import { MAX_METADATA_BYTES } from "../../core/artifact-limits.js";
 import { CHECKSUMS_FILE } from "../../core/artifacts.js";
-import { MvmError } from "../../core/errors.js";
+import { MvmError, usageError } from "../../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../../core/names.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
-import { describeLocation, type S3Location, templateKey } from "../location.js";
+import {
+  checkKeyPath,
+  cleanPrefix,
+  envValue,
+  refuseHttp,
+  refuseUserinfo,
+  templateKey,
+} from "./location-rules.js";
 import { retryAttempts } from "../retry.js";
 import { sameTag, tagConflict } from "../tags.js";
 import type {
+  Copier,
   RegistryTransport,
   RemoteTag,
   RemoteTemplate,
@@ -28,6 +23,7 @@ import type {
   TagGuard,
   UploadBody,
   Uploaded,
+  TransportKind,
 } from "./transport.js";
 
 // s3:// registry through the AWS SDK (the client real users point at AWS, MinIO, R2): the original's
@@ -35,6 +31,82 @@ import type {
 // multipart uploads with a few parts in flight (constant memory: PART_SIZE × QUEUE). Each object
 // carries the SHA-256 and encoding of the file it holds as metadata, so an unchanged file is not sent
 // twice.
+
+export interface S3Location {
+  kind: "s3";
+  bucket: string;
+  prefix: string;
+  endpoint?: string;
+  region: string;
+  /** Static keys; when absent the AWS SDK's default chain (AWS_* variables, profiles) applies. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  forcePathStyle: boolean;
+}
+
+const S3_CREDENTIAL_HINT =
+  "Give S3 keys with MVM_TEMPLATE_REGISTRY_ACCESS_KEY_ID and MVM_TEMPLATE_REGISTRY_SECRET_ACCESS_KEY (or the AWS_* variables).";
+
+function s3Common(env: NodeJS.ProcessEnv): Omit<S3Location, "kind" | "bucket" | "prefix"> {
+  const endpoint =
+    envValue(env, "MVM_TEMPLATE_REGISTRY_ENDPOINT") ??
+    envValue(env, "AWS_ENDPOINT_URL_S3") ??
+    envValue(env, "AWS_ENDPOINT_URL");
+  if (endpoint) {
+    refuseUserinfo("S3 endpoint", endpoint, S3_CREDENTIAL_HINT);
+    if (!/^https?:\/\/[^/\s]+/i.test(endpoint))
+      throw usageError(`invalid S3 endpoint ${JSON.stringify(endpoint)}: expected http(s)://host[:port]`);
+    refuseHttp(endpoint, env);
+  }
+  const region =
+    envValue(env, "MVM_TEMPLATE_REGISTRY_REGION") ??
+    envValue(env, "AWS_REGION") ??
+    envValue(env, "AWS_DEFAULT_REGION") ??
+    "us-east-1";
+  const accessKeyId = envValue(env, "MVM_TEMPLATE_REGISTRY_ACCESS_KEY_ID");
+  const secretAccessKey = envValue(env, "MVM_TEMPLATE_REGISTRY_SECRET_ACCESS_KEY");
+  const out: Omit<S3Location, "kind" | "bucket" | "prefix"> = {
+    region,
+    // MinIO, R2, s3rver and most self-hosted endpoints only speak path-style addressing.
+    forcePathStyle: endpoint !== undefined,
+  };
+  if (endpoint) out.endpoint = endpoint;
+  if (accessKeyId && secretAccessKey) out.credentials = { accessKeyId, secretAccessKey };
+  return out;
+}
+
+export const s3Kind: TransportKind<S3Location> = {
+  scheme: "s3",
+  layouts: ["mvm", "original"],
+  credentialHint: S3_CREDENTIAL_HINT,
+  parse(url, rest, env) {
+    const slash = rest.indexOf("/");
+    const bucket = slash < 0 ? rest : rest.slice(0, slash);
+    const prefix = slash < 0 ? "mvm" : cleanPrefix(rest.slice(slash + 1)) || "mvm";
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+      throw usageError(`invalid S3 bucket ${JSON.stringify(bucket)} in ${JSON.stringify(url)}`);
+    checkKeyPath("prefix", prefix);
+    return { kind: "s3", bucket, prefix, ...s3Common(env) };
+  },
+  /**
+   * The original mvm's configuration, used when no URL is given: an endpoint, a bucket and static keys
+   * in MVM_TEMPLATE_REGISTRY_* variables (same names and rules as the original).
+   */
+  fromEnv(env) {
+    const endpoint = envValue(env, "MVM_TEMPLATE_REGISTRY_ENDPOINT");
+    if (!endpoint) return undefined;
+    const bucket = envValue(env, "MVM_TEMPLATE_REGISTRY_BUCKET");
+    if (!bucket) throw usageError("MVM_TEMPLATE_REGISTRY_BUCKET must be set when registry endpoint is set");
+    for (const key of ["MVM_TEMPLATE_REGISTRY_ACCESS_KEY_ID", "MVM_TEMPLATE_REGISTRY_SECRET_ACCESS_KEY"])
+      if (!envValue(env, key)) throw usageError(`${key} must be set when registry endpoint is set`);
+    const rawPrefix = env.MVM_TEMPLATE_REGISTRY_PREFIX;
+    const prefix = rawPrefix === undefined || rawPrefix.trim() === "" ? "mvm" : cleanPrefix(rawPrefix.trim());
+    if (prefix === "") throw usageError("Template registry prefix is empty");
+    checkKeyPath("prefix", prefix);
+    return { kind: "s3", bucket, prefix, ...s3Common(env) };
+  },
+  describe: (loc) => `s3://${loc.bucket}/${loc.prefix}${loc.endpoint ? ` at ${loc.endpoint}` : ""}`,
+  open: (loc) => S3Transport.open(loc),
+};
 
 // Part size and parts in flight bound the upload buffers (PART_SIZE × (QUEUE + 1)); both can be tuned for
 // fat links with MVM_S3_PART_MIB (5-512) and MVM_S3_QUEUE (1-16).
@@ -102,13 +174,23 @@ async function bodyText(body: unknown, declared: number | undefined, what: strin
   return Buffer.concat(parts).toString("utf8");
 }
 
-export class S3Transport implements RegistryTransport {
+type S3Sdk = typeof import("@aws-sdk/client-s3");
+
+export class S3Transport implements RegistryTransport, Copier {
   readonly kind = "s3" as const;
   readonly display: string;
   private readonly client: S3Client;
 
-  constructor(private readonly loc: S3Location) {
-    this.display = describeLocation(loc);
+  /** The AWS SDK is loaded only when an S3 registry is opened: it is large, and most commands need none. */
+  static async open(loc: S3Location): Promise<S3Transport> {
+    return new S3Transport(loc, await import("@aws-sdk/client-s3"));
+  }
+
+  private constructor(
+    private readonly loc: S3Location,
+    private readonly sdk: S3Sdk,
+  ) {
+    this.display = s3Kind.describe(loc);
     // The SDK warns on every run that future releases need Node 22; that is ours to track, not the user's.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const config: S3ClientConfig = {
@@ -123,7 +205,7 @@ export class S3Transport implements RegistryTransport {
     };
     if (loc.endpoint) config.endpoint = loc.endpoint;
     if (loc.credentials) config.credentials = loc.credentials;
-    this.client = new S3Client(config);
+    this.client = new sdk.S3Client(config);
   }
 
   private key(template: string, rest: string): string {
@@ -132,7 +214,9 @@ export class S3Transport implements RegistryTransport {
 
   private async getText(key: string): Promise<string | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      const out = await this.client.send(
+        new this.sdk.GetObjectCommand({ Bucket: this.loc.bucket, Key: key }),
+      );
       return await bodyText(out.Body, out.ContentLength, `s3://${this.loc.bucket}/${key}`);
     } catch (e) {
       if (e instanceof MvmError) throw e;
@@ -144,7 +228,7 @@ export class S3Transport implements RegistryTransport {
   private async putText(key: string, text: string): Promise<void> {
     try {
       await this.client.send(
-        new PutObjectCommand({
+        new this.sdk.PutObjectCommand({
           Bucket: this.loc.bucket,
           Key: key,
           Body: text,
@@ -177,7 +261,9 @@ export class S3Transport implements RegistryTransport {
   /** Size of an object, or undefined when there is none. */
   private async objectSize(key: string): Promise<number | undefined> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      const head = await this.client.send(
+        new this.sdk.HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }),
+      );
       return head.ContentLength;
     } catch (e) {
       if (isNotFound(e)) return undefined;
@@ -188,7 +274,9 @@ export class S3Transport implements RegistryTransport {
   async hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean> {
     const key = this.key(template, `revisions/${rev}/${obj.name}`);
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      const head = await this.client.send(
+        new this.sdk.HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }),
+      );
       // The stored bytes are a pure function of the file's bytes and the encoding.
       if (head.ContentLength !== obj.stored_size) return false;
       // An object written by another client (the original mvm, aws s3 cp) carries no metadata: a
@@ -214,7 +302,7 @@ export class S3Transport implements RegistryTransport {
     const Key = this.key(template, `revisions/${toRev}/${obj.name}`);
     try {
       await this.client.send(
-        new CopyObjectCommand({
+        new this.sdk.CopyObjectCommand({
           Bucket: this.loc.bucket,
           Key,
           // Keys are made of [a-z0-9._/-] only (validated names), so no escaping is needed.
@@ -266,7 +354,7 @@ export class S3Transport implements RegistryTransport {
       const p: Promise<void> = Promise.resolve().then(async () => {
         try {
           const out = await this.client.send(
-            new UploadPartCommand({
+            new this.sdk.UploadPartCommand({
               Bucket,
               Key,
               UploadId: uploadId,
@@ -301,7 +389,7 @@ export class S3Transport implements RegistryTransport {
           if (failure) throw failure;
           if (!uploadId) {
             const created = await this.client.send(
-              new CreateMultipartUploadCommand({
+              new this.sdk.CreateMultipartUploadCommand({
                 Bucket,
                 Key,
                 Metadata,
@@ -318,7 +406,7 @@ export class S3Transport implements RegistryTransport {
       }
       if (!uploadId) {
         await this.client.send(
-          new PutObjectCommand({
+          new this.sdk.PutObjectCommand({
             Bucket,
             Key,
             Body: cur.subarray(0, fill),
@@ -335,7 +423,7 @@ export class S3Transport implements RegistryTransport {
       if (failure) throw failure;
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.client.send(
-        new CompleteMultipartUploadCommand({
+        new this.sdk.CompleteMultipartUploadCommand({
           Bucket,
           Key,
           UploadId: uploadId,
@@ -347,7 +435,7 @@ export class S3Transport implements RegistryTransport {
       while (inFlight.size > 0) await Promise.race(inFlight);
       if (uploadId)
         await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId }))
+          .send(new this.sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId }))
           .catch(() => {});
       throw s3Failure(where, e);
     }
@@ -357,7 +445,9 @@ export class S3Transport implements RegistryTransport {
     const key = this.key(template, `revisions/${rev}/${obj.name}`);
     let body: unknown;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: key }));
+      const out = await this.client.send(
+        new this.sdk.GetObjectCommand({ Bucket: this.loc.bucket, Key: key }),
+      );
       body = out.Body;
     } catch (e) {
       if (isNotFound(e))
@@ -386,7 +476,7 @@ export class S3Transport implements RegistryTransport {
       let out: import("@aws-sdk/client-s3").ListObjectsV2CommandOutput;
       try {
         out = await this.client.send(
-          new ListObjectsV2Command({
+          new this.sdk.ListObjectsV2Command({
             Bucket: this.loc.bucket,
             Prefix: prefix,
             ...(delimiter ? { Delimiter: delimiter } : {}),
@@ -410,7 +500,7 @@ export class S3Transport implements RegistryTransport {
   async getTag(template: string, tag: string): Promise<RemoteTag | undefined> {
     const Key = this.key(template, `tags/${tag}`);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key }));
+      const out = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.loc.bucket, Key }));
       const rev = (await bodyText(out.Body, out.ContentLength, `s3://${this.loc.bucket}/${Key}`)).trim();
       if (revisionProblem(rev))
         throw new MvmError("corrupt", `s3://${this.loc.bucket}/${Key} does not name a revision`);
@@ -430,16 +520,18 @@ export class S3Transport implements RegistryTransport {
     const Key = this.key(template, `tags/.probe-${process.pid}-${Date.now().toString(36)}`);
     const Bucket = this.loc.bucket;
     try {
-      await this.client.send(new PutObjectCommand({ Bucket, Key, Body: "probe\n" }));
+      await this.client.send(new this.sdk.PutObjectCommand({ Bucket, Key, Body: "probe\n" }));
       try {
-        await this.client.send(new PutObjectCommand({ Bucket, Key, Body: "probe\n", IfNoneMatch: "*" }));
+        await this.client.send(
+          new this.sdk.PutObjectCommand({ Bucket, Key, Body: "probe\n", IfNoneMatch: "*" }),
+        );
         return false;
       } catch (e) {
         if (statusOf(e) === 412) return true;
         throw s3Failure(`probing conditional writes at s3://${Bucket}/${Key}`, e);
       }
     } finally {
-      await this.client.send(new DeleteObjectCommand({ Bucket, Key })).catch(() => {});
+      await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket, Key })).catch(() => {});
     }
   }
 
@@ -457,7 +549,7 @@ export class S3Transport implements RegistryTransport {
     if (honoured) {
       try {
         await this.client.send(
-          new PutObjectCommand({
+          new this.sdk.PutObjectCommand({
             Bucket,
             Key,
             Body: `${rev}\n`,

@@ -1,8 +1,10 @@
-import type { Encoding, RemoteIndex } from "../index.js";
+import type { Encoding, RegistryLayout, RemoteIndex } from "../index.js";
 
 // One interface for every registry kind. A transport moves opaque stored objects (already encoded)
-// and the revision index; push, pull and verify (push.ts, pull.ts, verify.ts) do the rest, so adding
-// a registry kind means adding one file that implements this.
+// and the revision index; push, pull and verify (push.ts, pull.ts, verify.ts) do the rest. What only
+// some registries can do is a small capability interface of its own (Copier, DigestAddressed), which a
+// transport implements or not. Adding a registry kind means adding one file under transports/ that
+// exports a TransportKind, and naming it in the list in transports/index.ts.
 
 /** One file of a revision as the registry stores it. */
 export interface StoredObject {
@@ -69,7 +71,8 @@ export interface RemoteTags {
 export interface RegistryTransport extends RemoteTags {
   /** The registry's address for messages, without credentials. */
   readonly display: string;
-  readonly kind: "file" | "s3" | "oci";
+  /** The scheme of its URL (file, s3, oci). */
+  readonly kind: string;
   /** A digest or tag the location pins (OCI): reads go to that manifest, and pushes are refused. */
   readonly pinned?: string;
   /** Revision `current` names, or undefined when the template has none. */
@@ -78,16 +81,6 @@ export interface RegistryTransport extends RemoteTags {
   getIndex(template: string, rev: string): Promise<RemoteIndex | undefined>;
   /** Whether the registry already holds these stored bytes where this revision would read them. */
   hasObject(template: string, rev: string, obj: Required<StoredObject>): Promise<boolean>;
-  /**
-   * Copies a stored object of another revision inside the registry (no bytes through this host);
-   * false when the source is not there as described. Absent where revisions share storage (OCI).
-   */
-  copyObject?(
-    template: string,
-    fromRev: string,
-    toRev: string,
-    obj: Required<StoredObject>,
-  ): Promise<boolean>;
   /** Uploads one object (streamed; `onBytes` reports stored bytes sent). */
   putObject(
     template: string,
@@ -103,13 +96,48 @@ export interface RegistryTransport extends RemoteTags {
    * the digest of what was committed where the registry addresses revisions by digest (OCI).
    */
   commit(template: string, rev: string, index: RemoteIndex): Promise<string | undefined>;
-  /**
-   * The digest the registry addresses this revision by (OCI: its manifest's), where it has one; a
-   * pinned location answers for the manifest it pins.
-   */
-  digestOf?(template: string, rev: string): Promise<string | undefined>;
   /** Moves `current`: always the last step of a push. */
   setCurrent(template: string, rev: string): Promise<void>;
   list(): Promise<RemoteTemplate[]>;
   close(): Promise<void>;
+}
+
+/**
+ * A registry that copies a stored object of one revision to another inside itself, no bytes through
+ * this host (file, S3). Registries whose revisions share storage (OCI blobs) have no need of it.
+ */
+export interface Copier {
+  /** False when the source is not there as described. */
+  copyObject(template: string, fromRev: string, toRev: string, obj: Required<StoredObject>): Promise<boolean>;
+}
+
+/** A registry that addresses each revision by a digest of its own (OCI: the manifest's). */
+export interface DigestAddressed {
+  /** The revision's digest where the registry has one; a pinned location answers for what it pins. */
+  digestOf(template: string, rev: string): Promise<string | undefined>;
+}
+
+export function isCopier(t: RegistryTransport): t is RegistryTransport & Copier {
+  return typeof (t as Partial<Copier>).copyObject === "function";
+}
+
+export function isDigestAddressed(t: RegistryTransport): t is RegistryTransport & DigestAddressed {
+  return typeof (t as Partial<DigestAddressed>).digestOf === "function";
+}
+
+/** A registry kind: how its URL reads, how it is described, and how a transport for it is opened. */
+export interface TransportKind<L extends { kind: string }> {
+  /** The URL scheme, also the location's `kind`. */
+  readonly scheme: L["kind"];
+  /** The layouts a push may write; "original" only where the original mvm reads this kind. */
+  readonly layouts: readonly RegistryLayout[];
+  /** Where the credentials of this kind go instead of the URL (shown when a URL carries some). */
+  readonly credentialHint: string;
+  /** Parses `<scheme>://<rest>`; throws a usage error naming what is wrong. */
+  parse(url: string, rest: string, env: NodeJS.ProcessEnv): L;
+  /** A location from variables of the environment alone, where this kind has such a form. */
+  fromEnv?(env: NodeJS.ProcessEnv): L | undefined;
+  /** The address for messages, without credentials. */
+  describe(loc: L): string;
+  open(loc: L): Promise<RegistryTransport>;
 }
