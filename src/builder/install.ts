@@ -8,7 +8,7 @@ import {
   REVISION_FILE,
   ROOTFS_NAME,
 } from "../core/artifacts.js";
-import { fsyncDir } from "../store/atomic.js";
+import { fsyncDir } from "../host/files.js";
 
 // Making a staged revision visible. A new revision appears in one rename of its directory. A revision
 // that already exists (same store hash: `--force`, or a directory an older mvmctl left incomplete) is

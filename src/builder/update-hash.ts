@@ -1,7 +1,8 @@
 import { promises as fs, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { tempSibling, writeFileAtomic } from "../store/atomic.js";
+import { tempSibling } from "../host/files.js";
+import { writeFileAtomic } from "../store/atomic.js";
 import { onInterrupt } from "./interrupt.js";
 import { NixFailure, type NixContext, nixBuild } from "./nix/ops.js";
 

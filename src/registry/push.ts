@@ -9,7 +9,8 @@ import { parseRevision, type TemplateRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { formatBytes } from "../core/sizes.js";
 import type { TemplateSpec } from "../core/spec.js";
-import { readChecksums, sha256File, writeChecksums } from "../store/checksums.js";
+import { sha256File } from "../host/file-hash.js";
+import { readChecksums, writeChecksums } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { openBody, type Source } from "./bodies.js";
 import {

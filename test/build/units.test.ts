@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { flakeLockHash } from "../../src/builder/lock-hash.js";
-import { sparseCopy } from "../../src/builder/materialize.js";
 import { NixLogParser } from "../../src/builder/nix/internal-json.js";
 import { hashLiterals, hashMismatches } from "../../src/builder/update-hash.js";
 import { scratch } from "./helpers.js";
@@ -25,21 +24,6 @@ test("flake.lock hash computed in-process equals `nix hash path`", async () => {
     assert.equal(await flakeLockHash(file), want, name);
   }
   assert.equal(await flakeLockHash(join(dir, "missing.lock")), undefined);
-});
-
-test("sparse copy: same bytes, zero runs become holes", async () => {
-  const dir = scratch("mvm-sparse-");
-  const src = join(dir, "src.img");
-  const data = Buffer.alloc(8 * 1024 * 1024); // 8 MiB of zeros with a little data at both ends
-  data.write("head", 0);
-  data.write("tail", data.length - 10);
-  data.write("middle", 3 * 1024 * 1024 + 5);
-  writeFileSync(src, data);
-  const dst = join(dir, "dst.img");
-  await sparseCopy(src, dst);
-  assert.deepEqual(readFileSync(dst), data);
-  assert.equal(statSync(dst).size, data.length);
-  assert.ok(statSync(dst).blocks * 512 <= 3 * 64 * 1024, `allocated ${statSync(dst).blocks * 512}`);
 });
 
 test("internal-json: build start, log lines with the derivation's name, errors without colour", () => {

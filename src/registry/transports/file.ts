@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
-import { constants as fsConstants, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MAX_METADATA_BYTES } from "../../core/artifact-limits.js";
 import { CHECKSUMS_FILE } from "../../core/artifacts.js";
 import { MvmError, usageError } from "../../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../../core/names.js";
-import { fsyncDir, tempSibling, writeFileAtomic } from "../../store/atomic.js";
+import { copyShared, fsyncDir, tempSibling } from "../../host/files.js";
+import { writeFileAtomic } from "../../store/atomic.js";
 import { RegistryTree } from "./file-tree.js";
 import { fileMode } from "../modes.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
@@ -124,7 +125,7 @@ export class FileTransport implements RegistryTransport, Copier {
     try {
       await fs.link(src, tmp);
     } catch {
-      await fs.copyFile(src, tmp, fsConstants.COPYFILE_FICLONE);
+      await copyShared(src, tmp);
     }
     try {
       await fs.rename(tmp, dst);
