@@ -13,9 +13,9 @@ import { randomBytes } from "node:crypto";
 import { promises as fs, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../test/helpers/cli.js";
-import { makeRevision } from "../test/registry/fixtures.js";
-import { startFaultyProxy } from "../test/registry/proxy.js";
-import { type S3Server, startS3 } from "../test/registry/servers.js";
+import { makeRevision } from "../test/helpers/registry/fixtures.js";
+import { startFaultyProxy } from "../test/helpers/registry/proxy.js";
+import { type S3Server, startS3 } from "../test/helpers/registry/servers.js";
 import { type BenchResult, CLI, printResult } from "./lib.js";
 import { AWS } from "./prerequisites.js";
 

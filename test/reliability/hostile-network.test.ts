@@ -4,9 +4,9 @@ import { createServer, type IncomingMessage, request, type ServerResponse } from
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { writeFakeFlake } from "../build/fake-flake.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { startOci, type OciServer } from "../registry/servers.js";
+import { startOci, type OciServer } from "../helpers/registry/servers.js";
 import { type Reply, responsesReply, startModelServer } from "../scaffold/model-server.js";
 
 // Hostile network peers: a registry whose responses are tampered with by an HTTP proxy placed in front of

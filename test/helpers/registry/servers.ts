@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { tempDir } from "../helpers/cli.js";
+import { tempDir } from "../cli.js";
 
 // Real servers for the registry tests, each on a free loopback port and killed at the end:
 // s3rver (npm) with generated credentials, and Debian's docker-registry (distribution 2.8) with

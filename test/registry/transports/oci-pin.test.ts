@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision } from "./fixtures.js";
-import { type OciServer, startOci } from "./servers.js";
+import { runCli, tempDir } from "../../helpers/cli.js";
+import { makeRevision } from "../../helpers/registry/fixtures.js";
+import { type OciServer, startOci } from "../../helpers/registry/servers.js";
 
 // OCI registries as a fleet uses them (docker-registry, htpasswd auth): the manifest digest printed by
 // push is stable across re-pushes of the same revision and pins what a pull installs

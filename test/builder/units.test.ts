@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { flakeLockHash } from "../../src/builder/lock-hash.js";
 import { NixLogParser } from "../../src/builder/nix/internal-json.js";
 import { hashLiterals, hashMismatches } from "../../src/builder/update-hash.js";
-import { scratch } from "./helpers.js";
+import { scratch } from "../helpers/data-dir.js";
 
 const nixArgs = ["--extra-experimental-features", "nix-command flakes"];
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, errorLines, nonce, revisionDir, scratch } from "./helpers.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
+import { cliFor, errorLines, nonce, revisionDir, scratch } from "../helpers/data-dir.js";
 
 // --config with variants, --update-hash on fixed-output derivations, and prune.
 

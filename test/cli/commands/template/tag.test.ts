@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { writeFakeFlake } from "../build/fake-flake.js";
-import { cliFor, errorLines, nonce, revisionDir, scratch } from "../build/helpers.js";
+import { writeFakeFlake } from "../../../helpers/fake-flake.js";
+import { cliFor, errorLines, nonce, revisionDir, scratch } from "../../../helpers/data-dir.js";
 
 // Tags name revisions: set, move, list, remove; prune keeps what a tag names; `up` resolves NAME:TAG
 // and NAME@sha256:… before touching a hypervisor. Real nix, offline, with busybox-built flakes.

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision } from "./fixtures.js";
-import { type OciServer, startOci } from "./servers.js";
-import { startTokenServer, type TokenServer } from "./token-server.js";
+import { runCli, tempDir } from "../../helpers/cli.js";
+import { makeRevision } from "../../helpers/registry/fixtures.js";
+import { type OciServer, startOci } from "../../helpers/registry/servers.js";
+import { startTokenServer, type TokenServer } from "../../helpers/registry/token-server.js";
 
 // oci:// with bearer tokens: docker-registry configured for token auth sends the client to a real
 // token service (token-server.ts), as GHCR, ECR and Harbor do.

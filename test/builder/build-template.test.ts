@@ -11,8 +11,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, errorLines, nonce, readJson, revisionDir, scratch, sha256 } from "./helpers.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
+import { cliFor, errorLines, nonce, readJson, revisionDir, scratch, sha256 } from "../helpers/data-dir.js";
 
 // `template build` against the real nix, offline, with tiny busybox-built flakes (see fake-flake.ts).
 

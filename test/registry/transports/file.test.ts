@@ -3,10 +3,10 @@ import { spawn } from "node:child_process";
 import { existsSync, promises as fs, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { toJson } from "../../src/core/schema.js";
-import { writeChecksums } from "../../src/store/checksums.js";
-import { CLI, runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision, treeDigest } from "./fixtures.js";
+import { toJson } from "../../../src/core/schema.js";
+import { writeChecksums } from "../../../src/store/checksums.js";
+import { CLI, runCli, tempDir } from "../../helpers/cli.js";
+import { makeRevision, treeDigest } from "../../helpers/registry/fixtures.js";
 
 // The default file:// registry end to end through the real CLI: round trip onto an empty data dir,
 // dedup, tampering, hostile indexes, SIGKILL during a pull, concurrent pushes, --no-snapshot.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { rememberSecret } from "../../src/core/secrets.js";
-import { ConsoleSanitizer, MAX_MESSAGE_LINE, sanitize } from "../../src/cli/ui/sanitize.js";
+import { rememberSecret } from "../../../src/core/secrets.js";
+import { ConsoleSanitizer, MAX_MESSAGE_LINE, sanitize } from "../../../src/cli/ui/sanitize.js";
 
 // The output sanitiser on its own: what a terminal would act on is shown escaped, lines are capped,
 // secrets are masked, and a console stream split anywhere reads the same as in one piece.

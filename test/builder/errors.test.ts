@@ -12,8 +12,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { writeFakeFlake } from "./fake-flake.js";
-import { cliFor, errorLines, nonce, readJson, scratch, sha256 } from "./helpers.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
+import { cliFor, errorLines, nonce, readJson, scratch, sha256 } from "../helpers/data-dir.js";
 
 // What the build says when the flake, its packages or the machine are not what it needs.
 

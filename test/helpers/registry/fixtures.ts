@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import type { TemplateRevision } from "../../src/core/revision.js";
-import { toJson } from "../../src/core/schema.js";
-import { newSpec } from "../../src/core/spec.js";
-import { writeChecksums } from "../../src/store/checksums.js";
-import { DataPaths } from "../../src/store/paths.js";
-import { TemplateStore } from "../../src/store/templates.js";
+import type { TemplateRevision } from "../../../src/core/revision.js";
+import { toJson } from "../../../src/core/schema.js";
+import { newSpec } from "../../../src/core/spec.js";
+import { writeChecksums } from "../../../src/store/checksums.js";
+import { DataPaths } from "../../../src/store/paths.js";
+import { TemplateStore } from "../../../src/store/templates.js";
 
 // Revisions made through the store API with generated files: a sparse rootfs holding some data at
 // scattered offsets, random kernel and initrd bytes, optional snapshot files, a revision.json that

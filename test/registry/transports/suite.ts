@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { writeChecksums } from "../../src/store/checksums.js";
-import { runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision, treeDigest } from "./fixtures.js";
-import { type FaultyProxy, startFaultyProxy } from "./proxy.js";
+import { writeChecksums } from "../../../src/store/checksums.js";
+import { runCli, tempDir } from "../../helpers/cli.js";
+import { makeRevision, treeDigest } from "../../helpers/registry/fixtures.js";
+import { type FaultyProxy, startFaultyProxy } from "../../helpers/registry/proxy.js";
 
 // Behaviour every networked registry must show, run against each real server (s3.test.ts, oci.test.ts).
 

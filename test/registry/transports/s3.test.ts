@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { startS3 } from "./servers.js";
+import { startS3 } from "../../helpers/registry/servers.js";
 import { registrySuite } from "./suite.js";
 
 // s3:// against s3rver (a real S3 REST server in its own process) with generated credentials, through

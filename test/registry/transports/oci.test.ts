@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { startOci } from "./servers.js";
+import { startOci } from "../../helpers/registry/servers.js";
 import { registrySuite } from "./suite.js";
 
 // oci:// against Debian's docker-registry (distribution 2.8) with htpasswd authentication.

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { errorLines } from "../build/helpers.js";
-import { runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision } from "../registry/fixtures.js";
+import { errorLines } from "../../helpers/data-dir.js";
+import { runCli, tempDir } from "../../helpers/cli.js";
+import { makeRevision } from "../../helpers/registry/fixtures.js";
 
 // `mvmctl config`: settings in $XDG_CONFIG_HOME/mvm/config.toml, used by every command, with
 // precedence flag > environment > config > default, and shown by doctor.

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { type CliResult, runCli, tempDir } from "../helpers/cli.js";
+import { type CliResult, runCli, tempDir } from "./cli.js";
 
 export function nonce(): string {
   return randomBytes(6).toString("hex");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { runCli, tempDir } from "../../../helpers/cli.js";
 
 const REV = "0123456789abcdfghijklmnpqrsvwxyz";
 
