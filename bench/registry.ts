@@ -1,4 +1,4 @@
-// Registry benchmarks (issue 8), each measured against a baseline in the same run:
+// Registry benchmarks, each measured against a baseline in the same run:
 //  - peak RSS of push and pull of a 2 GiB artifact (S3, the transport with the largest buffers)
 //    against `mvmctl --version`; target at most 150 MiB;
 //  - push to file:// against `cp` of the same dense file (and `cp` + `sync`, the durable baseline:

@@ -1,9 +1,9 @@
 import { MvmError } from "../core/errors.js";
 import { type NixContext, nixAttrNames } from "./nix/ops.js";
 
-// Which package of the flake a template builds (spec §3.2, with the profile lookup of issue 5): profile
-// `default` → packages.<system>.default; another profile `p` → packages.<system>.p when the flake has it,
-// else packages.<system>.tenant-p (the original's name). A `#attr` in the stored flake ref wins.
+// Which package of the flake a template builds (as the original mvm chose it, plus a lookup by profile):
+// profile `default` → packages.<system>.default; another profile `p` → packages.<system>.p when the flake has
+// it, else packages.<system>.tenant-p (the original's name). A `#attr` in the stored flake ref wins.
 
 export function defaultAttribute(system: string): string {
   return `packages.${system}.default`;

@@ -37,13 +37,13 @@ import { hostSystem } from "./system.js";
 import { updateFodHash } from "./update-hash.js";
 
 // `template build` as a service: flake → nix build → revision directory → `current`. The command file
-// only parses flags and renders; `build --snapshot` (run issue) calls this first and then snapshots the
+// only parses flags and renders; `build --snapshot` calls this first and then snapshots the
 // revision it returns.
 
 export interface BuildRequest {
   /** Make nix rebuild this template's output (`--rebuild`) and re-create its revision. */
   force?: boolean;
-  /** Recompute the fixed-output hash in the flake first (spec §3.5). */
+  /** Recompute the fixed-output hash in the flake first. */
   updateHash?: boolean;
   onProgress?: (p: BuildProgress) => void;
   deps?: Partial<BuildDeps>;

@@ -1,6 +1,6 @@
-// fc-base.json (spec §3.7): a reference Firecracker configuration for the revision, with the keys in the
-// alphabetical order the original produced and relative file names. Nothing reads it back; it documents
-// how the revision boots.
+// fc-base.json, as the original mvm writes it: a reference Firecracker configuration for the revision, with
+// the keys in the alphabetical order the original produced and relative file names. Nothing reads it back; it
+// documents how the revision boots.
 
 export interface FcBaseInput {
   kernelFile: string;

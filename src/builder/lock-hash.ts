@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 
-// flake_lock_hash (spec §3.8): the original ran `nix hash path <flake>/flake.lock`, i.e. the SHA-256 of
+// flake_lock_hash: the original mvm ran `nix hash path <flake>/flake.lock`, i.e. the SHA-256 of
 // the file's NAR serialisation in SRI form. We compute the same value in-process: a NAR of one regular
 // file is a handful of length-prefixed, 8-byte-padded strings around its contents.
 

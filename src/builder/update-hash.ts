@@ -6,7 +6,7 @@ import { writeFileAtomic } from "../store/atomic.js";
 import { onInterrupt } from "./interrupt.js";
 import { NixFailure, type NixContext, nixBuild } from "./nix/ops.js";
 
-// `--update-hash` (spec §3.5), without the original's defects: each literal fixed-output hash in
+// `--update-hash` as in the original mvm, without the original's defects: each literal fixed-output hash in
 // flake.nix is recomputed on its own (blank it alone, build this template's package, read the hash nix
 // got for exactly that derivation), so several fixed-output derivations never all receive one hash and
 // hashes that are right are left as they are. flake.nix is only ever replaced atomically, and restored —

@@ -7,10 +7,10 @@ import { resolveFlakeRef } from "../store/flake-path.js";
 import type { TemplateStore } from "../store/templates.js";
 import { type BuildRequest, type BuildResult, buildTemplate } from "./build-template.js";
 
-// `build --config F` (spec §2.9): every [[variants]] entry of the TOML becomes a template (its settings
-// overwritten from the file, its creation time kept) and is built. Unlike the original, a relative
-// flake_ref is resolved against the config file's directory (not the working directory), the default
-// profile is `default` on both paths, and a failing variant does not hide the results of the others.
+// `build --config F`, as in the original mvm: every [[variants]] entry of the TOML becomes a template (its
+// settings overwritten from the file, its creation time kept) and is built. Unlike the original, a relative
+// flake_ref is resolved against the config file's directory (not the working directory), the default profile
+// is `default` on both paths, and a failing variant does not hide the results of the others.
 
 export interface VariantResult {
   template: string;

@@ -92,7 +92,7 @@ describe("template build", () => {
     assert.equal(rev.vcpus, 1);
     assert.equal(rev.spec.template_id, "web");
     assert.equal(rev.snapshot, null);
-    // A flake with no inputs has no flake.lock: the hash falls back to the revision (spec §3.8).
+    // A flake with no inputs has no flake.lock: the hash falls back to the revision, as in the original mvm.
     assert.equal(rev.flake_lock_hash, rev1);
     const sums = readJson<{ files: Record<string, string>; revision_hash: string; template_id: string }>(
       join(dir, "checksums.json"),
@@ -135,7 +135,7 @@ describe("template build", () => {
 
   test("an unchanged flake is a cache hit: nothing copied, the snapshot kept", async () => {
     const dir = revisionDir(data, "web", rev1);
-    // What `build --snapshot` records (run issue): snapshot files and the snapshot field.
+    // What `build --snapshot` records: snapshot files and the snapshot field.
     mkdirSync(join(dir, "snapshot"));
     writeFileSync(join(dir, "snapshot", "vmstate.bin"), "state");
     const revFile = join(dir, "revision.json");

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { inferFeatures, inferPreset, planHeuristically } from "../../src/scaffold/planners/heuristic.js";
 
 describe("heuristic planner", () => {
-  test("preset priority: python > worker > http > postgres (spec §9.1 1-2)", () => {
+  test("preset priority: python > worker > http > postgres", () => {
     assert.equal(inferPreset("Python API worker with FastAPI"), "python");
     assert.equal(inferPreset("Background worker that polls an API every minute"), "worker");
     assert.equal(inferPreset("an HTTP api in front of a database"), "http");
@@ -11,7 +11,7 @@ describe("heuristic planner", () => {
     assert.equal(inferPreset("a tiny vm with nothing in it"), "minimal");
   });
 
-  test("features come in the fixed order python, http, postgres, worker (spec §9.1 4)", () => {
+  test("features come in the fixed order python, http, postgres, worker", () => {
     assert.deepEqual(inferFeatures("Python API with PostgreSQL backing store"), [
       "python",
       "http",
@@ -29,7 +29,7 @@ describe("heuristic planner", () => {
     assert.deepEqual(inferFeatures("FastAPI+Postgres"), ["python", "postgres"]);
   });
 
-  test("the plan drops http when python is present and keeps every default (spec §9.1 5)", () => {
+  test("the plan drops http when python is present and keeps every default", () => {
     const { plan, origin } = planHeuristically("python http api with postgres", undefined);
     assert.deepEqual(plan, {
       primaryPreset: "python",
@@ -43,7 +43,7 @@ describe("heuristic planner", () => {
     assert.equal(origin.provider, null);
   });
 
-  test("an explicit preset wins and adds its feature (spec §9.1 3)", () => {
+  test("an explicit preset wins and adds its feature", () => {
     const { plan } = planHeuristically("python web app", "postgres");
     assert.equal(plan.primaryPreset, "postgres");
     assert.deepEqual(plan.features, ["python", "postgres"]);

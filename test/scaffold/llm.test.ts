@@ -73,7 +73,7 @@ async function init(name: string, args: string[], e: Record<string, string>) {
 }
 
 describe("LLM planners over the wire", () => {
-  test("openai: Responses API request, bearer key, plan honoured (spec §9.3)", async () => {
+  test("openai: Responses API request, bearer key, plan honoured", async () => {
     const s = await server(() => responsesReply(plan()));
     const { r, read } = await init("svc", ["--prompt", "python service exposing an HTTP API"], {
       OPENAI_API_KEY: "test-key",
@@ -112,7 +112,7 @@ describe("LLM planners over the wire", () => {
     assert.match(read("app/service.py"), /HEALTH_PATH = "\/healthz"/);
   });
 
-  test("local: Responses API without a key, model from env, worker interval honoured (spec §9.3)", async () => {
+  test("local: Responses API without a key, model from env, worker interval honoured", async () => {
     const s = await server(() =>
       responsesReply(
         plan({ primary_preset: "worker", features: ["worker"], http_port: null, worker_interval_secs: 30 }),

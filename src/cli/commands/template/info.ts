@@ -35,7 +35,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
         if (health.status === "broken") throw unhealthyError(health);
         return;
       }
-      // The original's exact layout (spec §1.3).
+      // The original mvm's exact layout.
       const lines = [
         `Template: ${spec.template_id}`,
         `  Flake:   ${spec.flake_ref}`,
