@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { buildChatRequest, parseChatBody } from "../../src/scaffold/planners/chat-completions.js";
-import { normaliseBaseUrl, selectPlanner } from "../../src/scaffold/planners/config.js";
-import { buildResponsesRequest, parseResponsesBody } from "../../src/scaffold/planners/responses-api.js";
+import { buildChatRequest, parseChatBody } from "../../../src/scaffold/planners/chat-completions.js";
+import { normaliseBaseUrl, selectPlanner } from "../../../src/scaffold/planners/config.js";
+import { buildResponsesRequest, parseResponsesBody } from "../../../src/scaffold/planners/responses-api.js";
 
 // The two OpenAI reply shapes, parsed without a server: the variants a server may send.
 

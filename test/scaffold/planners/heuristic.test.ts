@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { inferFeatures, inferPreset, planHeuristically } from "../../src/scaffold/planners/heuristic.js";
+import { inferFeatures, inferPreset, planHeuristically } from "../../../src/scaffold/planners/heuristic.js";
 
 describe("heuristic planner", () => {
   test("preset priority: python > worker > http > postgres", () => {

@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { runCli, tempDir } from "../../helpers/cli.js";
 import {
   chatReply,
   type ModelServer,
   responsesReply,
   type Script,
   startModelServer,
-} from "./model-server.js";
+} from "../../helpers/model-server.js";
 
 // The LLM planners end to end: the real CLI talks to a real HTTP server on 127.0.0.1 that speaks the
 // Responses API and chat-completions wire formats.

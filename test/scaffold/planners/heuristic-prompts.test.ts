@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { MvmError } from "../../src/core/errors.js";
-import { PLAN_DEFAULTS } from "../../src/scaffold/model.js";
-import { inferFeatures, planHeuristically } from "../../src/scaffold/planners/heuristic.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { MvmError } from "../../../src/core/errors.js";
+import { PLAN_DEFAULTS } from "../../../src/scaffold/model.js";
+import { inferFeatures, planHeuristically } from "../../../src/scaffold/planners/heuristic.js";
+import { runCli, tempDir } from "../../helpers/cli.js";
 
 // What a prompt says in so many words reaches the plan: the service it describes, its port, its health
 // path and its schedule. Values out of bounds or contradicting each other are usage errors.
