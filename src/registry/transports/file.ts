@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../../store/atomic.js";
 import { RegistryTree } from "./file-tree.js";
 import { fileMode } from "../modes.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
-import { sameTag, tagConflict } from "../tags.js";
+import { sameTag, tagConflict } from "./tags.js";
 import type {
   Copier,
   RegistryTransport,

@@ -8,7 +8,7 @@ import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.
 import { cleanPrefix, insecureAllowed } from "./location-rules.js";
 import { basicHeader, fetchToken, type OciCredentials, ociCredentials, parseChallenge } from "./oci-auth.js";
 import { TransientError } from "../retry.js";
-import { sameTag, tagConflict } from "../tags.js";
+import { sameTag, tagConflict } from "./tags.js";
 import type {
   DigestAddressed,
   RegistryTransport,

@@ -13,7 +13,7 @@ import {
   templateKey,
 } from "./location-rules.js";
 import { retryAttempts } from "../retry.js";
-import { sameTag, tagConflict } from "../tags.js";
+import { sameTag, tagConflict } from "./tags.js";
 import type {
   Copier,
   RegistryTransport,

@@ -1,5 +1,5 @@
-import { MvmError } from "../core/errors.js";
-import type { RemoteTag } from "./transports/transport.js";
+import { MvmError } from "../../core/errors.js";
+import type { RemoteTag } from "./transport.js";
 
 /** The error of a tag that another push moved while this one ran: the loser's one line. */
 export function tagConflict(template: string, tag: string, now: RemoteTag | undefined): MvmError {
