@@ -5,9 +5,6 @@ import { envValue, refuseUserinfo } from "./transports/location-rules.js";
 import type { TransportKind } from "./transports/transport.js";
 
 export type { RegistryLocation };
-export type { FileLocation } from "./transports/file.js";
-export type { OciLocation } from "./transports/oci.js";
-export type { S3Location } from "./transports/s3.js";
 
 // Where the registry is: --registry URL, else $MVM_TEMPLATE_REGISTRY, else a kind's own variables (the
 // original mvm's MVM_TEMPLATE_REGISTRY_* for S3, same names and rules), else file://<data>/registry.
