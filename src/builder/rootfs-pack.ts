@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { fsyncDir, tempSibling } from "../host/files.js";
+import { fsyncDir, fsyncFile, tempSibling } from "../host/files.js";
 
 // Packs a rootfs/ tree (a mkGuest output built offline, where Nix has no mke2fs) into an ext4
 // image that is byte-identical for identical trees: fixed UUID, hash seed and creation time, every
@@ -188,12 +188,7 @@ export async function packRootfs(
     } finally {
       await fs.rm(cmdFile, { force: true });
     }
-    const h = await fs.open(tmp, "r+");
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
+    await fsyncFile(tmp);
     await fs.rename(tmp, outFile);
     await fsyncDir(join(outFile, ".."));
   } catch (e) {

@@ -24,6 +24,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Flushes a file's data to disk (for a file written by another program, before it is renamed into place). */
+export async function fsyncFile(path: string): Promise<void> {
+  const h = await fs.open(path, "r+");
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
 /**
  * Copies `src` to a new file `dst` (which must not exist), leaving all-zero blocks out so they stay
  * holes (they read back as zeros), then fsyncs. `mode` defaults to the source's permission bits.
