@@ -12,7 +12,7 @@ import {
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { writeFakeFlake } from "../helpers/fake-flake.js";
-import { cliFor, errorLines, nonce, readJson, revisionDir, scratch, sha256 } from "../helpers/data-dir.js";
+import { cliFor, errorLines, nonce, readJson, revisionDir, scratch, sha256 } from "../helpers/scratch.js";
 
 // `template build` against the real nix, offline, with tiny busybox-built flakes (see fake-flake.ts).
 

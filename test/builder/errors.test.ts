@@ -13,7 +13,7 @@ import {
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { writeFakeFlake } from "../helpers/fake-flake.js";
-import { cliFor, errorLines, nonce, readJson, scratch, sha256 } from "../helpers/data-dir.js";
+import { cliFor, errorLines, nonce, readJson, scratch, sha256 } from "../helpers/scratch.js";
 
 // What the build says when the flake, its packages or the machine are not what it needs.
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { CLI } from "../helpers/cli.js";
 import { writeFakeFlake } from "../helpers/fake-flake.js";
-import { cliFor, nonce, readJson, scratch, sha256 } from "../helpers/data-dir.js";
+import { cliFor, nonce, readJson, scratch, sha256 } from "../helpers/scratch.js";
 
 // SIGKILL and Ctrl-C at any moment of a build leave the previous revision current and intact; the
 // next build cleans up and succeeds.

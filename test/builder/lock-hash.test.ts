@@ -4,7 +4,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { flakeLockHash } from "../../src/builder/lock-hash.js";
-import { scratch } from "../helpers/data-dir.js";
+import { scratch } from "../helpers/scratch.js";
 
 const nixArgs = ["--extra-experimental-features", "nix-command flakes"];
 

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, readdirSync, readFileSync, readSync, closeSync, sy
 import { dirname, join } from "node:path";
 import { before, describe, test } from "node:test";
 import { ensureTestKit, exampleFlakeDir } from "../helpers/fixtures.js";
-import { cliFor, readJson, scratch, sha256 } from "../helpers/data-dir.js";
+import { cliFor, readJson, scratch, sha256 } from "../helpers/scratch.js";
 
 // The real pipeline, offline: `template init --local --offline` for each preset, `create`, `build`
 // (mkGuest through nix, its rootfs/ tree packed into ext4), `info`, a cache hit, and `--force`. The kit

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFi
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { writeFakeFlake } from "../helpers/fake-flake.js";
-import { cliFor, errorLines, nonce, revisionDir, scratch } from "../helpers/data-dir.js";
+import { cliFor, errorLines, nonce, revisionDir, scratch } from "../helpers/scratch.js";
 
 // --config with variants, --update-hash on fixed-output derivations, and prune.
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { cachedSha256, sha256File } from "../../src/host/file-hash.js";
 import { copyShared, digHoles, moveFile, sparseCopy } from "../../src/host/files.js";
-import { scratch, sha256 } from "../helpers/data-dir.js";
+import { scratch, sha256 } from "../helpers/scratch.js";
 
 const MIB = 1024 * 1024;
 

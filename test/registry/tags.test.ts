@@ -6,7 +6,7 @@ import { MvmError } from "../../src/core/errors.js";
 import { parseRegistryUrl } from "../../src/registry/location.js";
 import { openTransport } from "../../src/registry/open.js";
 import type { RegistryTransport } from "../../src/registry/transports/transport.js";
-import { errorLines } from "../helpers/data-dir.js";
+import { errorLines } from "../helpers/scratch.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 import { makeRevision } from "../helpers/registry/fixtures.js";
 import { type OciServer, type S3Server, startOci, startS3 } from "../helpers/registry/servers.js";

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "no
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { type FakePackage, writeFakeFlake } from "../helpers/fake-flake.js";
-import { cliFor, errorLines, nonce, scratch } from "../helpers/data-dir.js";
+import { cliFor, errorLines, nonce, scratch } from "../helpers/scratch.js";
 
 // Hostile flakes built by real nix: packages whose outputs are symlinks leading out of the Nix store, to
 // host files and directories a template must never carry (they would be copied into the revision and

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { errorLines } from "../../helpers/data-dir.js";
+import { errorLines } from "../../helpers/scratch.js";
 import { runCli, tempDir } from "../../helpers/cli.js";
 import { makeRevision } from "../../helpers/registry/fixtures.js";
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { writeFakeFlake } from "../../../helpers/fake-flake.js";
-import { cliFor, errorLines, nonce, revisionDir, scratch } from "../../../helpers/data-dir.js";
+import { cliFor, errorLines, nonce, revisionDir, scratch } from "../../../helpers/scratch.js";
 
 // Tags name revisions: set, move, list, remove; prune keeps what a tag names; `up` resolves NAME:TAG
 // and NAME@sha256:… before touching a hypervisor. Real nix, offline, with busybox-built flakes.
