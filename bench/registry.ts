@@ -1,4 +1,4 @@
-// Registry benchmarks (issue 8), each measured against a baseline in the same run:
+// Registry benchmarks, each measured against a baseline in the same run:
 //  - peak RSS of push and pull of a 2 GiB artifact (S3, the transport with the largest buffers)
 //    against `mvmctl --version`; target at most 150 MiB;
 //  - push to file:// against `cp` of the same dense file (and `cp` + `sync`, the durable baseline:
@@ -13,9 +13,9 @@ import { randomBytes } from "node:crypto";
 import { promises as fs, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../test/helpers/cli.js";
-import { makeRevision } from "../test/registry/fixtures.js";
-import { startFaultyProxy } from "../test/registry/proxy.js";
-import { type S3Server, startS3 } from "../test/registry/servers.js";
+import { makeRevision } from "../test/helpers/registry/fixtures.js";
+import { startFaultyProxy } from "../test/helpers/registry/proxy.js";
+import { type S3Server, startS3 } from "../test/helpers/registry/servers.js";
 import { type BenchResult, CLI, printResult } from "./lib.js";
 import { AWS } from "./prerequisites.js";
 

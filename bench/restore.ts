@@ -1,4 +1,4 @@
-// Instant restore on QEMU (TCG here), three targets of the run issue, each against a baseline measured
+// Instant restore on QEMU (TCG here), three targets, each against a baseline measured
 // in the same run:
 //   1. restore-to-ready at least 20x faster than cold-boot-to-ready (`mvmctl template bench`, which
 //      alternates cold boots and restores so host load hits both alike);

@@ -1,7 +1,7 @@
 import { CommanderError } from "commander";
 import { applyConfig } from "../settings/config-file.js";
-import { renderError } from "../ui/errors.js";
-import { sanitize } from "../ui/sanitize.js";
+import { renderError } from "./ui/errors.js";
+import { sanitize } from "./ui/sanitize.js";
 import { commandWords } from "./lazy.js";
 import { buildProgram } from "./program.js";
 

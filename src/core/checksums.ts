@@ -5,7 +5,7 @@ import { Reader, ShapeError, U32 } from "./validate.js";
 
 export const CHECKSUMS_SCHEMA_VERSION = 1;
 
-/** checksums.json (spec §2.6): SHA-256 of every artifact of a revision, keys sorted. */
+/** checksums.json, as the original mvm writes it: SHA-256 of every artifact of a revision, keys sorted. */
 export interface Checksums {
   schema_version: number;
   template_id: string;

@@ -6,7 +6,7 @@ import { checkSchemaVersion, parseValue } from "./schema.js";
 import { CPU_BOUNDS, DATA_DISK_BOUNDS, MEM_BOUNDS } from "./sizes.js";
 import { Reader, ShapeError, U32 } from "./validate.js";
 
-/** One `[[variants]]` entry of a multi-variant config (spec §2.9), with defaults applied. */
+/** One `[[variants]]` entry of a multi-variant config, as in the original mvm, with defaults applied. */
 export interface TemplateVariant {
   name: string; // the template name this variant builds
   role: string;
@@ -28,7 +28,9 @@ export const CONFIG_SCHEMA_VERSION = 1;
 
 /**
  * Parses the TOML. Unlike the original, a variant without `profile` inherits the top-level profile,
- * and the top-level default is `default` (spec §12.9), so both build paths pick packages.<sys>.default.
+ * and the top-level default is `default` (the original mvm's TOML default, `minimal`, picked
+ * packages.<sys>.tenant-minimal while its CLI picked packages.<sys>.default), so both build paths pick
+ * packages.<sys>.default.
  * Every derived template name is validated.
  */
 export function parseTemplateConfig(file: string, text: string, fallbackBase: string): TemplateConfig {

@@ -1,5 +1,5 @@
 // Typed errors. Every failure a user can cause or meet is one of these; the CLI renders them in one
-// place (src/ui/errors.ts) as a single `error: …` line with an exit code: 2 for usage, 1 otherwise.
+// place (src/cli/ui/errors.ts) as a single `error: …` line with an exit code: 2 for usage, 1 otherwise.
 
 export type ErrorKind =
   | "usage" // bad flags, names, sizes: exit 2

@@ -1,6 +1,6 @@
 import { usageError } from "./errors.js";
 
-// Characters the original refuses in flake refs (spec §1.2). We never hand refs to a shell, but we
+// Characters the original mvm refuses in flake refs. We never hand refs to a shell, but we
 // keep the refusal: a ref with these characters is almost certainly a mistake or an attack.
 const UNSAFE = [";", "|", "&", "$", "(", ")", "`", "!", "<", ">", "\n", "\r"];
 

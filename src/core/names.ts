@@ -1,6 +1,6 @@
 import { usageError } from "./errors.js";
 
-// Template names follow the original's validate_template_name (spec §1.2).
+// Template names follow the original mvm's validate_template_name.
 const TEMPLATE_NAME_CHARS = /^[a-z0-9_-]+$/;
 
 /** Returns the reason a template name is invalid, or undefined when it is fine. */
@@ -20,7 +20,7 @@ export function validateTemplateName(name: string, what = "template name"): stri
   return name;
 }
 
-// Profiles, roles and VM names: a conservative identifier (issue 2 §7).
+// Profiles, roles and VM names: a conservative identifier.
 const IDENT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export function identProblem(value: string): string | undefined {

@@ -7,7 +7,7 @@ import { Reader, U32, U64, U8 } from "./validate.js";
 
 export const REVISION_SCHEMA_VERSION = 1;
 
-/** ArtifactSizes (spec §2.4) plus allocated (on-disk) sizes, which the original did not record. */
+/** The original mvm's ArtifactSizes plus allocated (on-disk) sizes, which the original did not record. */
 export interface ArtifactSizes {
   vmlinux_bytes: number;
   rootfs_bytes: number;
@@ -26,7 +26,7 @@ export interface ArtifactPaths {
   sizes?: ArtifactSizes;
 }
 
-/** revision.json (spec §2.4). Extensions over the original are optional fields at the end. */
+/** revision.json in the original mvm's shape; extensions over it are optional fields at the end. */
 export interface TemplateRevision {
   schema_version: number;
   revision_hash: string;

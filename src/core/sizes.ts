@@ -3,7 +3,7 @@ import { usageError } from "./errors.js";
 const MAX_MIB = 4294967295;
 
 /**
- * Parses a human size into MiB exactly like the original's parse_human_size (spec §1.2):
+ * Parses a human size into MiB exactly like the original's parse_human_size:
  * `512`, `512M`, `4G`, `0.5G`, `512 MiB`, `2048K`. Rounds half away from zero.
  * Returns the error message rather than throwing so that callers can add context.
  */
@@ -73,7 +73,7 @@ export function parseCpusFlag(input: string): number {
   return n;
 }
 
-/** format_bytes of the original (spec §1.3). */
+/** format_bytes of the original mvm. */
 export function formatBytes(n: number): string {
   const KiB = 1024;
   const MiB = KiB * 1024;

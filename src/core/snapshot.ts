@@ -6,7 +6,7 @@ import { type Reader, ShapeError, U32, U64, U8 } from "./validate.js";
  */
 export type SnapshotFingerprint = Record<string, string | number | boolean | null>;
 
-/** SnapshotInfo (spec §2.5) plus our fingerprint and allocated size. */
+/** The original mvm's SnapshotInfo plus our fingerprint and allocated size. */
 export interface SnapshotInfo {
   created_at: string;
   vmstate_size_bytes: number;

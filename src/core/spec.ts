@@ -6,7 +6,7 @@ import { Reader, U32, U8 } from "./validate.js";
 
 export const SPEC_SCHEMA_VERSION = 1;
 
-/** template.json (spec §2.3). Field names and order are the original's. */
+/** template.json. Field names and order are the original mvm's. */
 export interface TemplateSpec {
   schema_version: number;
   template_id: string;

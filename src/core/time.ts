@@ -1,4 +1,4 @@
-// Two timestamp formats, kept for byte compatibility with the original (spec §2.12):
+// Two timestamp formats, kept for byte compatibility with the original mvm:
 // template.json uses RFC 3339 with nanoseconds and "+00:00"; revisions and snapshots use
 // "YYYY-MM-DDTHH:MM:SSZ".
 

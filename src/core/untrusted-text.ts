@@ -3,7 +3,7 @@ import { redactSecrets } from "./secrets.js";
 // Text that comes from an untrusted party (a guest, a registry, an HTTP peer) on its way to a terminal:
 // every character a terminal would act on (C0 and C1 controls, DEL, escape sequences, bidirectional and
 // invisible formatting marks) is shown escaped (ESC as \x1b), known secrets are masked, and a line is
-// cut at a bounded length. The one place this is decided; src/ui/sanitize.ts applies it to output.
+// cut at a bounded length. The one place this is decided; src/cli/ui/sanitize.ts applies it to output.
 
 /** Longest line (in characters, after escaping) that a message may print. */
 export const MAX_MESSAGE_LINE = 1000;

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import type { Encoding } from "./index.js";
 import { encodeIdentity, encodeSparse, type RawDigest, SPARSE_ENCODING } from "./sparse.js";
-import type { UploadBody, Uploaded } from "./transport.js";
+import type { UploadBody, Uploaded } from "./transports/transport.js";
 
 // Upload bodies: the stored bytes of one file (encoded on the fly) with two running digests, one over
 // the file's own bytes (checked against checksums.json) and one over the stored bytes (the OCI blob

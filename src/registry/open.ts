@@ -1,21 +1,9 @@
-import { FileTransport } from "./file.js";
-import { type RegistryLocation, resolveRegistry } from "./location.js";
-import type { RegistryTransport } from "./transport.js";
+import { kindFor, type RegistryLocation, resolveRegistry } from "./location.js";
+import type { RegistryTransport } from "./transports/transport.js";
 
-/** The transport for a resolved location; each kind lives in its own file. */
-export async function openTransport(loc: RegistryLocation): Promise<RegistryTransport> {
-  switch (loc.kind) {
-    case "file":
-      return new FileTransport(loc);
-    case "s3": {
-      const { S3Transport } = await import("./s3.js");
-      return new S3Transport(loc);
-    }
-    case "oci": {
-      const { OciTransport } = await import("./oci.js");
-      return OciTransport.open(loc);
-    }
-  }
+/** The transport for a resolved location; each kind lives in its own file under transports/. */
+export function openTransport(loc: RegistryLocation): Promise<RegistryTransport> {
+  return kindFor(loc.kind)!.open(loc);
 }
 
 /** Resolves --registry / environment / default and opens the transport. */

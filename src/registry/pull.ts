@@ -10,8 +10,9 @@ import { parseRevision, type TemplateRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { formatBytes } from "../core/sizes.js";
 import { parseSpec, type TemplateSpec } from "../core/spec.js";
-import { fsyncDir, tempSibling, writeFileAtomic } from "../store/atomic.js";
-import { sha256File } from "../store/checksums.js";
+import { fsyncDir, tempSibling } from "../host/files.js";
+import { writeFileAtomic } from "../store/atomic.js";
+import { sha256File } from "../host/file-hash.js";
 import type { TemplateStore } from "../store/templates.js";
 import { withIdleTimeout } from "./idle.js";
 import { checkIndexIdentity, type RegistryLayout, type RemoteIndex } from "./index.js";
@@ -21,7 +22,7 @@ import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { decodeIdentity, decodeSparse, SPARSE_ENCODING } from "./sparse.js";
 import { checkClaimedSizes, checkRecordedSizes } from "./size-claims.js";
-import type { RegistryTransport } from "./transport.js";
+import { isDigestAddressed, type RegistryTransport } from "./transports/transport.js";
 
 // pull: download into a hidden staging directory next to the revisions, checking every
 // SHA-256 while the bytes stream in; then, holding the template lock, rename the revision into place,
@@ -336,7 +337,7 @@ export async function pullRevision(
       await store.setCurrent(template, rev);
     });
     created.length = 0;
-    digest = await transport.digestOf?.(template, rev);
+    digest = isDigestAddressed(transport) ? await transport.digestOf(template, rev) : undefined;
     if (digest) await recordDigest(store, template, digest, rev);
     if (localTag !== undefined)
       await updateRefs(store, template, (refs) => {

@@ -9,7 +9,8 @@ import { parseRevision, type TemplateRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { formatBytes } from "../core/sizes.js";
 import type { TemplateSpec } from "../core/spec.js";
-import { readChecksums, sha256File, writeChecksums } from "../store/checksums.js";
+import { sha256File } from "../host/file-hash.js";
+import { readChecksums, writeChecksums } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { openBody, type Source } from "./bodies.js";
 import {
@@ -23,7 +24,15 @@ import { mapLimit } from "./limit.js";
 import type { ProgressSink } from "./progress.js";
 import { withRetry } from "./retry.js";
 import { SPARSE_ENCODING } from "./sparse.js";
-import type { RegistryTransport, RemoteTag, StoredObject, TagGuard } from "./transport.js";
+import { kindFor } from "./location.js";
+import { TRANSPORT_KINDS } from "./transports/index.js";
+import {
+  isCopier,
+  type RegistryTransport,
+  type RemoteTag,
+  type StoredObject,
+  type TagGuard,
+} from "./transports/transport.js";
 
 // push: every file a pulled revision needs to run (spec, revision.json, kernel,
 // initrd, rootfs, snapshot files), objects first, then the index (checksums.json / manifest), then
@@ -246,16 +255,22 @@ function reusable(
   return undefined;
 }
 
+/** The URL schemes of the registry kinds the original mvm reads, for messages: "file:// or s3://". */
+function originalSchemes(): string {
+  const schemes = TRANSPORT_KINDS.filter((k) => k.layouts.includes("original")).map((k) => `${k.scheme}://`);
+  return `${schemes.slice(0, -1).join(", ")} or ${schemes.at(-1)}`;
+}
+
 export async function pushRevision(
   store: TemplateStore,
   transport: RegistryTransport,
   opts: PushOptions,
 ): Promise<PushResult> {
   const { template } = opts;
-  if (opts.layout === "original" && transport.kind === "oci")
+  if (!kindFor(transport.kind)!.layouts.includes(opts.layout))
     throw new MvmError(
       "usage",
-      "the original mvm has no OCI registry: --layout original needs a file:// or s3:// registry",
+      `the original mvm has no ${transport.kind.toUpperCase()} registry: --layout ${opts.layout} needs a ${originalSchemes()} registry`,
     );
   if (transport.pinned !== undefined)
     throw new MvmError(
@@ -303,9 +318,9 @@ export async function pushRevision(
         // Unchanged since the current revision: copied inside the registry, not sent again.
         (found !== undefined &&
           found.rev !== rev &&
-          transport.copyObject !== undefined &&
+          isCopier(transport) &&
           (await withRetry(`copying ${p.obj.name} inside ${transport.display}`, () =>
-            transport.copyObject!(template, found.rev, rev, stored),
+            transport.copyObject(template, found.rev, rev, stored),
           ))));
     if (form && held) {
       transfer[p.obj.name] = form;

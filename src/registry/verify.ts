@@ -5,13 +5,14 @@ import { CHECKSUMS_FILE, REVISION_FILE, SPEC_FILE } from "../core/artifacts.js";
 import { MvmError } from "../core/errors.js";
 import { parseRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
-import { readChecksums, sha256File } from "../store/checksums.js";
+import { sha256File } from "../host/file-hash.js";
+import { readChecksums } from "../store/checksums.js";
 import { templateHealth, unhealthyError } from "../store/health.js";
 import type { TemplateStore } from "../store/templates.js";
 import { remoteRevision } from "./pull.js";
 import type { RegistryLayout } from "./index.js";
 import { ORIGINAL_KERNEL, originalRevisionJson, pushedSpec } from "./push.js";
-import type { RegistryTransport } from "./transport.js";
+import type { RegistryTransport } from "./transports/transport.js";
 
 // verify: every file of a local revision against its checksums.json, or (--remote)
 // against the registry's index of the same revision, whose objects must also be present.

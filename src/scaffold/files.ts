@@ -1,7 +1,8 @@
 import { promises as fs } from "node:fs";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { fsyncDir, sweepTemps, tempSibling } from "../store/atomic.js";
+import { fsyncDir, tempSibling } from "../host/files.js";
+import { sweepTemps } from "../store/atomic.js";
 
 // Writes a scaffold all-or-nothing. Existing files are kept unless `force`. Every new content goes to a
 // temp sibling first (written and fsynced); only when all of them are staged are they renamed into

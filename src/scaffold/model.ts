@@ -4,7 +4,7 @@
 export const PRESETS = ["minimal", "http", "postgres", "worker", "python"] as const;
 export type Preset = (typeof PRESETS)[number];
 
-/** Fixed order used wherever features are listed (spec §7.6). */
+/** Fixed order used wherever features are listed, as in the original mvm. */
 export const FEATURES = ["python", "http", "postgres", "worker"] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -66,7 +66,7 @@ export function orderFeatures(features: Iterable<Feature>): Feature[] {
 }
 
 /**
- * The rules every plan obeys after planning (spec §7.6/§7.7): the primary preset's feature is present,
+ * The rules every plan obeys after planning: the primary preset's feature is present,
  * and Python replaces plain HTTP (the Python service is the HTTP server).
  */
 export function normaliseFeatures(features: Iterable<Feature>, primary: Preset): Feature[] {

@@ -11,10 +11,10 @@ import {
   type TemplatePlan,
 } from "./model.js";
 
-// Plan validation is a whitelist (issue 4 §5): a plan comes from an LLM, i.e. from untrusted text, and
-// parts of it end up in Nix strings, shell commands run as root in the guest, and file paths. Every field
-// is checked against the narrowest shape that still serves its purpose; anything else is refused with a
-// message that names the field. The original only checked a leading "/" (spec §7.7, security gaps).
+// Plan validation is a whitelist: a plan comes from an LLM, i.e. from untrusted text, and parts of it end up
+// in Nix strings, shell commands run as root in the guest, and file paths. Every field is checked against the
+// narrowest shape that still serves its purpose; anything else is refused with a message that names the
+// field. The original only checked a leading "/".
 
 export const PLAN_SCHEMA_VERSION = 1;
 
@@ -150,7 +150,7 @@ export function parseRawPlan(v: unknown): RawPlan {
 }
 
 /**
- * Turns a validated LLM plan into the plan we render (spec §7.7 steps 3-8): an explicit --preset wins,
+ * Turns a validated LLM plan into the plan we render, in the original mvm's steps: an explicit --preset wins,
  * otherwise the LLM's primary_preset is respected (the original always overrode it); the preset's
  * feature is added; Python replaces HTTP; missing values get the defaults.
  */

@@ -87,7 +87,7 @@ export async function planScaffold(opts: PlanOptions): Promise<PlannedTemplate> 
   return planned;
 }
 
-/** Every file of the scaffold, in the order they are written (spec §7.2). */
+/** Every file of the scaffold, in the order they are written (the original mvm's order). */
 export function renderScaffold(
   name: string,
   planned: PlannedTemplate,

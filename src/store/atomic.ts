@@ -1,20 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fsyncDir, tempSibling } from "../host/files.js";
 
-/** A name in the same directory that list/load never mistake for a real entry (leading dot). */
-export function tempSibling(path: string, tag = "tmp"): string {
-  return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const h = await fs.open(dir, "r");
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
+export { fsyncDir, tempSibling };
 
 /** Writes a file so that readers see the old content or the new one, never a mix (temp, fsync, rename). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {

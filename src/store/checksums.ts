@@ -1,18 +1,14 @@
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { ARTIFACT_FILES, CHECKSUMS_FILE } from "../core/artifacts.js";
 import { type Checksums, newChecksums, parseChecksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
+import { sha256File } from "../host/file-hash.js";
 import { writeFileAtomic } from "./atomic.js";
 
-/** SHA-256 of a file, streamed (constant memory whatever the size). */
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
+export { sha256File };
 
 /** The known artifact files present in a revision directory (relative names, sorted). */
 export async function presentArtifacts(dir: string): Promise<string[]> {

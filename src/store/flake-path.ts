@@ -3,8 +3,8 @@ import { resolve } from "node:path";
 import { isLocalFlakePath } from "../core/flake-ref.js";
 
 /**
- * resolve_flake_ref (spec §1.2): refs with `:` are kept as given; local paths become absolute (symlinks
- * resolved when the path exists). Returns whether the local path exists so callers can warn.
+ * The original mvm's resolve_flake_ref: refs with `:` are kept as given; local paths become absolute
+ * (symlinks resolved when the path exists). Returns whether the local path exists so callers can warn.
  */
 export function resolveFlakeRef(ref: string, cwd = process.cwd()): { ref: string; missing: boolean } {
   if (!isLocalFlakePath(ref)) return { ref, missing: false };

@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-/** `$MVM_DATA_DIR`, else `$HOME/.mvm` (`/tmp/.mvm` without a home), spec §2.1. */
+/** `$MVM_DATA_DIR`, else `$HOME/.mvm` (`/tmp/.mvm` without a home), as in the original mvm. */
 export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
   const d = env.MVM_DATA_DIR?.trim();
   if (d) return d;
@@ -31,7 +31,7 @@ export class DataPaths {
   revision(name: string, rev: string): string {
     return join(this.revisions(name), rev);
   }
-  /** The original's layout: artifacts/<rev> (spec §2.2). Read only. */
+  /** The original's layout: artifacts/<rev>. Read only. */
   legacyRevision(name: string, rev: string): string {
     return join(this.artifacts(name), rev);
   }

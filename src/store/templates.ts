@@ -98,7 +98,7 @@ export class TemplateStore {
     return { templates, broken };
   }
 
-  /** The revision id `current` names, in our layout or the original's (spec §2.2); undefined if none. */
+  /** The revision id `current` names, in our layout or the original's; undefined if none. */
   async currentRevisionId(name: string): Promise<string | undefined> {
     let target: string;
     try {

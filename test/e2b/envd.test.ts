@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { VmService } from "../../src/server/vm-service.js";
 import { DataPaths } from "../../src/store/paths.js";
 import { TemplateStore } from "../../src/store/templates.js";
-import { cliFor } from "../build/helpers.js";
+import { cliFor } from "../helpers/scratch.js";
 import { tempDir } from "../helpers/cli.js";
 import { http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";

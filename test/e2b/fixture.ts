@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { cliFor } from "../build/helpers.js";
+import { cliFor } from "../helpers/scratch.js";
 import { tempDir } from "../helpers/cli.js";
 import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";

@@ -12,7 +12,7 @@ import { writeChecksums } from "../../src/store/checksums.js";
 import { TemplateStore } from "../../src/store/templates.js";
 import { FirecrackerBackend } from "../../src/vm/firecracker.js";
 import { snapshotTemplate } from "../../src/vm/template-snapshot.js";
-import { sha256 } from "../build/helpers.js";
+import { sha256 } from "../helpers/scratch.js";
 import { runCli } from "../helpers/cli.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 import { FAKE_SCRIPT, fixture } from "./helpers.js";

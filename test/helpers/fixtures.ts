@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import { basename, join } from "node:path";
-import { packRootfs } from "../../src/build/rootfs-pack.js";
+import { packRootfs } from "../../src/builder/rootfs-pack.js";
 import { ensureKit, nixLibraryDir } from "../../src/kit/index.js";
 import { removeDirAtomic, tempSibling } from "../../src/store/atomic.js";
 import { DataPaths } from "../../src/store/paths.js";

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { writeFakeFlake } from "../build/fake-flake.js";
-import { cliFor, errorLines, nonce, readJson, scratch } from "../build/helpers.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
+import { cliFor, errorLines, nonce, readJson, scratch } from "../helpers/scratch.js";
 
 // `mvmctl build` from an mvm.toml: found by walking up, creates then updates the template, the drift
 // rule, and the errors a hand-edited manifest gets. Real nix, offline, with a busybox-built flake.

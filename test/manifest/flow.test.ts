@@ -3,11 +3,11 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
-import { cliFor } from "../build/helpers.js";
+import { cliFor } from "../helpers/scratch.js";
 import { tempDir } from "../helpers/cli.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/qemu-boot.js";
-import { type OciServer, type S3Server, startOci, startS3 } from "../registry/servers.js";
+import { type OciServer, type S3Server, startOci, startS3 } from "../helpers/registry/servers.js";
 
 // Templates as code, end to end with real nix, QEMU (TCG), docker-registry and s3rver: init writes
 // mvm.toml; it is edited; `build --snapshot` from a subdirectory; `up` restores; a changed `mem`

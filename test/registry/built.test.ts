@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { writeFakeFlake } from "../build/fake-flake.js";
-import { treeDigest } from "./fixtures.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
+import { treeDigest } from "../helpers/registry/fixtures.js";
 
 // A revision made by a real `template build` (real nix, offline, a tiny busybox-built flake) goes
 // through the default file registry onto an empty data dir and comes back runnable: spec installed,

@@ -7,8 +7,8 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { writeChecksums } from "../../src/store/checksums.js";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision, randomRevision } from "./fixtures.js";
-import { type S3Server, startS3 } from "./servers.js";
+import { makeRevision, randomRevision } from "../helpers/registry/fixtures.js";
+import { type S3Server, startS3 } from "../helpers/registry/servers.js";
 
 // Interoperability with the original mvm's registries, checked with a third-party client (awscli):
 // what `push --layout original` writes is what the original reads (plain objects whose SHA-256 is the

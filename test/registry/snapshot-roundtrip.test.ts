@@ -3,7 +3,7 @@ import { mkdirSync, symlinkSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
-import { cliFor } from "../build/helpers.js";
+import { cliFor } from "../helpers/scratch.js";
 import { tempDir } from "../helpers/cli.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/qemu-boot.js";

@@ -5,11 +5,11 @@ import { after, before, describe, test } from "node:test";
 import { MvmError } from "../../src/core/errors.js";
 import { parseRegistryUrl } from "../../src/registry/location.js";
 import { openTransport } from "../../src/registry/open.js";
-import type { RegistryTransport } from "../../src/registry/transport.js";
-import { errorLines } from "../build/helpers.js";
+import type { RegistryTransport } from "../../src/registry/transports/transport.js";
+import { errorLines } from "../helpers/scratch.js";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision } from "./fixtures.js";
-import { type OciServer, type S3Server, startOci, startS3 } from "./servers.js";
+import { makeRevision } from "../helpers/registry/fixtures.js";
+import { type OciServer, type S3Server, startOci, startS3 } from "../helpers/registry/servers.js";
 
 // Push and pull carry tags: a registry tag on OCI, a small object on file:// and S3, moved only if it
 // still is what the push read at its start. Two pushes racing on one tag: one winner, one clear error,

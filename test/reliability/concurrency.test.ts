@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { writeFakeFlake } from "../build/fake-flake.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 
 // 8 concurrent pulls and 4 concurrent builds of one template: each finishes or fails with a clear

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { writeFakeFlake } from "../build/fake-flake.js";
+import { writeFakeFlake } from "../helpers/fake-flake.js";
 import { CLI, runCli, tempDir } from "../helpers/cli.js";
 
 // At least 50 SIGKILLs at random moments across `build`, `build --snapshot`, `push` and `pull`. Afterwards

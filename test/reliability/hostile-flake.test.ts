@@ -3,8 +3,8 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
-import { type FakePackage, writeFakeFlake } from "../build/fake-flake.js";
-import { cliFor, errorLines, nonce, scratch } from "../build/helpers.js";
+import { type FakePackage, writeFakeFlake } from "../helpers/fake-flake.js";
+import { cliFor, errorLines, nonce, scratch } from "../helpers/scratch.js";
 
 // Hostile flakes built by real nix: packages whose outputs are symlinks leading out of the Nix store, to
 // host files and directories a template must never carry (they would be copied into the revision and

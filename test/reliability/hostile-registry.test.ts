@@ -15,10 +15,10 @@ import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { RemoteIndex } from "../../src/registry/index.js";
 import { resolveRegistry } from "../../src/registry/location.js";
 import { openTransport } from "../../src/registry/open.js";
-import type { RegistryTransport, UploadBody } from "../../src/registry/transport.js";
+import type { RegistryTransport, UploadBody } from "../../src/registry/transports/transport.js";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { makeRevision } from "../registry/fixtures.js";
-import { type OciServer, type S3Server, startOci, startS3 } from "../registry/servers.js";
+import { makeRevision } from "../helpers/registry/fixtures.js";
+import { type OciServer, type S3Server, startOci, startS3 } from "../helpers/registry/servers.js";
 
 // Hostile registries on every transport (a directory for file://, s3rver for S3, docker-registry for
 // OCI): a revision is pushed for real, then rewritten the way a hostile registry owner could. Each pull

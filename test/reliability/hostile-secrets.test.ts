@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { startModelServer } from "../scaffold/model-server.js";
+import { startModelServer } from "../helpers/model-server.js";
 
 // Secrets never printed. Credentials written into a registry URL are refused with the userinfo shown
 // as ***; planner and registry servers on loopback that answer 401 with a body echoing the request's

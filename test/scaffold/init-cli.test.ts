@@ -107,7 +107,7 @@ describe("template init --local", () => {
     assert.match(r.stderr, /--offline cannot serve python/);
   });
 
-  test("prompt mode (heuristic) writes the generated flake and metadata (spec §9.3)", async () => {
+  test("prompt mode (heuristic) writes the generated flake and metadata", async () => {
     const { r, parent } = await init([
       "prompted",
       "--prompt",

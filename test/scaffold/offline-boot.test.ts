@@ -8,7 +8,7 @@ import type { GuestChannel, HealthReport } from "../../src/vm/guest-channel.js";
 import { runCli } from "../helpers/cli.js";
 import { buildFlakeImage, testCacheRoot } from "../helpers/fixtures.js";
 import { bootQemu, type TestVm } from "../helpers/qemu-boot.js";
-import { type ModelServer, responsesReply, startModelServer } from "./model-server.js";
+import { type ModelServer, responsesReply, startModelServer } from "../helpers/model-server.js";
 
 // What a user gets from `template init --local --offline --prompt`, for real: a (local) model plans
 // web + worker on a privileged port with a health path in a subdirectory; the scaffold builds with nix

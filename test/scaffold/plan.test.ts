@@ -28,7 +28,7 @@ function rejects(over: Record<string, unknown>, field: string): void {
 }
 
 describe("plan validation (whitelist)", () => {
-  test("a good plan is normalised like the original (spec §9.1 9)", () => {
+  test("a good plan is normalised like the original", () => {
     const plan = resolveLlmPlan(parseRawPlan(goodPlan()), undefined);
     assert.deepEqual(plan, {
       primaryPreset: "python",

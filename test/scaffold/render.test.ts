@@ -125,7 +125,7 @@ describe("flake rendering", () => {
     assert.match(args.services.postgres?.preStart ?? "", /initdb -D \/var\/lib\/postgresql\/data/);
   });
 
-  test("prompt combination python + postgres with custom port, path and entry (spec §9.1 6)", async () => {
+  test("prompt combination python + postgres with custom port, path and entry", async () => {
     const plan: TemplatePlan = {
       primaryPreset: "python",
       features: ["python", "postgres"],

@@ -10,12 +10,12 @@ import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Mvm } from "../../src/sdk/index.js";
-import { cliFor } from "../build/helpers.js";
+import { cliFor } from "../helpers/scratch.js";
 import { tempDir } from "../helpers/cli.js";
 import { http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
-import { type FaultyProxy, startFaultyProxy } from "../registry/proxy.js";
-import { type OciServer, startOci } from "../registry/servers.js";
+import { type FaultyProxy, startFaultyProxy } from "../helpers/registry/proxy.js";
+import { type OciServer, startOci } from "../helpers/registry/servers.js";
 
 /** Blob digests of the GET requests in a proxy's request log. */
 function blobGets(proxy: FaultyProxy): string[] {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli, tempDir } from "../helpers/cli.js";
 import { buildExampleImage } from "../helpers/fixtures.js";
-import { randomRevision } from "../registry/fixtures.js";
+import { randomRevision } from "../helpers/registry/fixtures.js";
 
 // The original mvm's local layout, made by hand from its documented shape: revisions in
 // templates/<id>/artifacts/<rev>/ (kernel named vmlinux), `current -> revisions/<rev>` (a link that

@@ -14,7 +14,7 @@ import { rm } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GuestChannel } from "../../src/vm/guest-channel.js";
-import { cliFor, sha256 } from "../build/helpers.js";
+import { cliFor, sha256 } from "../helpers/scratch.js";
 import { CLI, runCli, tempDir } from "../helpers/cli.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 

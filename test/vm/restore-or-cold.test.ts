@@ -12,7 +12,7 @@ import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GuestChannel } from "../../src/vm/guest-channel.js";
-import { readJson } from "../build/helpers.js";
+import { readJson } from "../helpers/scratch.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 

@@ -16,7 +16,7 @@ import { CLI, tempDir } from "../helpers/cli.js";
 import { GuestChannel } from "../../src/vm/guest-channel.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/qemu-boot.js";
-import { cliFor, readJson, sha256 } from "../build/helpers.js";
+import { cliFor, readJson, sha256 } from "../helpers/scratch.js";
 
 // The run side end to end on QEMU (TCG), with templates built offline by the real `template build`:
 // a snapshot is taken once and shared by every test below. Cold boots are the expensive part here

@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import { parsePort, parseReadyTimeout } from "../../src/cli/vm-options.js";
 import type { VmConfig } from "../../src/vm/backend.js";
 import { qemuArgs, stableBootArgs } from "../../src/vm/qemu.js";
-import { cliFor } from "../build/helpers.js";
+import { cliFor } from "../helpers/scratch.js";
 import { tempDir } from "../helpers/cli.js";
 
 const cfg: VmConfig = {

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { buildTemplate } from "../../build/build-template.js";
+import { buildTemplate } from "../../builder/build-template.js";
 import { applyManifest } from "../../manifest/apply.js";
 import { resolveManifest } from "../../manifest/locate.js";
-import { BuildProgressView } from "../../ui/build-progress.js";
-import { info, printJson, success } from "../../ui/output.js";
+import { BuildProgressView } from "../ui/build-progress.js";
+import { info, printJson, success } from "../ui/output.js";
 import { parseHypervisor } from "../../vm/backends.js";
 import type { CliContext } from "../context.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../vm-options.js";

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { MvmError, usageError } from "../../core/errors.js";
 import { SETTINGS, settingNamed, settingValueProblem } from "../../core/settings.js";
 import { configPath, loadConfig, saveConfig, settingSource } from "../../settings/config-file.js";
-import { printJson, printLine, success, warn } from "../../ui/output.js";
+import { printJson, printLine, success, warn } from "../ui/output.js";
 import type { CliContext } from "../context.js";
 
 function effective(env: string): string | undefined {

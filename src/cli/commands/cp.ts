@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { usageError } from "../../core/errors.js";
 import { identProblem } from "../../core/names.js";
-import { info, printJson } from "../../ui/output.js";
+import { info, printJson } from "../ui/output.js";
 import { connectVmGuest } from "../../vm/guest-connect.js";
 import { type CopyStats, copyFromGuest, copyToGuest } from "../../vm/guest-copy.js";
 import type { CliContext } from "../context.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { runDoctor } from "../../doctor/index.js";
-import { paint, printJson, printLine } from "../../ui/output.js";
+import { paint, printJson, printLine } from "../ui/output.js";
 import type { CliContext } from "../context.js";
 
 const LABEL = { ok: "OK  ", warn: "WARN", fail: "FAIL" } as const;

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { usageError } from "../../core/errors.js";
 import { connectVmGuest } from "../../vm/guest-connect.js";
 import { signalGuestProcess, startExec } from "../../vm/guest-exec.js";
-import { warn } from "../../ui/output.js";
+import { warn } from "../ui/output.js";
 import type { CliContext } from "../context.js";
 import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 import { wholeNumber } from "../parse.js";

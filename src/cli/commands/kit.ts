@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { buildKit, currentKit } from "../../kit/index.js";
-import { info, printJson, printLine, success } from "../../ui/output.js";
+import { info, printJson, printLine, success } from "../ui/output.js";
 import type { CliContext } from "../context.js";
 
 // `mvmctl kit build`: the offline guest kit (Debian cloud kernel + virtio modules + initramfs,

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { MvmError } from "../../core/errors.js";
 import { validateIdent } from "../../core/names.js";
-import { consolePrinter } from "../../ui/sanitize.js";
+import { consolePrinter } from "../ui/sanitize.js";
 import { followConsoleLog, readConsoleLog } from "../../vm/console-log.js";
 import { readVmRecord } from "../../vm/vm-state.js";
 import type { CliContext } from "../context.js";

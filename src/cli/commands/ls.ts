@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { pidAlive } from "../../store/atomic.js";
-import { printJson, printLine } from "../../ui/output.js";
+import { printJson, printLine } from "../ui/output.js";
 import { sweepDeadVms } from "../../vm/start-vm.js";
 import { listVmNames, readVmRecord, type VmRecord } from "../../vm/vm-state.js";
 import type { VmInfo } from "../../sdk/types.js";

@@ -1,6 +1,6 @@
 import type { Endpoint } from "../../sdk/transport.js";
 import type { VmInfo } from "../../sdk/types.js";
-import { printJson, printLine, success } from "../../ui/output.js";
+import { printJson, printLine, success } from "../ui/output.js";
 import { daemonCall } from "../daemon-route.js";
 
 // `mvmctl up -d` through the data dir's daemon: the same request as POST /v1/vms, the same output as

@@ -1,7 +1,7 @@
 import { usageError } from "../../core/errors.js";
 import type { Provider } from "../model.js";
 
-// Which planner runs (spec §7.5), from `--planner` or MVM_TEMPLATE_PROVIDER, with the original's
+// Which planner runs, from `--planner` or MVM_TEMPLATE_PROVIDER, with the original's
 // environment variables. Differences from the original: an empty OPENAI_API_KEY does not count as set,
 // a base URL that already ends in /v1 works, and the timeout is configurable.
 

@@ -1,7 +1,7 @@
 import { FEATURES, type Preset, PRESETS } from "../model.js";
 import { PLAN_SCHEMA_VERSION } from "../plan.js";
 
-// What we ask a model (spec §7.7): the original's system and user text and its strict JSON schema,
+// What we ask a model: the original's system and user text and its strict JSON schema,
 // shared by the Responses API and the chat-completions fallback. The schema narrows health_path and
 // python_entrypoint with patterns too, but plan.ts re-checks everything: a schema is a request, not a
 // guarantee, and a local server may ignore it.

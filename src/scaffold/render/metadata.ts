@@ -1,7 +1,7 @@
 import { specTimestamp } from "../../core/time.js";
 import type { PlannedTemplate } from "../model.js";
 
-// mvm-template-prompt.json (spec §7.10): the original's fields, in its order, every field present.
+// mvm-template-prompt.json: the original mvm's fields, in its order, every field present.
 
 export const PROMPT_METADATA_SCHEMA_VERSION = 3;
 

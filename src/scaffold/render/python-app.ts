@@ -1,6 +1,6 @@
 import { PLAN_DEFAULTS, type TemplatePlan } from "../model.js";
 
-// app/<entrypoint> for Python plans (spec §7.9): a standard-library HTTP server that answers "/" and the
+// app/<entrypoint> for Python plans: a standard-library HTTP server that answers "/" and the
 // health path, so a fresh scaffold builds, boots and passes its health check before the user edits it.
 // Values enter as JSON literals, which are valid Python literals for the whitelisted characters.
 

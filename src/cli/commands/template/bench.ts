@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { formatBytes } from "../../../core/sizes.js";
-import { info, printJson, printLine } from "../../../ui/output.js";
+import { info, printJson, printLine } from "../../ui/output.js";
 import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../vm/backends.js";
 import { benchTemplate } from "../../../vm/template-bench.js";
 import type { CliContext } from "../../context.js";

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { type BuildResult, buildTemplate } from "../../../build/build-template.js";
-import { buildVariants } from "../../../build/variants.js";
+import { type BuildResult, buildTemplate } from "../../../builder/build-template.js";
+import { buildVariants } from "../../../builder/variants.js";
 import { MvmError } from "../../../core/errors.js";
 import { formatBytes } from "../../../core/sizes.js";
-import { BuildProgressView } from "../../../ui/build-progress.js";
-import { info, printJson, success, warn } from "../../../ui/output.js";
+import { BuildProgressView } from "../../ui/build-progress.js";
+import { info, printJson, success, warn } from "../../ui/output.js";
 import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../vm/backends.js";
 import { snapshotTemplate } from "../../../vm/template-snapshot.js";
 import type { CliContext } from "../../context.js";

@@ -4,7 +4,7 @@ import { identProblem, templateNameProblem } from "../../../core/names.js";
 import { newSpec, SPEC_DEFAULTS, type TemplateSpec } from "../../../core/spec.js";
 import { resolveFlakeRef } from "../../../store/flake-path.js";
 import type { TemplateStore } from "../../../store/templates.js";
-import { info, printJson, success, warn } from "../../../ui/output.js";
+import { info, printJson, success, warn } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

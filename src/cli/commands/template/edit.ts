@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { usageError } from "../../../core/errors.js";
 import { specTimestamp } from "../../../core/time.js";
 import { resolveFlakeRef } from "../../../store/flake-path.js";
-import { info, printJson, printLine, warn } from "../../../ui/output.js";
+import { info, printJson, printLine, warn } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

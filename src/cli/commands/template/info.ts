@@ -3,8 +3,8 @@ import { recordedManifest } from "../../../manifest/apply.js";
 import { totalBytes } from "../../../core/revision.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { templateHealth, unhealthyError } from "../../../store/health.js";
-import { printJson, printLine } from "../../../ui/output.js";
-import { sanitize } from "../../../ui/sanitize.js";
+import { printJson, printLine } from "../../ui/output.js";
+import { sanitize } from "../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 
@@ -35,7 +35,7 @@ export function registerInfo(template: Command, ctx: CliContext): void {
         if (health.status === "broken") throw unhealthyError(health);
         return;
       }
-      // The original's exact layout (spec §1.3).
+      // The original mvm's exact layout.
       const lines = [
         `Template: ${spec.template_id}`,
         `  Flake:   ${spec.flake_ref}`,

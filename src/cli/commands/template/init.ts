@@ -8,8 +8,8 @@ import { isPreset, type PlannedTemplate, type Preset, PRESETS } from "../../../s
 import { PLANNER_CHOICES, type PlannerChoice, parsePlannerChoice } from "../../../scaffold/planners/index.js";
 import { type KitInfo, planScaffold, scaffold } from "../../../scaffold/scaffold.js";
 import type { DataPaths } from "../../../store/paths.js";
-import { info, printJson, printLine, success, warn } from "../../../ui/output.js";
-import { sanitize } from "../../../ui/sanitize.js";
+import { info, printJson, printLine, success, warn } from "../../ui/output.js";
+import { sanitize } from "../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 import { VERSION } from "../../version.js";
@@ -27,7 +27,7 @@ export interface InitOpts {
   json?: boolean;
 }
 
-/** Without --local: create the template directory layout in the data dir (spec §7.1). */
+/** Without --local: create the template directory layout in the data dir. */
 async function initLayout(ctx: CliContext, name: string, opts: InitOpts): Promise<void> {
   if (opts.prompt !== undefined) throw usageError("--prompt currently requires --local");
   for (const [flag, set] of [
@@ -97,7 +97,7 @@ function printPlan(name: string, p: PlannedTemplate): void {
   for (const n of origin.notes) printLine(`  note:      ${sanitize(JSON.stringify(n))}`);
 }
 
-/** With --local: write a flake directory <dir>/<name> from a preset or a prompt (spec §7.2). */
+/** With --local: write a flake directory <dir>/<name> from a preset or a prompt. */
 async function initLocal(ctx: CliContext, name: string, opts: InitOpts): Promise<void> {
   const common = {
     name,

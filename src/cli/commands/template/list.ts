@@ -4,8 +4,8 @@ import type { Command } from "commander";
 import { withRegistry } from "../../../registry/open.js";
 import { type TemplateHealthStatus, templateHealth } from "../../../store/health.js";
 import type { TemplateStore } from "../../../store/templates.js";
-import { paint, printJson, printLine } from "../../../ui/output.js";
-import { sanitize } from "../../../ui/sanitize.js";
+import { paint, printJson, printLine } from "../../ui/output.js";
+import { sanitize } from "../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 
 interface TemplateRow {
@@ -19,7 +19,7 @@ interface TemplateRow {
   snapshot: boolean;
 }
 
-/** Directories in `dir` that hold a scaffolded or locally built template (spec §1.3 "local"). */
+/** Directories in `dir` that hold a scaffolded or locally built template (the original mvm's "local"). */
 async function localTemplates(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
   const out: string[] = [];
@@ -56,7 +56,7 @@ async function rows(store: TemplateStore, names: string[]): Promise<TemplateRow[
   );
 }
 
-/** `list --remote`: the templates and revisions a registry holds (issue 8 §6). */
+/** `list --remote`: the templates and revisions a registry holds. */
 async function listRemote(ctx: CliContext, registry: string | undefined, json: boolean): Promise<void> {
   await withRegistry(registry, ctx.paths.registry, async (transport) => {
     const templates = await transport.list();

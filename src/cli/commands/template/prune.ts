@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { pruneTemplate } from "../../../build/prune.js";
+import { pruneTemplate } from "../../../builder/prune.js";
 import { formatBytes } from "../../../core/sizes.js";
-import { printJson, printLine, success } from "../../../ui/output.js";
+import { printJson, printLine, success } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

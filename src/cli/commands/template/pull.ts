@@ -3,9 +3,10 @@ import { validateRevision } from "../../../core/names.js";
 import { validateTag } from "../../../core/refs.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { withRegistry } from "../../../registry/open.js";
-import { silentProgress, StderrProgress } from "../../../registry/progress.js";
+import { silentProgress } from "../../../registry/progress.js";
+import { StderrProgress } from "../../ui/transfer-progress.js";
 import { pullRevision } from "../../../registry/pull.js";
-import { info, printJson, success } from "../../../ui/output.js";
+import { info, printJson, success } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

@@ -4,9 +4,10 @@ import { validateTag } from "../../../core/refs.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { resolveLayout } from "../../../registry/location.js";
 import { withRegistry } from "../../../registry/open.js";
-import { silentProgress, StderrProgress } from "../../../registry/progress.js";
+import { silentProgress } from "../../../registry/progress.js";
+import { StderrProgress } from "../../ui/transfer-progress.js";
 import { pushRevision } from "../../../registry/push.js";
-import { info, printJson, printLine, success, warn } from "../../../ui/output.js";
+import { info, printJson, printLine, success, warn } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

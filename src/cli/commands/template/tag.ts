@@ -3,7 +3,7 @@ import { MvmError, usageError } from "../../../core/errors.js";
 import { validateTag } from "../../../core/refs.js";
 import { loadRefs, updateRefs } from "../../../store/refs.js";
 import type { TemplateStore } from "../../../store/templates.js";
-import { printJson, printLine, success } from "../../../ui/output.js";
+import { printJson, printLine, success } from "../../ui/output.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

@@ -3,8 +3,8 @@ import { MvmError } from "../../../core/errors.js";
 import { validateRevision } from "../../../core/names.js";
 import { withRegistry } from "../../../registry/open.js";
 import { verifyLocal, verifyRemote } from "../../../registry/verify.js";
-import { paint, printJson, printLine } from "../../../ui/output.js";
-import { sanitize } from "../../../ui/sanitize.js";
+import { paint, printJson, printLine } from "../../ui/output.js";
+import { sanitize } from "../../ui/sanitize.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

@@ -1,0 +1,53 @@
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { type CliResult, runCli, tempDir } from "./cli.js";
+
+export function nonce(): string {
+  return randomBytes(6).toString("hex");
+}
+
+export function sha256(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+export function readJson<T = Record<string, unknown>>(path: string): T {
+  return JSON.parse(readFileSync(path, "utf8")) as T;
+}
+
+/** A CLI runner bound to one data dir, with NO_COLOR and offline builds. */
+export function cliFor(dataDir: string, env: Record<string, string | undefined> = {}) {
+  return (
+    args: string[],
+    extra: { env?: Record<string, string | undefined>; cwd?: string } = {},
+  ): Promise<CliResult> =>
+    runCli(args, {
+      dataDir,
+      env: { ...env, ...extra.env },
+      timeoutMs: 180_000,
+      ...(extra.cwd ? { cwd: extra.cwd } : {}),
+    });
+}
+
+export function revisionDir(dataDir: string, template: string, rev: string): string {
+  return join(dataDir, "templates", template, "artifacts", "revisions", rev);
+}
+
+/** Lines of stderr that start with "error:". */
+export function errorLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l.startsWith("error:"));
+}
+
+const scratchDirs: string[] = [];
+process.on("exit", () => {
+  // Test data dirs hold packed images of hundreds of MiB (sparse); keep them only when asked to.
+  if (process.env.MVM_KEEP_TEST_DIRS) return;
+  for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A temp directory removed when the test process exits (MVM_KEEP_TEST_DIRS=1 keeps it). */
+export function scratch(prefix: string): string {
+  const d = tempDir(prefix);
+  scratchDirs.push(d);
+  return d;
+}
