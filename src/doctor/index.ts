@@ -1,5 +1,5 @@
 import type { DataPaths } from "../store/paths.js";
-import { firecrackerChecks } from "../vm/firecracker-doctor.js";
+import { firecrackerChecks } from "../hypervisor/firecracker/doctor.js";
 import type { CheckFn, DoctorCheck } from "./check.js";
 import { checkConfig } from "./config-check.js";
 import { checkDataDir, checkKvm, checkNix, checkQemu } from "./host-checks.js";

@@ -7,7 +7,7 @@ import type { DoctorCheck } from "./check.js";
 
 export async function checkAcceleration(paths: DataPaths): Promise<DoctorCheck> {
   try {
-    const { backendByName } = await import("../vm/backends.js");
+    const { backendByName } = await import("../hypervisor/index.js");
     const qemu = await backendByName("qemu", paths);
     const caps = await qemu.capabilities();
     return caps.kvm

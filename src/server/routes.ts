@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { arch, cpus, totalmem } from "node:os";
 import { identProblem, templateNameProblem } from "../core/names.js";
-import { selectBackend } from "../vm/backends.js";
+import { selectBackend } from "../hypervisor/index.js";
 import { ApiError } from "./api-error.js";
 import { readJsonObject, sendJson } from "./body.js";
 import { handleExec } from "./exec-handler.js";

@@ -2,8 +2,8 @@ import { MvmError } from "../core/errors.js";
 import { validateIdent } from "../core/names.js";
 import { pidAlive } from "../store/atomic.js";
 import type { DataPaths } from "../store/paths.js";
-import { AGENT_VSOCK_PORT, GuestChannel } from "./guest-channel.js";
-import { readVmRecord, type VmRecord } from "./vm-state.js";
+import { AGENT_VSOCK_PORT, GuestChannel } from "../guest/channel.js";
+import { readVmRecord, type VmRecord } from "./records.js";
 
 // A guest channel to a running VM, whichever process started it: on QEMU the socket its keeper
 // shares (several clients at once), on Firecracker a new vsock connection to the agent's port.

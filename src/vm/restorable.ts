@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { fingerprintMismatches } from "../core/snapshot.js";
 import { sha256File } from "../store/checksums.js";
-import type { HypervisorBackend, VmConfig } from "./backend.js";
-import type { TemplateImage } from "./template-vm.js";
+import type { HypervisorBackend, VmConfig } from "../hypervisor/backend.js";
+import type { TemplateImage } from "./template-image.js";
 
 // Whether a start may restore the template's snapshot, checked before any VM runs. Everything here
 // is cheap: file sizes against revision.json, the device-state file (small) against its SHA-256 in

@@ -4,8 +4,8 @@ import { promises as fs } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { kitKernelArgs } from "../../src/kit/index.js";
-import { GuestChannel } from "../../src/vm/guest-channel.js";
-import { MACHINE } from "../../src/vm/qemu.js";
+import { GuestChannel } from "../../src/guest/channel.js";
+import { MACHINE } from "../../src/hypervisor/qemu/backend.js";
 import type { GuestImage } from "./fixtures.js";
 
 // A small QEMU launcher for the guest-image tests (the real backend is src/vm/qemu.ts): the same

@@ -3,8 +3,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parsePort, parseReadyTimeout } from "../../src/cli/vm-options.js";
-import type { VmConfig } from "../../src/vm/backend.js";
-import { qemuArgs, stableBootArgs } from "../../src/vm/qemu.js";
+import type { VmConfig } from "../../src/hypervisor/backend.js";
+import { qemuArgs, stableBootArgs } from "../../src/hypervisor/qemu/backend.js";
 import { cliFor } from "../build/helpers.js";
 import { tempDir } from "../helpers/cli.js";
 

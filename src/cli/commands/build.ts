@@ -4,7 +4,7 @@ import { applyManifest } from "../../manifest/apply.js";
 import { resolveManifest } from "../../manifest/locate.js";
 import { BuildProgressView } from "../../ui/build-progress.js";
 import { info, printJson, success } from "../../ui/output.js";
-import { parseHypervisor } from "../../vm/backends.js";
+import { parseHypervisor } from "../../hypervisor/index.js";
 import type { CliContext } from "../context.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../vm-options.js";
 import { type BuildOpts, resultJson, snapshotAfterBuild, summary } from "./template/build.js";

@@ -2,9 +2,9 @@ import type { Command } from "commander";
 import { MvmError, messageOf, usageError } from "../../core/errors.js";
 import { validateIdent } from "../../core/names.js";
 import { info, printJson, warn } from "../../ui/output.js";
-import { reapFirecrackerTaps } from "../../vm/firecracker-vmdir.js";
-import { stopVm } from "../../vm/stop-vm.js";
-import { listVmNames } from "../../vm/vm-state.js";
+import { reapFirecrackerTaps } from "../../hypervisor/firecracker/vmdir.js";
+import { stopVm } from "../../vm/stop.js";
+import { listVmNames } from "../../vm/records.js";
 import type { CliContext } from "../context.js";
 
 /**

@@ -9,7 +9,7 @@ import { startDaemon } from "../../server/daemon.js";
 import { DEFAULT_MAX_UPLOAD } from "../../server/files-handler.js";
 import { info, printLine } from "../../ui/output.js";
 import { sanitize } from "../../ui/sanitize.js";
-import { parseHypervisor } from "../../vm/backends.js";
+import { parseHypervisor } from "../../hypervisor/index.js";
 import type { CliContext } from "../context.js";
 import { wholeNumber } from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../vm-options.js";

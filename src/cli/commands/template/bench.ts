@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { formatBytes } from "../../../core/sizes.js";
 import { info, printJson, printLine } from "../../../ui/output.js";
-import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../vm/backends.js";
-import { benchTemplate } from "../../../vm/template-bench.js";
+import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../hypervisor/index.js";
+import { benchTemplate } from "../../../vm/bench.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../../vm-options.js";

@@ -1,0 +1,34 @@
+import { pidAlive } from "../store/atomic.js";
+import type { DataPaths } from "../store/paths.js";
+import { backendByName } from "../hypervisor/index.js";
+import { sweepDeadVms } from "./start.js";
+import { listVmNames, readVmRecord, removeVmDir } from "./records.js";
+
+/** Stops one VM (its hypervisor process, whoever started it) and removes its directory. */
+export async function stopVm(paths: DataPaths, name: string): Promise<void> {
+  const dir = paths.vm(name);
+  const rec = await readVmRecord(dir);
+  if (rec) {
+    const backend = await backendByName(rec.backend, paths);
+    const vm = await backend.attach?.(name, dir);
+    if (vm) await vm.stop({ graceMs: 3000 });
+    else if (rec.pid > 0 && pidAlive(rec.pid)) process.kill(rec.pid, "SIGKILL");
+    if (rec.keeper_pid && pidAlive(rec.keeper_pid)) {
+      // The keeper exits with its VM; give it a moment, it also removes the directory.
+      const deadline = Date.now() + 3000;
+      while (pidAlive(rec.keeper_pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await removeVmDir(dir);
+}
+
+/** Names of the VMs (running or starting, `build --snapshot`'s own included) of a template. */
+export async function vmsOfTemplate(paths: DataPaths, template: string): Promise<string[]> {
+  await sweepDeadVms(paths);
+  const out: string[] = [];
+  for (const name of await listVmNames(paths, true)) {
+    const rec = await readVmRecord(paths.vm(name));
+    if (rec?.template === template) out.push(name);
+  }
+  return out;
+}

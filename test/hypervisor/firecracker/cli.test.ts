@@ -1,0 +1,122 @@
+// End to end through mvmctl with `--hypervisor firecracker`, the wire-level fake standing in for
+// Firecracker and its guest: a template revision is snapshotted on Firecracker, then `up` restores
+// it (and `--cold` boots it), `ls` lists the VMs, `down --all` leaves no process behind.
+
+import assert from "node:assert/strict";
+import { accessSync, constants, copyFileSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { newSpec } from "../../../src/core/spec.js";
+import { writeChecksums } from "../../../src/store/checksums.js";
+import { TemplateStore } from "../../../src/store/templates.js";
+import { FirecrackerBackend } from "../../../src/hypervisor/firecracker/backend.js";
+import { snapshotTemplate } from "../../../src/vm/snapshot.js";
+import { runCli } from "../../helpers/cli.js";
+import { FAKE_SCRIPT, fixture, processesMentioning } from "./helpers.js";
+
+const fx = fixture();
+const dataDir = fx.paths.root;
+const env = {
+  MVM_FIRECRACKER_BIN: fx.bin,
+  MVM_FIRECRACKER_NETWORK: "none",
+  FAKE_FC_NODE: process.execPath,
+  FAKE_FC_SCRIPT: FAKE_SCRIPT,
+  FAKE_FC_LOG: fx.log,
+};
+after(async () => {
+  await runCli(["down", "--all"], { dataDir, env }).catch(() => {});
+  rmSync(fx.root, { recursive: true, force: true });
+});
+
+/** A template whose current revision is the fixture's ELF kernel and rootfs (no nix needed). */
+async function makeTemplate(name: string): Promise<void> {
+  const store = new TemplateStore(fx.paths);
+  await store.writeSpec(
+    newSpec({
+      template_id: name,
+      flake_ref: ".",
+      profile: "default",
+      role: "worker",
+      vcpus: 1,
+      mem_mib: 128,
+      data_disk_mib: 0,
+    }),
+  );
+  const rev = "0123456789abcdefghijklmnopqrstuv";
+  const dir = fx.paths.revision(name, rev);
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(fx.kernel, join(dir, "vmlinux"));
+  copyFileSync(fx.rootfs, join(dir, "rootfs.ext4"));
+  await store.writeRevision(dir, {
+    schema_version: 1,
+    revision_hash: rev,
+    flake_ref: ".",
+    flake_lock_hash: "",
+    artifact_paths: { vmlinux: "vmlinux", rootfs: "rootfs.ext4", fc_base_config: "fc-base.json" },
+    built_at: "2026-11-25T00:00:00Z",
+    profile: "default",
+    role: "worker",
+    vcpus: 1,
+    mem_mib: 128,
+    data_disk_mib: 0,
+    snapshot: null,
+  });
+  await writeChecksums(dir, name, rev);
+  await store.setCurrent(name, rev);
+}
+
+// The backend refuses to run without a readable and writable /dev/kvm, fake or not.
+function kvmAccessible(): boolean {
+  try {
+    accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("snapshot on Firecracker, then up restores it, --cold boots, down --all leaves nothing", {
+  skip: kvmAccessible()
+    ? false
+    : "needs a readable and writable /dev/kvm (the fake is probed like Firecracker)",
+}, async () => {
+  await makeTemplate("fcweb");
+  const backend = new FirecrackerBackend({
+    paths: fx.paths,
+    network: "none",
+    env: { ...process.env, ...env },
+  });
+  const out = await snapshotTemplate(new TemplateStore(fx.paths), fx.paths, backend, "fcweb", {
+    readyTimeoutMs: 60_000,
+  });
+  assert.equal(out.snapshot.backend, "firecracker");
+  assert.equal(out.snapshot.fingerprint?.backend_version, "1.12.1");
+
+  const up = await runCli(["up", "--template", "fcweb", "--hypervisor", "firecracker", "-d", "--json"], {
+    dataDir,
+    env,
+  });
+  assert.equal(up.code, 0, up.stderr);
+  const started = JSON.parse(up.stdout) as { name: string; backend: string; mode: string; pid: number };
+  assert.equal(started.backend, "firecracker");
+  assert.equal(started.mode, "restore", up.stderr);
+  const load = fx.requests().filter((r) => r.path === "/snapshot/load");
+  assert.equal(load.length, 1);
+  assert.equal(load[0]?.status, 204);
+
+  const cold = await runCli(
+    ["up", "--template", "fcweb", "--hypervisor", "firecracker", "--cold", "-d", "--json"],
+    { dataDir, env },
+  );
+  assert.equal(cold.code, 0, cold.stderr);
+  assert.equal(JSON.parse(cold.stdout).mode, "cold");
+
+  const ls = await runCli(["ls", "--json"], { dataDir, env });
+  assert.equal(ls.code, 0, ls.stderr);
+  const names = (JSON.parse(ls.stdout) as { name: string }[]).map((v) => v.name).sort();
+  assert.deepEqual(names, [started.name, JSON.parse(cold.stdout).name].sort());
+
+  const down = await runCli(["down", "--all"], { dataDir, env });
+  assert.equal(down.code, 0, down.stderr);
+  assert.deepEqual(processesMentioning(join(dataDir, "vms")), [], "no Firecracker or keeper is left");
+});
