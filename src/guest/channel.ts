@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { MvmError } from "../core/errors.js";
 import { sanitize } from "../core/untrusted-text.js";
-import { connectUnixSocket } from "../hypervisor/qemu/qmp.js";
+import { sleep } from "../host/process.js";
+import { connectUnixSocket } from "../host/unix-socket.js";
 
 // Host side of the guest protocol (docs/guest-protocol.md): 4-byte big-endian length + JSON, one
 // reply per request matched by id. The same client runs over a QEMU virtio-serial chardev socket
@@ -127,8 +128,6 @@ export interface GuestStream {
   /** Resolves when the channel's socket can take more (after send returned false). */
   drained(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function openSocket(path: string, timeoutMs: number): Promise<Socket> {
   // Handles paths longer than sun_path (deep data dirs) through /proc/self/fd.

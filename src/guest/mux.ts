@@ -1,7 +1,8 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { MAX_FRAME } from "./channel.js";
-import { connectUnixSocket } from "../hypervisor/qemu/qmp.js";
+import { sleep } from "../host/process.js";
+import { connectUnixSocket } from "../host/unix-socket.js";
 
 // QEMU gives a VM one virtio-serial stream to its agent, and its chardev takes one host connection
 // at a time. The process that owns the VM (the keeper) holds that connection and serves a unix
@@ -102,7 +103,7 @@ export class GuestMux {
         for (const f of this.backlog.splice(0)) s.write(f);
         return;
       } catch {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   }

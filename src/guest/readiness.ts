@@ -1,5 +1,6 @@
 import { MvmError, messageOf } from "../core/errors.js";
-import type { VmHandle } from "../hypervisor/backend.js";
+import { sleep } from "../host/process.js";
+import type { GuestEndpoint } from "./endpoint.js";
 import { freshIdentity, GuestChannel, type HealthReport, type PostRestoreResult } from "./channel.js";
 
 // "Ready" means what the template promised: the guest agent answers and every health check passes
@@ -31,9 +32,7 @@ export interface ReadyResult {
   postRestore?: PostRestoreResult;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function openChannel(vm: VmHandle, retryMs: number): Promise<GuestChannel> {
+async function openChannel(vm: GuestEndpoint, retryMs: number): Promise<GuestChannel> {
   if (vm.guestVsockPort !== undefined)
     return GuestChannel.connectFirecrackerVsock(vm.guestChannel, vm.guestVsockPort, {
       connectRetryMs: retryMs,
@@ -46,9 +45,9 @@ function unhealthy(h: HealthReport): string {
   return bad.map((c) => `${c.name} (${c.status}: ${c.detail})`).join(", ");
 }
 
-export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<ReadyResult> {
+export async function waitReady(vm: GuestEndpoint, opts: ReadyOptions): Promise<ReadyResult> {
   const deadline = Date.now() + opts.timeoutMs;
-  const alive = () => vm.processAlive?.() ?? true;
+  const alive = () => vm.processAlive();
   const left = () => Math.max(1, deadline - Date.now());
   const dead = () =>
     new MvmError("external", `the VM stopped before it was ready`, { hint: `Its console: ${vm.consoleLog}` });
@@ -69,7 +68,7 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
             {
               identity,
               restartServices: opts.restartServices ?? false,
-              network: vm.guestNetwork?.(),
+              network: vm.guestNetwork(),
               // Read at each attempt: the guest's clock still says when the snapshot was taken.
               wallClockMs: Date.now(),
             },

@@ -1,11 +1,15 @@
-// One interface for every hypervisor. A backend is one file (qemu.ts, firecracker.ts) implementing it;
-// commands and services only talk to this interface. Adding a hypervisor means adding one file and one
-// line in backends.ts.
+// One interface for every hypervisor. A backend is one folder (qemu/, firecracker/) whose module
+// (`BackendModule`, its module.ts) is listed once in index.ts; commands and use cases only talk to
+// these interfaces, never to a backend's own classes.
 
-import type { SnapshotFingerprint } from "../core/snapshot.js";
-import type { GuestNetwork } from "../guest/channel.js";
+import type { DoctorCheck } from "../core/doctor.js";
+import type { SnapshotFingerprint, SnapshotLayout } from "../core/snapshot.js";
+import type { GuestEndpoint } from "../guest/endpoint.js";
+import type { DataPaths } from "../store/paths.js";
 
-export type BackendName = "qemu" | "firecracker";
+/** A backend's name: one of the modules hypervisor/index.ts lists. */
+export type { BackendName } from "./index.js";
+import type { BackendName } from "./index.js";
 
 export interface BackendCapabilities {
   snapshots: boolean;
@@ -29,7 +33,7 @@ export interface PortForward {
   hostAddress?: string;
 }
 
-/** Optional drives the guest contract knows (spec §8.3): config /dev/vdb, secrets /dev/vdc, data /dev/vdd. */
+/** Optional drives the guest contract knows: config /dev/vdb, secrets /dev/vdc, data /dev/vdd. */
 export interface ExtraDrives {
   config?: string;
   secrets?: string;
@@ -53,7 +57,7 @@ export interface VmConfig {
   digests?: { kernel?: string; initrd?: string; rootfs?: string };
 }
 
-/** Snapshot files inside a revision's snapshot/ directory (names from core/artifacts.ts). */
+/** A revision's snapshot/ directory (its file names: the backend module's `snapshotLayout`). */
 export interface SnapshotFiles {
   dir: string;
   /** When saving: the revision's rootfs, so a saved disk overlay can name it by a relative path. */
@@ -65,31 +69,25 @@ export interface SnapshotResult {
   memBytes: number;
   memAllocatedBytes: number;
   bootArgs: string;
+  /** What a restore must match: the backend's `fingerprint` of the config the VM was started with. */
   fingerprint: SnapshotFingerprint;
 }
 
 export type VmState = "starting" | "running" | "paused" | "stopped";
 
 /** A running (or paused) VM process owned by a backend. */
-export interface VmHandle {
+export interface VmHandle extends GuestEndpoint {
   readonly name: string;
   readonly backend: BackendName;
   readonly pid: number;
+  /** The keeper process that owns the hypervisor (undefined when re-attached without a record of it). */
+  readonly keeperPid: number | undefined;
   readonly dir: string;
-  /** Path of the host side of the guest channel (a unix socket). */
-  readonly guestChannel: string;
   readonly consoleLog: string;
-  /** Set when the guest channel is a Firecracker vsock UDS (send `CONNECT <port>` first). */
-  readonly guestVsockPort?: number;
-  /** Whether the hypervisor process still exists. */
-  processAlive?(): boolean;
-  /**
-   * The address a restored guest must switch to (it still has the snapshot VM's), sent in the
-   * post-restore request; undefined when the backend gives each VM no address of its own.
-   */
-  guestNetwork?(): GuestNetwork | undefined;
+  /** Resolves once the hypervisor process has ended, however it ended. */
+  readonly exited: Promise<void>;
   /** Lets the VM outlive this process (`up -d`); before that, a crash of mvmctl stops it. */
-  detach?(): void;
+  detach(): void;
   state(): Promise<VmState>;
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -111,5 +109,29 @@ export interface HypervisorBackend {
   boot(cfg: VmConfig): Promise<VmHandle>;
   restore(cfg: VmConfig, from: SnapshotFiles): Promise<VmHandle>;
   /** Re-opens a VM another mvmctl process started in `dir` (for ls/down/logs); undefined if none. */
-  attach?(name: string, dir: string): Promise<VmHandle | undefined>;
+  attach(name: string, dir: string): Promise<VmHandle | undefined>;
+}
+
+/** How a backend is created, described and checked: one record per hypervisor, listed in index.ts. */
+export interface BackendModule<Name extends string = BackendName> {
+  readonly name: Name;
+  /** `--hypervisor auto` tries available backends from the highest rank down. */
+  readonly autoRank: number;
+  /** One line for help texts and `doctor`. */
+  readonly summary: string;
+  /** The files a snapshot of this backend holds. */
+  readonly snapshotLayout: SnapshotLayout;
+  create(paths: DataPaths, env?: NodeJS.ProcessEnv): Promise<HypervisorBackend>;
+  /**
+   * Removes host resources (TAP devices) left by this backend's VMs that are gone (an mvmctl killed
+   * before it cleaned up); returns their names. Cheap when there are none.
+   */
+  reapLeftovers(paths: DataPaths): Promise<string[]>;
+  /** What `mvmctl doctor` reports about this backend on this host. */
+  doctor(paths: DataPaths, opts: DoctorOptions): Promise<DoctorCheck[]>;
+}
+
+export interface DoctorOptions {
+  /** False when the data dir cannot be used: checks that cache results there are skipped. */
+  dataDirUsable: boolean;
 }

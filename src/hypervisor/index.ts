@@ -1,26 +1,40 @@
 import { MvmError } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
-import type { BackendName, HypervisorBackend } from "./backend.js";
-import { QemuBackend } from "./qemu/backend.js";
+import type { BackendModule, HypervisorBackend } from "./backend.js";
+import { firecrackerModule } from "./firecracker/module.js";
+import { qemuModule } from "./qemu/module.js";
 
-// Backend selection: `--hypervisor auto|qemu|firecracker`. One line per backend in BACKENDS; `auto`
-// takes the first one in AUTO_ORDER whose `available()` says yes.
+// The hypervisor backends: one module per folder, listed here once. Backend names, the
+// `--hypervisor` choices, the `auto` order, help texts and doctor's checks all derive from this list.
+
+const MODULES = [qemuModule, firecrackerModule] as const;
+
+export type BackendName = (typeof MODULES)[number]["name"];
+export const BACKEND_MODULES: readonly BackendModule[] = MODULES;
 
 export type HypervisorChoice = "auto" | BackendName;
-export const HYPERVISOR_CHOICES: readonly HypervisorChoice[] = ["auto", "qemu", "firecracker"];
+export const HYPERVISOR_CHOICES: readonly HypervisorChoice[] = [
+  "auto",
+  ...BACKEND_MODULES.map((m) => m.name),
+];
 
-type Factory = (paths: DataPaths) => Promise<HypervisorBackend>;
+/** `auto` tries these in order: the highest rank first. */
+const AUTO_ORDER: readonly BackendModule[] = [...BACKEND_MODULES].sort((a, b) => b.autoRank - a.autoRank);
 
-const BACKENDS: Record<BackendName, Factory> = {
-  qemu: async (paths) => new QemuBackend({ cacheDir: paths.vms }),
-  firecracker: async (paths) => {
-    const { FirecrackerBackend } = await import("./firecracker/backend.js");
-    return new FirecrackerBackend({ paths });
-  },
-};
+/** The text of a `--hypervisor` option: its choices and what `auto` does. */
+export function hypervisorHelp(prefix = ""): string {
+  return `${prefix}${HYPERVISOR_CHOICES.join(", ")} (auto: the first of ${AUTO_ORDER.map((m) => m.name).join(", ")} that can run here)`;
+}
 
-/** Firecracker first: where it can run (KVM and the binary), it is what production uses. */
-const AUTO_ORDER: readonly BackendName[] = ["firecracker", "qemu"];
+export function backendModule(name: BackendName): BackendModule {
+  const m = BACKEND_MODULES.find((x) => x.name === name);
+  if (!m) throw new MvmError("internal", `no backend module named ${name}`);
+  return m;
+}
+
+export function isBackendName(v: unknown): v is BackendName {
+  return BACKEND_MODULES.some((m) => m.name === v);
+}
 
 export function parseHypervisor(v: string): HypervisorChoice {
   if ((HYPERVISOR_CHOICES as readonly string[]).includes(v)) return v as HypervisorChoice;
@@ -31,7 +45,7 @@ export function parseHypervisor(v: string): HypervisorChoice {
 }
 
 export async function backendByName(name: BackendName, paths: DataPaths): Promise<HypervisorBackend> {
-  return BACKENDS[name](paths);
+  return backendModule(name).create(paths);
 }
 
 /** The backend to use: the one asked for (it must be available), or the first available one. */
@@ -43,11 +57,11 @@ export async function selectBackend(choice: HypervisorChoice, paths: DataPaths):
     return b;
   }
   const reasons: string[] = [];
-  for (const name of AUTO_ORDER) {
-    const b = await backendByName(name, paths);
+  for (const m of AUTO_ORDER) {
+    const b = await m.create(paths);
     const a = await b.available();
     if (a.ok) return b;
-    reasons.push(`${name}: ${a.reason}`);
+    reasons.push(`${m.name}: ${a.reason}`);
   }
   throw new MvmError("unsupported", `no hypervisor can run here (${reasons.join("; ")})`, {
     hint: "Install QEMU: apt-get install qemu-system-x86 qemu-utils",

@@ -3,6 +3,7 @@ import { canonicalJson } from "../core/canonical-json.js";
 import { MAX_METADATA_BYTES } from "../core/artifact-limits.js";
 import { MvmError } from "../core/errors.js";
 import { revisionProblem, templateNameProblem } from "../core/names.js";
+import { SNAPSHOT_DISKS } from "../core/snapshot.js";
 import { readLimited } from "./idle.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "./index.js";
 import { describeLocation, type OciLocation } from "./location.js";
@@ -44,8 +45,8 @@ const KIND_OF_FILE: Record<string, string> = {
   "template.json": "spec",
   "snapshot/vmstate.bin": "snapshot.vmstate",
   "snapshot/mem.bin": "snapshot.memory",
-  "snapshot/disk.qcow2": "snapshot.disk-qcow2",
-  "snapshot/disk.ext4": "snapshot.disk-ext4",
+  // one kind per disk format of a backend's snapshot layout: snapshot.disk-qcow2, snapshot.disk-ext4
+  ...Object.fromEntries(SNAPSHOT_DISKS.map((d) => [`snapshot/${d}`, `snapshot.${d.replace(".", "-")}`])),
 };
 
 export function layerMediaType(name: string, encoding: string): string {

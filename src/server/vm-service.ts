@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { pidAlive } from "../store/atomic.js";
+import { pidAlive } from "../host/process.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import { type HypervisorChoice, selectBackend } from "../hypervisor/index.js";

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { pidAlive } from "../host/process.js";
 
 /** A name in the same directory that list/load never mistake for a real entry (leading dot). */
 export function tempSibling(path: string, tag = "tmp"): string {
@@ -99,14 +100,4 @@ export async function sweepTemps(dir: string, olderThanMs = 0): Promise<number> 
     }
   }
   return n;
-}
-
-export function pidAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -2,7 +2,8 @@ import { readFileSync, unlinkSync } from "node:fs";
 import { promises as fs } from "node:fs";
 import { dirname } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { pidAlive, tempSibling } from "./atomic.js";
+import { pidAlive } from "../host/process.js";
+import { tempSibling } from "./atomic.js";
 
 // A lock is a file created atomically with link(2) that names its holder (pid and the process's
 // start time, so a recycled pid is not mistaken for the holder). A lock whose holder is gone —

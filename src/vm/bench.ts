@@ -5,6 +5,7 @@ import { MvmError } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend } from "../hypervisor/backend.js";
+import { backendModule } from "../hypervisor/index.js";
 import { startVm } from "./start.js";
 import { loadTemplateImage } from "./template-image.js";
 import { removeVmDir } from "./records.js";
@@ -91,9 +92,10 @@ export async function benchTemplate(
     opts.onProgress?.(`run ${i + 1}/${opts.runs}: cold ${c} ms, restore ${r} ms`);
   }
   const dir = join(img.current.dir, SNAPSHOT_DIR);
-  const mem = await sizes(join(dir, "mem.bin"));
-  const disk = await sizes(join(dir, "disk.qcow2")).catch(() => ({ bytes: 0, allocated: 0 }));
-  const vmstate = await sizes(join(dir, "vmstate.bin"));
+  const layout = backendModule(backend.name).snapshotLayout;
+  const mem = await sizes(join(dir, layout.mem));
+  const disk = await sizes(join(dir, layout.disk));
+  const vmstate = await sizes(join(dir, layout.vmstate));
   const coldMedian = median(cold);
   const restoreMedian = median(restore);
   return {

@@ -1,6 +1,6 @@
 import { MvmError } from "../core/errors.js";
 import { validateIdent } from "../core/names.js";
-import { pidAlive } from "../store/atomic.js";
+import { pidAlive } from "../host/process.js";
 import type { DataPaths } from "../store/paths.js";
 import { AGENT_VSOCK_PORT, GuestChannel } from "../guest/channel.js";
 import { readVmRecord, type VmRecord } from "./records.js";

@@ -5,6 +5,7 @@ import { identProblem } from "../core/names.js";
 import { removeDirAtomic, writeFileAtomic } from "../store/atomic.js";
 import type { DataPaths } from "../store/paths.js";
 import type { BackendName } from "../hypervisor/backend.js";
+import { isBackendName } from "../hypervisor/index.js";
 
 // One running VM = one directory <data>/vms/<name>/ holding the hypervisor's files and vm.json, the
 // record every other command reads (ls, down, logs; `template prune` reads template + revision to keep
@@ -77,7 +78,7 @@ export async function readVmRecord(dir: string): Promise<VmRecord | undefined> {
     typeof v.name !== "string" ||
     typeof v.template !== "string" ||
     typeof v.revision !== "string" ||
-    (v.backend !== "qemu" && v.backend !== "firecracker") ||
+    !isBackendName(v.backend) ||
     !Number.isSafeInteger(v.pid)
   )
     return undefined;

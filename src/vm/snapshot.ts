@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join, resolve } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
-import { fingerprintMismatches, type SnapshotInfo } from "../core/snapshot.js";
+import type { SnapshotInfo } from "../core/snapshot.js";
 import { toJson } from "../core/schema.js";
 import { revisionTimestamp } from "../core/time.js";
 import { removeDirAtomic, sweepTemps, tempSibling } from "../store/atomic.js";
@@ -12,6 +12,7 @@ import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, VmConfig, VmHandle } from "../hypervisor/backend.js";
 import { keepFailureLogs } from "./failure-logs.js";
 import { waitReady } from "../guest/readiness.js";
+import { checkRestorable } from "./restorable.js";
 import { loadTemplateImage, type TemplateImage } from "./template-image.js";
 import { claimVmDir, removeVmDir, type VmRecord, writeVmRecord } from "./records.js";
 
@@ -37,27 +38,11 @@ export interface SnapshotOutcome {
   reused: boolean;
 }
 
-/** The revision's snapshot, when its files exist and its fingerprint matches what a boot now would be. */
-async function reusableSnapshot(
-  img: TemplateImage,
-  backend: HypervisorBackend,
-): Promise<SnapshotInfo | undefined> {
-  const snap = img.revision.snapshot;
-  if (!snap?.fingerprint || snap.backend !== backend.name) return undefined;
-  const needed = [
-    "snapshot/vmstate.bin",
-    "snapshot/mem.bin",
-    ...(backend.name === "qemu" ? ["snapshot/disk.qcow2"] : []),
-  ];
-  for (const f of needed)
-    try {
-      await fs.access(join(img.current.dir, f));
-    } catch {
-      return undefined;
-    }
-  const cfg: VmConfig = {
-    name: "probe",
-    dir: "/nonexistent",
+/** The VM a snapshot of this revision is taken with: the revision's images and sizing. */
+function snapshotConfig(img: TemplateImage, name: string, dir: string): VmConfig {
+  return {
+    name,
+    dir,
     images: img.images,
     digests: img.digests,
     vcpus: img.revision.vcpus,
@@ -65,9 +50,18 @@ async function reusableSnapshot(
     ports: [],
     snapshotable: true,
   };
-  return fingerprintMismatches(snap.fingerprint, await backend.fingerprint(cfg)).length === 0
-    ? snap
-    : undefined;
+}
+
+/** The revision's snapshot, when a VM of the revision could restore it now (the check `up` makes). */
+async function reusableSnapshot(
+  img: TemplateImage,
+  backend: HypervisorBackend,
+): Promise<SnapshotInfo | undefined> {
+  const snap = img.revision.snapshot;
+  if (!snap) return undefined;
+  const config = snapshotConfig(img, "probe", "/nonexistent");
+  const why = await checkRestorable(img, backend, { config, sizedByCaller: true });
+  return why ? undefined : snap;
 }
 
 export async function snapshotTemplate(
@@ -99,17 +93,7 @@ export async function snapshotTemplate(
     };
     req.onVm?.(cleanup);
     try {
-      const cfg: VmConfig = {
-        name: vmName.slice(1),
-        dir,
-        images: img.images,
-        digests: img.digests,
-        vcpus: rev.vcpus,
-        memMib: rev.mem_mib,
-        ports: [],
-        snapshotable: true,
-      };
-      const fingerprint = await backend.fingerprint(cfg);
+      const cfg = snapshotConfig(img, vmName.slice(1), dir);
       const record: VmRecord = {
         schema_version: 1,
         name: vmName,
@@ -145,7 +129,7 @@ export async function snapshotTemplate(
         mem_mib: cfg.memMib,
         mem_allocated_bytes: saved.memAllocatedBytes,
         backend: backend.name,
-        fingerprint,
+        fingerprint: saved.fingerprint,
       };
       // Crash-safe order: forget the old snapshot, swap the directory, then record the new one. A
       // snapshot counts only when revision.json describes it, so no crash leaves a mismatched pair.

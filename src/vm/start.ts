@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import { join, resolve } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { MvmError, messageOf } from "../core/errors.js";
-import { pidAlive } from "../store/atomic.js";
+import { pidAlive } from "../host/process.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, PortForward, VmConfig, VmHandle } from "../hypervisor/backend.js";
@@ -102,9 +102,10 @@ export async function startVm(
       memMib: req.memMib ?? img.spec.mem_mib,
       ports: req.ports,
     };
-    const noRestore = await checkRestorable(img, backend, cfg, {
-      cold: req.cold,
-      sizedByFlags: req.vcpus !== undefined || req.memMib !== undefined,
+    const noRestore = await checkRestorable(img, backend, {
+      config: cfg,
+      cold: Boolean(req.cold),
+      sizedByCaller: req.vcpus !== undefined || req.memMib !== undefined,
     });
     if (noRestore && req.noFallback && noRestore.kind !== "asked")
       throw new MvmError(
@@ -143,8 +144,7 @@ export async function startVm(
         ? await backend.restore(cfg, { dir: join(img.current.dir, SNAPSHOT_DIR) })
         : await backend.boot(cfg);
       record.pid = vm.pid;
-      const keeperPid = (vm as { keeperPid?: number }).keeperPid;
-      if (keeperPid) record.keeper_pid = keeperPid;
+      if (vm.keeperPid) record.keeper_pid = vm.keeperPid;
       record.guest_channel = vm.guestChannel;
       record.console_log = vm.consoleLog;
       await writeVmRecord(dir, record);
@@ -172,7 +172,7 @@ export async function startVm(
           ...(vm ? { consoleLog: vm.consoleLog } : {}),
         });
         // A dead VM says more than the socket error its death caused (EPIPE, ECONNRESET).
-        const why = vm && vm.processAlive?.() === false ? "the VM stopped before it was ready" : messageOf(e);
+        const why = vm && !vm.processAlive() ? "the VM stopped before it was ready" : messageOf(e);
         await vm?.stop({ graceMs: 500 }).catch(() => {});
         vm = undefined;
         await emptyVmDir(dir);
@@ -222,5 +222,5 @@ async function emptyVmDir(dir: string): Promise<void> {
 export async function detachVm(started: StartedVm): Promise<void> {
   started.record.detached = true;
   await writeVmRecord(started.dir, started.record);
-  started.vm.detach?.();
+  started.vm.detach();
 }

@@ -1,4 +1,4 @@
-import { pidAlive } from "../store/atomic.js";
+import { pidAlive, signalPid, waitFor } from "../host/process.js";
 import type { DataPaths } from "../store/paths.js";
 import { backendByName } from "../hypervisor/index.js";
 import { sweepDeadVms } from "./start.js";
@@ -10,14 +10,11 @@ export async function stopVm(paths: DataPaths, name: string): Promise<void> {
   const rec = await readVmRecord(dir);
   if (rec) {
     const backend = await backendByName(rec.backend, paths);
-    const vm = await backend.attach?.(name, dir);
+    const vm = await backend.attach(name, dir);
     if (vm) await vm.stop({ graceMs: 3000 });
-    else if (rec.pid > 0 && pidAlive(rec.pid)) process.kill(rec.pid, "SIGKILL");
-    if (rec.keeper_pid && pidAlive(rec.keeper_pid)) {
-      // The keeper exits with its VM; give it a moment, it also removes the directory.
-      const deadline = Date.now() + 3000;
-      while (pidAlive(rec.keeper_pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    }
+    else if (rec.pid > 0 && pidAlive(rec.pid)) signalPid(rec.pid, "SIGKILL");
+    // The keeper exits with its VM; give it a moment, it also removes the directory.
+    if (rec.keeper_pid) await waitFor(() => !pidAlive(rec.keeper_pid as number), 3000);
   }
   await removeVmDir(dir);
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parsePort, parseReadyTimeout } from "../../src/cli/vm-options.js";
 import type { VmConfig } from "../../src/hypervisor/backend.js";
-import { qemuArgs, stableBootArgs } from "../../src/hypervisor/qemu/backend.js";
+import { qemuArgs, stableBootArgs } from "../../src/hypervisor/qemu/args.js";
 import { cliFor } from "../build/helpers.js";
 import { tempDir } from "../helpers/cli.js";
 

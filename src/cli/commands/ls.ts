@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { pidAlive } from "../../store/atomic.js";
+import { pidAlive } from "../../host/process.js";
 import { printJson, printLine } from "../../ui/output.js";
 import { sweepDeadVms } from "../../vm/start.js";
 import { listVmNames, readVmRecord, type VmRecord } from "../../vm/records.js";

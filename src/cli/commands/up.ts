@@ -3,7 +3,7 @@ import { parseTemplateRef } from "../../core/refs.js";
 import { resolveRef } from "../../store/refs.js";
 import { resolveUpTarget } from "../../manifest/up-target.js";
 import type { PortForward } from "../../hypervisor/backend.js";
-import { parseHypervisor, selectBackend } from "../../hypervisor/index.js";
+import { hypervisorHelp, parseHypervisor, selectBackend } from "../../hypervisor/index.js";
 import { detachVm, type StartedVm, startVm } from "../../vm/start.js";
 import { removeVmDir } from "../../vm/records.js";
 import { info, printJson, printLine, success } from "../../ui/output.js";
@@ -68,7 +68,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     )
     .option("--cpus <n>", "vCPUs (default: the template's)", parse.cpus)
     .option("--mem <size>", "memory, e.g. 512M or 2G (default: the template's)", parse.mem)
-    .option("--hypervisor <h>", "auto, qemu or firecracker", parseHypervisor, "auto")
+    .option("--hypervisor <h>", hypervisorHelp(), parseHypervisor, "auto")
     .option(
       "--ready-timeout <s>",
       "seconds to wait until every health check passes",
@@ -147,14 +147,11 @@ export function registerUp(program: Command, ctx: CliContext): void {
         await started.vm.stop({ graceMs: 2000 }).catch(() => {});
         await removeVmDir(started.dir).catch(() => {});
       };
-      const exited = (started.vm as { exited?: Promise<void> }).exited;
-      if (exited) {
-        await exited;
-        if (!interrupted) {
-          stopFollow();
-          await removeVmDir(started.dir).catch(() => {});
-          info(`VM ${r.name} stopped`);
-        }
-      } else await new Promise(() => {}); // backends without an exit promise: until Ctrl-C
+      await started.vm.exited;
+      if (!interrupted) {
+        stopFollow();
+        await removeVmDir(started.dir).catch(() => {});
+        info(`VM ${r.name} stopped`);
+      }
     });
 }

@@ -9,50 +9,40 @@
 // request. Guest memory is restored with the `File` backend, which maps the revision's mem.bin
 // privately: nothing is copied and pages are read on demand.
 
-import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { MvmError, messageOf } from "../../core/errors.js";
 import type { SnapshotFingerprint } from "../../core/snapshot.js";
-import { pidAlive } from "../../store/atomic.js";
+import { hostCpuModel } from "../../host/cpu.js";
+import { sleep } from "../../host/process.js";
+import { lookupTool } from "../../host/tools.js";
 import { DataPaths } from "../../store/paths.js";
-import type {
-  BackendCapabilities,
-  HypervisorBackend,
-  SnapshotFiles,
-  SnapshotResult,
-  VmConfig,
-  VmHandle,
-  VmState,
-} from "../backend.js";
+import type { BackendCapabilities, HypervisorBackend, SnapshotFiles, VmConfig } from "../backend.js";
+import { hostKernelArgs, kernelCommandLine, templateKernelArgs } from "../boot-args.js";
+import { imageSha256 } from "../image-digest.js";
+import { consoleLogMaxBytes } from "../keeper/console-log.js";
+import { type KeeperLink, startKeeper } from "../keeper/link.js";
 import { type Drive, FirecrackerApi, FirecrackerApiError } from "./api.js";
 import { findFirecracker, firecrackerVersion, NETWORK_OVERRIDES_SINCE, versionAtLeast } from "./binary.js";
-import { cachedSha256, checkKernelFormat, copySparse, digHoles, hostCpuModel } from "./images.js";
-import { FC_KEEPER_SCRIPT, type FirecrackerKeeperConfig, KeeperLink } from "./keeper.js";
+import { checkKernelFormat, copySparse } from "./images.js";
+import { FC_SNAPSHOT } from "./module.js";
+import { startForwarder, stopForwarder } from "./port-forwarder.js";
 import { kvmProbeCached } from "./probe.js";
 import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./tap.js";
-import { lookupTool } from "../../host/tools.js";
-import { commandLineOf, FC_FILES, readRecord, type VmRecord } from "./vmdir.js";
-import { consoleLogMaxBytes } from "../keeper/console-log.js";
-import { FORWARDER_SCRIPT, startForwarder } from "./port-forwarder.js";
+import { FirecrackerVm, GUEST_CID, NET_IFACE_ID } from "./vm.js";
+import { exists, FC_FILES, mustExist, readRecord, type VmRecord } from "./vmdir.js";
 
-// Re-exported: callers (doctor, run engineer's code, tests) reach everything Firecracker from here.
+// Re-exported: callers (doctor, tests) reach everything Firecracker from here.
 export {
   findFirecracker,
   firecrackerVersion,
   NETWORK_OVERRIDES_SINCE,
   versionAtLeast,
 } from "./binary.js";
+export { FC_SNAPSHOT } from "./module.js";
+export { FirecrackerVm, GUEST_CID, GUEST_VSOCK_PORT, NET_IFACE_ID } from "./vm.js";
 export { FC_FILES, firecrackerVmAlive, reapFirecrackerTaps } from "./vmdir.js";
 
-/** Snapshot file names inside a revision's snapshot/ directory (core/artifacts.ts). */
-export const FC_SNAPSHOT = { vmstate: "vmstate.bin", mem: "mem.bin", disk: "disk.ext4" } as const;
-
-/** The guest agent's vsock port (guest protocol) and the guest's context id. */
-export const GUEST_VSOCK_PORT = 52;
-export const GUEST_CID = 3;
-/** The one network interface a guest gets; its id is baked into snapshots. */
-export const NET_IFACE_ID = "eth0";
 /** sun_path is 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 
@@ -160,18 +150,17 @@ export class FirecrackerBackend implements HypervisorBackend {
 
   async fingerprint(cfg: VmConfig): Promise<SnapshotFingerprint> {
     // Digests the caller already has (a revision's checksums.json) spare hashing the images again.
-    const digests =
-      (cfg as { digests?: { kernel?: string; initrd?: string; rootfs?: string } }).digests ?? {};
+    const digests = cfg.digests ?? {};
     return {
       backend: this.name,
       backend_version: await this.version(),
       machine: `firecracker-${process.arch}`,
-      cpu_model: await hostCpuModel(),
+      cpu_model: hostCpuModel(),
       vcpus: cfg.vcpus,
       mem_mib: cfg.memMib,
-      kernel_sha256: digests.kernel ?? (await cachedSha256(cfg.images.kernel)),
-      initrd_sha256: cfg.images.initrd ? (digests.initrd ?? (await cachedSha256(cfg.images.initrd))) : null,
-      rootfs_sha256: digests.rootfs ?? (await cachedSha256(cfg.images.rootfs)),
+      kernel_sha256: await imageSha256(cfg.images.kernel, digests.kernel),
+      initrd_sha256: cfg.images.initrd ? await imageSha256(cfg.images.initrd, digests.initrd) : null,
+      rootfs_sha256: await imageSha256(cfg.images.rootfs, digests.rootfs),
       boot_args: stableBootArgs(cfg),
       drives: driveIds(cfg).join(","),
       network: this.network,
@@ -248,19 +237,16 @@ export class FirecrackerBackend implements HypervisorBackend {
     const rec = await readRecord(dir);
     if (!rec) return undefined;
     const tap = rec.tap_slot === null ? undefined : tapForSlot(rec.tap_slot);
-    return new FirecrackerVm(
+    return new FirecrackerVm({
       name,
       dir,
-      rec.pid ?? 0,
-      this.api(dir),
+      pid: rec.pid ?? 0,
+      api: this.api(dir),
       tap,
-      undefined,
-      "",
-      this,
-      undefined,
-      rec.forwarder_pid ?? null,
-      rec.keeper_pid ?? null,
-    );
+      bootArgs: "",
+      forwarderPid: rec.forwarder_pid ?? null,
+      keeperPid: rec.keeper_pid ?? null,
+    });
   }
 
   private checkPorts(cfg: VmConfig): void {
@@ -326,26 +312,22 @@ export class FirecrackerBackend implements HypervisorBackend {
       // cwd = the VM dir: the relative drive and vsock paths resolve here, at boot and at restore.
       // The keeper (own session: a terminal Ctrl-C reaches mvmctl only) owns the process: if this
       // mvmctl dies before detach(), the VM dies with it and its TAP and directory go.
-      const keeperCfg: FirecrackerKeeperConfig = {
-        bin,
-        args: ["--api-sock", apiSock],
-        cwd: dir,
-        log: consolePath,
-        consoleMaxBytes: consoleLogMaxBytes(this.env),
-        vmDir: dir,
-        ...(tap ? { tap: (tap as TapDevice).name } : {}),
-        setpriv: "/usr/bin/setpriv",
-      };
-      keeper = new KeeperLink(
-        spawn(process.execPath, [FC_KEEPER_SCRIPT, JSON.stringify(keeperCfg)], {
+      keeper = startKeeper(
+        {
+          argv: [bin, "--api-sock", apiSock],
           cwd: dir,
-          detached: true,
-          stdio: ["pipe", "pipe", "ignore"],
-          env: this.env,
-        }),
+          // Firecracker's stdout and stderr both go to the console log.
+          console: consolePath,
+          consoleMaxBytes: consoleLogMaxBytes(this.env),
+          vmDir: dir,
+          ...(tap ? { tap: (tap as TapDevice).name } : {}),
+          setpriv: "/usr/bin/setpriv",
+        },
+        "firecracker",
+        this.env,
       );
       const link = keeper;
-      const pid = await link.vmmPid;
+      const pid = await link.childPid;
       await record(pid);
       const api = this.api(dir);
       await waitForApi(apiSock, () => link.exit, this.socketTimeoutMs, consolePath);
@@ -370,19 +352,18 @@ export class FirecrackerBackend implements HypervisorBackend {
         });
         await record(pid);
       }
-      return new FirecrackerVm(
-        cfg.name,
+      return new FirecrackerVm({
+        name: cfg.name,
         dir,
         pid,
         api,
         tap,
-        cfg,
         bootArgs,
-        this,
-        link,
+        fingerprint: () => this.fingerprint(cfg),
+        keeper: link,
         forwarderPid,
-        link.pid,
-      );
+        keeperPid: link.pid,
+      });
     } catch (e) {
       if (keeper) await keeper.killAndWait();
       if (forwarderPid) stopForwarder(forwarderPid, dir);
@@ -392,136 +373,6 @@ export class FirecrackerBackend implements HypervisorBackend {
       await fs.rm(join(dir, FC_FILES.state), { force: true });
       throw e;
     }
-  }
-}
-
-export class FirecrackerVm implements VmHandle {
-  readonly backend = "firecracker" as const;
-  readonly guestChannel: string;
-  readonly consoleLog: string;
-  /** The guest channel is vsock: connect to `guestChannel` and send `CONNECT <port>\n`. */
-  readonly guestVsockPort = GUEST_VSOCK_PORT;
-  private stopped = false;
-
-  constructor(
-    readonly name: string,
-    readonly dir: string,
-    readonly pid: number,
-    private readonly api: FirecrackerApi,
-    /** The VM's TAP and addresses; after a restore the guest must be told them (post-restore request). */
-    readonly tap: TapDevice | undefined,
-    private readonly cfg: VmConfig | undefined,
-    private readonly bootArgs: string,
-    private readonly backendRef: FirecrackerBackend,
-    private readonly keeper?: KeeperLink,
-    private readonly forwarderPid: number | null = null,
-    private readonly keeperPid: number | null = null,
-  ) {
-    this.guestChannel = join(dir, FC_FILES.vsock);
-    this.consoleLog = join(dir, FC_FILES.console);
-  }
-
-  /** Whether the Firecracker process still exists. */
-  processAlive(): boolean {
-    return this.alive();
-  }
-
-  /** Hands the VM over: it keeps running after this mvmctl exits (`up -d`). */
-  detach(): void {
-    this.keeper?.detach();
-  }
-
-  private alive(): boolean {
-    if (this.keeper?.watching) return this.keeper.running;
-    // Re-attached from another process: the pid must still be *this* VM's Firecracker, not a recycled pid.
-    return pidAlive(this.pid) && commandLineOf(this.pid).includes(join(this.dir, FC_FILES.apiSocket));
-  }
-
-  /**
-   * The address the guest must use. A restored guest still has the snapshot VM's address configured,
-   * so the post-restore request carries this (readiness.ts; the TAP's host end is the gateway). The
-   * guest's only NIC is eth0, the same name as its Firecracker iface id.
-   */
-  guestNetwork(): { iface: string; address: string; gateway: string; mac: string } | undefined {
-    if (!this.tap) return undefined;
-    return {
-      iface: NET_IFACE_ID,
-      address: `${this.tap.guestIp}/${this.tap.prefixLen}`,
-      gateway: this.tap.hostIp,
-      mac: this.tap.guestMac,
-    };
-  }
-
-  async state(): Promise<VmState> {
-    if (this.stopped || !this.alive()) return "stopped";
-    try {
-      const info = await this.api.describeInstance();
-      return info.state === "Running" ? "running" : info.state === "Paused" ? "paused" : "starting";
-    } catch (e) {
-      if (!this.alive()) return "stopped";
-      throw e;
-    }
-  }
-
-  async pause(): Promise<void> {
-    await this.api.pause();
-  }
-
-  async resume(): Promise<void> {
-    await this.api.resume();
-  }
-
-  async snapshot(into: SnapshotFiles): Promise<SnapshotResult> {
-    if (!this.cfg) throw new MvmError("internal", "cannot snapshot a VM re-attached from another process");
-    if ((await this.state()) === "running") await this.pause();
-    await fs.mkdir(into.dir, { recursive: true, mode: 0o700 });
-    const vmstate = resolve(into.dir, FC_SNAPSHOT.vmstate);
-    const mem = resolve(into.dir, FC_SNAPSHOT.mem);
-    const disk = resolve(into.dir, FC_SNAPSHOT.disk);
-    await this.api.createSnapshot({ snapshot_type: "Full", snapshot_path: vmstate, mem_file_path: mem });
-    // A full snapshot holds every page of guest RAM; pages the guest never touched are zeros. Punching
-    // them out keeps an idle guest's snapshot small on disk (and in a registry). Optional: if
-    // fallocate is missing or the filesystem cannot punch holes, the file is simply left dense.
-    await digHoles(mem);
-    // The VM is paused and Firecracker has flushed its block devices: the disk matches the memory.
-    await copySparse(join(this.dir, FC_FILES.rootfs), disk);
-    for (const p of [vmstate, mem, disk]) {
-      await mustExist(p, "snapshot file Firecracker should have written");
-      await fs.chmod(p, 0o600);
-    }
-    const [vs, ms] = await Promise.all([fs.stat(vmstate), fs.stat(mem)]);
-    return {
-      vmstateBytes: vs.size,
-      memBytes: ms.size,
-      memAllocatedBytes: ms.blocks * 512,
-      bootArgs: this.bootArgs,
-      fingerprint: await this.backendRef.fingerprint(this.cfg),
-    };
-  }
-
-  async stop(opts: { graceMs?: number } = {}): Promise<void> {
-    if (!this.stopped) {
-      const graceMs = opts.graceMs ?? 2_000;
-      // Firecracker's only guest shutdown request is Ctrl+Alt+Del (x86): the guest's init stops its
-      // services and syncs. Then SIGTERM, then SIGKILL: the process must be gone either way.
-      if (graceMs > 0 && this.alive()) {
-        await this.api.call("PUT", "/actions", { action_type: "SendCtrlAltDel" }).catch(() => {});
-        const until = Date.now() + graceMs;
-        while (this.alive() && Date.now() < until) await sleep(20);
-      }
-      // Through the keeper while this mvmctl owns the VM (it also waits for the keeper to go).
-      if (this.keeper?.watching) await this.keeper.killAndWait();
-      else {
-        if (this.alive()) await killAndWait(this.pid, Math.min(graceMs, 500), () => !this.alive());
-        // A detached VM's keeper cleans up once Firecracker is gone; let it finish (then make sure).
-        if (this.keeperPid) await waitForKeeper(this.keeperPid, this.dir);
-      }
-      this.stopped = true;
-    }
-    if (this.forwarderPid) stopForwarder(this.forwarderPid, this.dir);
-    if (this.tap) await deleteTap(this.tap.name);
-    for (const f of [FC_FILES.apiSocket, FC_FILES.vsock, FC_FILES.state])
-      await fs.rm(join(this.dir, f), { force: true });
   }
 }
 
@@ -566,37 +417,17 @@ async function withConsoleHint(e: unknown, consolePath: string): Promise<unknown
   return said ? e.withHint(`firecracker said: ${said}`) : e;
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`, then wait until the process is gone. */
-async function killAndWait(pid: number, graceMs: number, gone: () => boolean): Promise<void> {
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(pid, s);
-    } catch {
-      // already gone
-    }
-  };
-  if (graceMs > 0) {
-    signal("SIGTERM");
-    const until = Date.now() + graceMs;
-    while (!gone() && Date.now() < until) await sleep(20);
-  }
-  if (!gone()) signal("SIGKILL");
-  const until = Date.now() + 10_000;
-  while (!gone() && Date.now() < until) await sleep(20);
-}
-
 /** Kernel words every guest gets; the root words only without an initrd (the initrd mounts root itself). */
 function stableBootArgs(cfg: VmConfig): string {
-  const words = ["console=ttyS0", "reboot=k", "panic=1"];
-  if (!cfg.images.initrd) words.push("root=/dev/vda", "rw", "rootwait", "init=/init");
-  if (cfg.bootArgs?.trim()) words.push(cfg.bootArgs.trim());
-  return words.join(" ");
+  const fixed = ["console=ttyS0", "reboot=k", "panic=1"];
+  if (!cfg.images.initrd) fixed.push("root=/dev/vda", "rw", "rootwait", "init=/init");
+  return templateKernelArgs(fixed, cfg.bootArgs);
 }
 
-/** Stable words plus the per-VM address (not part of the fingerprint: it differs per VM). */
+/** The template's words plus the per-VM address (not part of the fingerprint: it differs per VM). */
 function fullBootArgs(cfg: VmConfig, tap: TapDevice | undefined): string {
-  const base = stableBootArgs(cfg);
-  return tap ? `${base} mvm.ip=${tap.guestIp}/${tap.prefixLen} mvm.gw=${tap.hostIp}` : base;
+  const host = tap ? hostKernelArgs({ ip: `${tap.guestIp}/${tap.prefixLen}`, gateway: tap.hostIp }) : [];
+  return kernelCommandLine(stableBootArgs(cfg), host);
 }
 
 function driveIds(cfg: VmConfig): string[] {
@@ -633,51 +464,6 @@ async function prepareDir(cfg: VmConfig): Promise<void> {
   }
 }
 
-/** Waits (3 s at most) for a VM's keeper to finish, then kills it if it is still that keeper. */
-async function waitForKeeper(pid: number, dir: string): Promise<void> {
-  const mine = () => {
-    const cmd = commandLineOf(pid);
-    return cmd.includes(FC_KEEPER_SCRIPT) && cmd.includes(dir);
-  };
-  const until = Date.now() + 3_000;
-  while (mine() && Date.now() < until) await sleep(20);
-  if (mine())
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone meanwhile
-    }
-}
-
-/** Kills a VM's port forwarder, if that pid is still its forwarder (never a recycled pid). */
-function stopForwarder(pid: number, dir: string): void {
-  const cmd = commandLineOf(pid);
-  if (cmd.includes(FORWARDER_SCRIPT) && cmd.includes(dir)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function mustExist(p: string, what: string): Promise<void> {
-  try {
-    await fs.stat(p);
-  } catch {
-    throw new MvmError("not_found", `${what} missing: ${p}`);
-  }
-}
-
 async function lastLine(path: string): Promise<string> {
   try {
     const h = await fs.open(path, "r");
@@ -698,8 +484,4 @@ async function lastLine(path: string): Promise<string> {
   } catch {
     return "";
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -5,7 +5,7 @@
 import { promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DoctorCheck } from "../../doctor/check.js";
+import type { DoctorCheck } from "../../core/doctor.js";
 import { messageOf } from "../../core/errors.js";
 import { lookupTool } from "../../host/tools.js";
 import { findFirecracker, firecrackerVersion, NETWORK_OVERRIDES_SINCE, versionAtLeast } from "./binary.js";

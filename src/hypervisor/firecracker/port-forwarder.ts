@@ -10,7 +10,7 @@ import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { createConnection, createServer, isIP } from "node:net";
 import { fileURLToPath } from "node:url";
 import { MvmError } from "../../core/errors.js";
-import { pidAlive } from "../../store/atomic.js";
+import { pidAlive, processArgv, signalPid } from "../../host/process.js";
 
 export interface ForwardSpec {
   hostAddress: string;
@@ -198,3 +198,9 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) void main(process.argv.slice(2));
+
+/** Kills a VM's port forwarder, if that pid is still its forwarder (never a recycled pid). */
+export function stopForwarder(pid: number, dir: string): void {
+  const argv = processArgv(pid);
+  if (argv.includes(FORWARDER_SCRIPT) && argv.some((a) => a.includes(dir))) signalPid(pid, "SIGKILL");
+}

@@ -1,9 +1,10 @@
 // A Firecracker VM directory: the names of its files, and the record (firecracker.json) of the process
 // and TAP it holds, which lets another mvmctl (`ls`, `down`) find, check and stop them.
 
-import { promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { pidAlive } from "../../store/atomic.js";
+import { MvmError } from "../../core/errors.js";
+import { processMentions } from "../../host/process.js";
 import { DataPaths } from "../../store/paths.js";
 import { reapOrphanTaps, TAP_PREFIX } from "./tap.js";
 
@@ -39,7 +40,7 @@ export async function firecrackerVmAlive(dir: string): Promise<boolean> {
   const rec = await readRecord(dir);
   if (!rec) return false;
   if (rec.pid === null) return Date.now() - Date.parse(rec.started_at) < 60_000;
-  return pidAlive(rec.pid) && commandLineOf(rec.pid).includes(join(dir, FC_FILES.apiSocket));
+  return processMentions(rec.pid, join(dir, FC_FILES.apiSocket));
 }
 
 /** A VM directory's firecracker.json, checked field by field; undefined when absent or not ours. */
@@ -86,11 +87,19 @@ export async function reapFirecrackerTaps(paths: DataPaths = new DataPaths()): P
   return reapOrphanTaps(firecrackerVmAlive, paths);
 }
 
-/** A process's command line, spaces for NULs ("" when it is gone). */
-export function commandLineOf(pid: number): string {
+export async function exists(p: string): Promise<boolean> {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+    await fs.lstat(p);
+    return true;
   } catch {
-    return "";
+    return false;
+  }
+}
+
+export async function mustExist(p: string, what: string): Promise<void> {
+  try {
+    await fs.stat(p);
+  } catch {
+    throw new MvmError("not_found", `${what} missing: ${p}`);
   }
 }

@@ -1,5 +1,5 @@
-// The keeper protocol both VM keepers (qemu-keeper.ts, firecracker-keeper.ts) read from mvmctl on stdin:
-// one command per line, "detach" (the VM may outlive mvmctl) or "kill"; end of input means mvmctl is gone.
+// The commands the keeper (keeper/main.ts) reads from mvmctl on stdin: one per line, "detach" (the
+// VM may outlive mvmctl) or "kill"; end of input means mvmctl is gone.
 
 export interface KeeperCommandHandlers {
   detach: () => void;

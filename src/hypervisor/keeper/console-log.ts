@@ -9,6 +9,7 @@ import {
   writeSync,
 } from "node:fs";
 import { usageError } from "../../core/errors.js";
+import { sleep } from "../../host/process.js";
 
 // A VM's console log, bounded: a guest may print without end, so the keeper that owns the VM writes its
 // console into `console.log` and, once that file holds half the bound, moves it to `console.log.1`
@@ -182,7 +183,7 @@ export async function followConsoleLog(
         pos = 0;
         continue;
       }
-      await new Promise((r) => setTimeout(r, pollMs));
+      await sleep(pollMs);
     }
   } finally {
     await fh?.close();
