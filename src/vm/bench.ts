@@ -91,11 +91,6 @@ export async function benchTemplate(
     restore.push(r);
     opts.onProgress?.(`run ${i + 1}/${opts.runs}: cold ${c} ms, restore ${r} ms`);
   }
-  const dir = join(img.current.dir, SNAPSHOT_DIR);
-  const layout = backendModule(backend.name).snapshotLayout;
-  const mem = await sizes(join(dir, layout.mem));
-  const disk = await sizes(join(dir, layout.disk));
-  const vmstate = await sizes(join(dir, layout.vmstate));
   const coldMedian = median(cold);
   const restoreMedian = median(restore);
   return {
@@ -107,12 +102,24 @@ export async function benchTemplate(
     cold: { median_ms: coldMedian, samples_ms: cold },
     restore: { median_ms: restoreMedian, samples_ms: restore },
     ratio: restoreMedian > 0 ? coldMedian / restoreMedian : 0,
-    snapshot: {
-      vmstate_bytes: vmstate.bytes,
-      mem_bytes: mem.bytes,
-      mem_allocated_bytes: mem.allocated,
-      disk_bytes: disk.bytes,
-      disk_allocated_bytes: disk.allocated,
-    },
+    snapshot: await snapshotSizes(join(img.current.dir, SNAPSHOT_DIR), backend),
+  };
+}
+
+/** The sizes of a snapshot's files on disk (apparent and allocated), by the backend's layout. */
+export async function snapshotSizes(
+  dir: string,
+  backend: HypervisorBackend,
+): Promise<TemplateBenchResult["snapshot"]> {
+  const layout = backendModule(backend.name).snapshotLayout;
+  const mem = await sizes(join(dir, layout.mem));
+  const disk = await sizes(join(dir, layout.disk));
+  const vmstate = await sizes(join(dir, layout.vmstate));
+  return {
+    vmstate_bytes: vmstate.bytes,
+    mem_bytes: mem.bytes,
+    mem_allocated_bytes: mem.allocated,
+    disk_bytes: disk.bytes,
+    disk_allocated_bytes: disk.allocated,
   };
 }

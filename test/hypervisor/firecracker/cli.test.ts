@@ -3,15 +3,14 @@
 // it (and `--cold` boots it), `ls` lists the VMs, `down --all` leaves no process behind.
 
 import assert from "node:assert/strict";
-import { accessSync, constants, copyFileSync, mkdirSync, rmSync } from "node:fs";
+import { accessSync, constants, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { newSpec } from "../../../src/core/spec.js";
-import { writeChecksums } from "../../../src/store/checksums.js";
 import { TemplateStore } from "../../../src/store/templates.js";
 import { FirecrackerBackend } from "../../../src/hypervisor/firecracker/backend.js";
 import { snapshotTemplate } from "../../../src/vm/snapshot.js";
 import { runCli } from "../../helpers/cli.js";
+import { templateFromImages } from "../../helpers/template.js";
 import { FAKE_SCRIPT, fixture, processesMentioning } from "./helpers.js";
 
 const fx = fixture();
@@ -30,39 +29,7 @@ after(async () => {
 
 /** A template whose current revision is the fixture's ELF kernel and rootfs (no nix needed). */
 async function makeTemplate(name: string): Promise<void> {
-  const store = new TemplateStore(fx.paths);
-  await store.writeSpec(
-    newSpec({
-      template_id: name,
-      flake_ref: ".",
-      profile: "default",
-      role: "worker",
-      vcpus: 1,
-      mem_mib: 128,
-      data_disk_mib: 0,
-    }),
-  );
-  const rev = "0123456789abcdefghijklmnopqrstuv";
-  const dir = fx.paths.revision(name, rev);
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(fx.kernel, join(dir, "vmlinux"));
-  copyFileSync(fx.rootfs, join(dir, "rootfs.ext4"));
-  await store.writeRevision(dir, {
-    schema_version: 1,
-    revision_hash: rev,
-    flake_ref: ".",
-    flake_lock_hash: "",
-    artifact_paths: { vmlinux: "vmlinux", rootfs: "rootfs.ext4", fc_base_config: "fc-base.json" },
-    built_at: "2026-11-25T00:00:00Z",
-    profile: "default",
-    role: "worker",
-    vcpus: 1,
-    mem_mib: 128,
-    data_disk_mib: 0,
-    snapshot: null,
-  });
-  await writeChecksums(dir, name, rev);
-  await store.setCurrent(name, rev);
+  await templateFromImages(fx.paths, name, { kernel: fx.kernel, rootfs: fx.rootfs });
 }
 
 // The backend refuses to run without a readable and writable /dev/kvm, fake or not.
