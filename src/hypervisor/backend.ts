@@ -7,9 +7,8 @@ import type { SnapshotFingerprint, SnapshotLayout } from "../core/snapshot.js";
 import type { GuestEndpoint } from "../guest/endpoint.js";
 import type { DataPaths } from "../store/paths.js";
 
-/** A backend's name: one of the modules hypervisor/index.ts lists. */
-export type { BackendName } from "./index.js";
-import type { BackendName } from "./index.js";
+/** A backend's name: that of one of the modules hypervisor/index.ts lists (checked by isBackendName). */
+export type BackendName = string;
 
 export interface BackendCapabilities {
   snapshots: boolean;
@@ -113,8 +112,8 @@ export interface HypervisorBackend {
 }
 
 /** How a backend is created, described and checked: one record per hypervisor, listed in index.ts. */
-export interface BackendModule<Name extends string = BackendName> {
-  readonly name: Name;
+export interface BackendModule {
+  readonly name: BackendName;
   /** `--hypervisor auto` tries available backends from the highest rank down. */
   readonly autoRank: number;
   /** One line for help texts and `doctor`. */

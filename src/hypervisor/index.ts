@@ -1,16 +1,13 @@
 import { MvmError } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
-import type { BackendModule, HypervisorBackend } from "./backend.js";
+import type { BackendModule, BackendName, HypervisorBackend } from "./backend.js";
 import { firecrackerModule } from "./firecracker/module.js";
 import { qemuModule } from "./qemu/module.js";
 
 // The hypervisor backends: one module per folder, listed here once. Backend names, the
 // `--hypervisor` choices, the `auto` order, help texts and doctor's checks all derive from this list.
 
-const MODULES = [qemuModule, firecrackerModule] as const;
-
-export type BackendName = (typeof MODULES)[number]["name"];
-export const BACKEND_MODULES: readonly BackendModule[] = MODULES;
+export const BACKEND_MODULES: readonly BackendModule[] = [qemuModule, firecrackerModule];
 
 export type HypervisorChoice = "auto" | BackendName;
 export const HYPERVISOR_CHOICES: readonly HypervisorChoice[] = [
@@ -28,7 +25,10 @@ export function hypervisorHelp(prefix = ""): string {
 
 export function backendModule(name: BackendName): BackendModule {
   const m = BACKEND_MODULES.find((x) => x.name === name);
-  if (!m) throw new MvmError("internal", `no backend module named ${name}`);
+  if (!m)
+    throw new MvmError("unsupported", `unknown hypervisor backend ${JSON.stringify(name)}`, {
+      hint: `This mvmctl knows ${BACKEND_MODULES.map((x) => x.name).join(", ")}.`,
+    });
   return m;
 }
 

@@ -21,9 +21,12 @@ export async function connectVmGuest(
       hint: `Remove what is left of it with 'mvmctl down ${name}'.`,
     });
   const chOpts = { timeoutMs: opts.timeoutMs ?? 10_000, connectRetryMs: 2000 };
+  // A Firecracker record without the port names the agent's usual vsock port.
+  const vsockPort =
+    record.guest_vsock_port ?? (record.backend === "firecracker" ? AGENT_VSOCK_PORT : undefined);
   const channel =
-    record.backend === "firecracker"
-      ? await GuestChannel.connectFirecrackerVsock(record.guest_channel, AGENT_VSOCK_PORT, chOpts)
+    vsockPort !== undefined
+      ? await GuestChannel.connectFirecrackerVsock(record.guest_channel, vsockPort, chOpts)
       : await GuestChannel.connectUnix(record.guest_channel, chOpts);
   return { channel, record };
 }

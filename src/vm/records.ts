@@ -40,6 +40,8 @@ export interface VmRecord {
   detached: boolean;
   /** Host side of the guest channel, and the console log. */
   guest_channel: string;
+  /** Set when the guest channel is a vsock socket: the agent's port (send `CONNECT <port>` first). */
+  guest_vsock_port?: number;
   console_log: string;
 }
 
@@ -79,7 +81,9 @@ export async function readVmRecord(dir: string): Promise<VmRecord | undefined> {
     typeof v.template !== "string" ||
     typeof v.revision !== "string" ||
     !isBackendName(v.backend) ||
-    !Number.isSafeInteger(v.pid)
+    !Number.isSafeInteger(v.pid) ||
+    (v.guest_vsock_port !== undefined &&
+      !(Number.isInteger(v.guest_vsock_port) && v.guest_vsock_port > 0 && v.guest_vsock_port < 2 ** 32))
   )
     return undefined;
   return v as VmRecord;

@@ -146,6 +146,7 @@ export async function startVm(
       record.pid = vm.pid;
       if (vm.keeperPid) record.keeper_pid = vm.keeperPid;
       record.guest_channel = vm.guestChannel;
+      if (vm.guestVsockPort !== undefined) record.guest_vsock_port = vm.guestVsockPort;
       record.console_log = vm.consoleLog;
       await writeVmRecord(dir, record);
       await waitReady(vm, {
@@ -182,6 +183,7 @@ export async function startVm(
         record.cold_reason = reason;
         record.pid = 0;
         delete record.keeper_pid;
+        delete record.guest_vsock_port;
         await writeVmRecord(dir, record);
         say(`Cold boot: ${reason}`);
         if (aborted) throw e;

@@ -105,8 +105,16 @@ export class TestVm {
   }
 }
 
-export async function bootQemu(opts: BootOptions): Promise<TestVm> {
-  await fs.mkdir(opts.workDir, { recursive: true });
+export interface TestLaunch {
+  args: string[];
+  agentSocket: string;
+  consoleLog: string;
+  /** Guest port → host port. */
+  ports: Map<number, number>;
+}
+
+/** QEMU's argv for a test VM, from production's builder (qemu/args.ts). */
+export async function testQemuLaunch(opts: BootOptions): Promise<TestLaunch> {
   const agentSocket = join(opts.workDir, "agent.sock");
   const consoleLog = join(opts.workDir, "console.log");
   const ports = new Map<number, number>();
@@ -135,6 +143,12 @@ export async function bootQemu(opts: BootOptions): Promise<TestVm> {
     ...(opts.qmp ? { qmpSocket: join(opts.workDir, "qmp.sock") } : {}),
     ...(opts.incoming ? { incoming: opts.incoming } : {}),
   });
+  return { args, agentSocket, consoleLog, ports };
+}
+
+export async function bootQemu(opts: BootOptions): Promise<TestVm> {
+  await fs.mkdir(opts.workDir, { recursive: true });
+  const { args, agentSocket, consoleLog, ports } = await testQemuLaunch(opts);
   const proc = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr?.on("data", (d) => {

@@ -1,5 +1,5 @@
 // The Firecracker backend: one `firecracker --api-sock …` process per VM, configured over its REST
-// API (firecracker-api.ts). Built to Firecracker's documented v1.x API; see docs/firecracker.md for
+// API (api.ts). Built to Firecracker's documented v1.x API; see docs/firecracker.md for
 // what has been run against a real Firecracker and what only against the wire-level fake.
 //
 // Restorability: every path Firecracker bakes into a snapshot (the rootfs copy, the extra drives, the
@@ -25,7 +25,7 @@ import { type KeeperLink, startKeeper } from "../keeper/link.js";
 import { type Drive, FirecrackerApi, FirecrackerApiError } from "./api.js";
 import { findFirecracker, firecrackerVersion, NETWORK_OVERRIDES_SINCE, versionAtLeast } from "./binary.js";
 import { checkKernelFormat, copySparse } from "./images.js";
-import { FC_SNAPSHOT } from "./module.js";
+import { FC_SNAPSHOT } from "./snapshot-layout.js";
 import { startForwarder, stopForwarder } from "./port-forwarder.js";
 import { kvmProbeCached } from "./probe.js";
 import { allocateTap, deleteTap, type TapDevice, tapForSlot } from "./tap.js";
@@ -39,7 +39,7 @@ export {
   NETWORK_OVERRIDES_SINCE,
   versionAtLeast,
 } from "./binary.js";
-export { FC_SNAPSHOT } from "./module.js";
+export { FC_SNAPSHOT } from "./snapshot-layout.js";
 export { FirecrackerVm, GUEST_CID, GUEST_VSOCK_PORT, NET_IFACE_ID } from "./vm.js";
 export { FC_FILES, firecrackerVmAlive, reapFirecrackerTaps } from "./vmdir.js";
 
@@ -65,7 +65,7 @@ export interface FirecrackerOptions {
   apiTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   paths?: DataPaths;
-  /** Time limit of the KVM probe (firecracker-probe.ts). */
+  /** Time limit of the KVM probe (probe.ts). */
   probeTimeoutMs?: number;
 }
 

@@ -91,7 +91,7 @@ async function kvmAccess(path: string, needed: boolean): Promise<DoctorCheck> {
   }
 }
 
-/** The real test: a 16 MiB microVM that resets at once (firecracker-probe.ts). */
+/** The real test: a 16 MiB microVM that resets at once (probe.ts). */
 async function microVmRuns(bin: string, env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
   const name = "firecracker microVM";
   const work = join(tmpdir(), `mvm-fc-doctor-${process.pid}`);

@@ -1,11 +1,8 @@
-import { snapshotLayout } from "../../core/snapshot.js";
+import { FC_SNAPSHOT } from "./snapshot-layout.js";
 import type { BackendModule } from "../backend.js";
 
-/** A Firecracker snapshot: its vmstate, the full memory file, and a copy of the VM's rootfs. */
-export const FC_SNAPSHOT = snapshotLayout("disk.ext4");
-
 /** The Firecracker backend as hypervisor/index.ts lists it (the backend itself loads on first use). */
-export const firecrackerModule: BackendModule<"firecracker"> = {
+export const firecrackerModule: BackendModule = {
   name: "firecracker",
   // Where it can run (KVM and the binary), it is what production uses.
   autoRank: 20,

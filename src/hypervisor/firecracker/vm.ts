@@ -8,7 +8,7 @@ import type { SnapshotFiles, SnapshotResult, VmHandle, VmState } from "../backen
 import { type KeeperLink, waitForKeeper } from "../keeper/link.js";
 import type { FirecrackerApi } from "./api.js";
 import { copySparse, digHoles } from "./images.js";
-import { FC_SNAPSHOT } from "./module.js";
+import { FC_SNAPSHOT } from "./snapshot-layout.js";
 import { stopForwarder } from "./port-forwarder.js";
 import { deleteTap, type TapDevice } from "./tap.js";
 import { FC_FILES, mustExist } from "./vmdir.js";

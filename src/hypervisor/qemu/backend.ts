@@ -38,7 +38,7 @@ import {
   stableBootArgs,
 } from "./args.js";
 import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
-import { QEMU_SNAPSHOT } from "./module.js";
+import { QEMU_SNAPSHOT } from "./snapshot-layout.js";
 import { QmpClient } from "./qmp.js";
 import { QemuVm, runHelper } from "./vm.js";
 

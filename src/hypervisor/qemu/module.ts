@@ -1,11 +1,8 @@
-import { snapshotLayout } from "../../core/snapshot.js";
+import { QEMU_SNAPSHOT } from "./snapshot-layout.js";
 import type { BackendModule } from "../backend.js";
 
-/** A QEMU snapshot: device state, the shared memory file, and the VM's qcow2 disk overlay. */
-export const QEMU_SNAPSHOT = snapshotLayout("disk.qcow2");
-
 /** The QEMU backend as hypervisor/index.ts lists it (the backend itself loads on first use). */
-export const qemuModule: BackendModule<"qemu"> = {
+export const qemuModule: BackendModule = {
   name: "qemu",
   autoRank: 10,
   summary: "QEMU microvm: runs everywhere (KVM when it works, else TCG emulation)",

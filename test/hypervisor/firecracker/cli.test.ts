@@ -3,7 +3,7 @@
 // it (and `--cold` boots it), `ls` lists the VMs, `down --all` leaves no process behind.
 
 import assert from "node:assert/strict";
-import { accessSync, constants, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { TemplateStore } from "../../../src/store/templates.js";
@@ -86,4 +86,38 @@ test("snapshot on Firecracker, then up restores it, --cold boots, down --all lea
   const down = await runCli(["down", "--all"], { dataDir, env });
   assert.equal(down.code, 0, down.stderr);
   assert.deepEqual(processesMentioning(join(dataDir, "vms")), [], "no Firecracker or keeper is left");
+});
+
+test("foreground up on Firecracker ends, saying so, when the VM ends by itself", {
+  skip: kvmAccessible()
+    ? false
+    : "needs a readable and writable /dev/kvm (the fake is probed like Firecracker)",
+}, async () => {
+  await makeTemplate("fcfg");
+  let settled = false;
+  const run = runCli(["up", "--template", "fcfg", "--hypervisor", "firecracker", "--cold", "--name", "fg"], {
+    dataDir,
+    env,
+    timeoutMs: 90_000,
+  }).finally(() => {
+    settled = true;
+  });
+  const vmJson = join(dataDir, "vms", "fg", "vm.json");
+  let pid = 0;
+  while (!settled && pid === 0) {
+    try {
+      const rec = JSON.parse(readFileSync(vmJson, "utf8")) as { pid: number; ready_ms?: number };
+      if (rec.ready_ms !== undefined) pid = rec.pid;
+    } catch {
+      // not written yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(pid > 0, "the VM became ready");
+  process.kill(pid, "SIGKILL"); // the VM ends without mvmctl asking
+  const r = await run;
+  assert.equal(r.signal, null, `up did not notice the VM ending: ${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /VM fg stopped/);
+  assert.equal(existsSync(join(dataDir, "vms", "fg")), false, "its directory is gone");
 });
