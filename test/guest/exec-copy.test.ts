@@ -1,22 +1,14 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GuestChannel } from "../../src/guest/channel.js";
 import { cliFor, sha256 } from "../build/helpers.js";
 import { CLI, runCli, tempDir } from "../helpers/cli.js";
-import { ensureTestKit } from "../helpers/fixtures.js";
+import { createOfflineTemplate } from "../helpers/offline-template.js";
 
 // Working inside a running VM on QEMU (TCG), through the CLI a user runs: exec, cp and ps against a
 // VM restored by `up -d` and owned by its keeper, so every command here is another process sharing
@@ -64,34 +56,7 @@ describe("exec, cp and ps in a VM started by up -d", () => {
     });
 
   before(async () => {
-    const kit = await ensureTestKit();
-    mkdirSync(data, { recursive: true });
-    mkdirSync(proj);
-    symlinkSync(dirname(kit.dir), join(data, "kit"));
-    const init = await cli([
-      "template",
-      "init",
-      "box",
-      "--local",
-      "--offline",
-      "--preset",
-      "http",
-      "--dir",
-      proj,
-    ]);
-    assert.equal(init.code, 0, init.stderr);
-    const create = await cli([
-      "template",
-      "create",
-      "box",
-      "--flake",
-      join(proj, "box"),
-      "--mem",
-      "512",
-      "--cpus",
-      "1",
-    ]);
-    assert.equal(create.code, 0, create.stderr);
+    await createOfflineTemplate(cli, { data, proj, name: "box", preset: "http", memMib: 512, cpus: 1 });
     const build = await cli(["template", "build", "box", "--snapshot"]);
     assert.equal(build.code, 0, build.stderr);
     const up = await cli(["up", "--template", "box", "--name", "vm_one", "-d", "--json"]);

@@ -1,20 +1,13 @@
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  symlinkSync,
-  truncateSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readFileSync, renameSync, truncateSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GuestChannel } from "../../src/guest/channel.js";
 import { readJson } from "../build/helpers.js";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { ensureTestKit } from "../helpers/fixtures.js";
+import { pidAlive, sleep } from "../../src/host/process.js";
+import { createOfflineTemplate } from "../helpers/offline-template.js";
 
 // What `up` does with a template's snapshot when the template or the snapshot changed since it was
 // taken, on QEMU (TCG) with a template built and snapshotted by the real CLI once. The guest's
@@ -33,17 +26,6 @@ interface VmJson {
   mem_mib: number;
   guest_channel: string;
 }
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("up: restore or cold boot, and the guest's clock", () => {
   const root = tempDir("mvm-vm-restore-or-cold-");
@@ -76,41 +58,19 @@ describe("up: restore or cold boot, and the guest's clock", () => {
   }
 
   before(async () => {
-    const kit = await ensureTestKit();
-    mkdirSync(data, { recursive: true });
-    mkdirSync(proj);
-    symlinkSync(dirname(kit.dir), join(data, "kit"));
-    const init = await cli([
-      "template",
-      "init",
-      "web",
-      "--local",
-      "--offline",
-      "--preset",
-      "http",
-      "--dir",
+    await createOfflineTemplate(cli, {
+      data,
       proj,
-    ]);
-    assert.equal(init.code, 0, init.stderr);
-    const flake = join(proj, "web", "flake.nix");
-    const text = readFileSync(flake, "utf8").replace(
-      /healthCmd = "([^"]*)";/,
-      'healthCmd = "$1 && date +%s";',
-    );
-    assert.match(text, /&& date \+%s";/);
-    writeFileSync(flake, text);
-    const create = await cli([
-      "template",
-      "create",
-      "web",
-      "--flake",
-      join(proj, "web"),
-      "--mem",
-      "256",
-      "--cpus",
-      "1",
-    ]);
-    assert.equal(create.code, 0, create.stderr);
+      name: "web",
+      preset: "http",
+      memMib: 256,
+      cpus: 1,
+      editFlake: (text) => {
+        const edited = text.replace(/healthCmd = "([^"]*)";/, 'healthCmd = "$1 && date +%s";');
+        assert.match(edited, /&& date \+%s";/);
+        return edited;
+      },
+    });
     const build = await cli(["template", "build", "web", "--snapshot", "--json"]);
     assert.equal(build.code, 0, build.stderr);
     revDir = (JSON.parse(build.stdout) as { dir: string }).dir;

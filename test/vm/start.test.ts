@@ -1,20 +1,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLI, tempDir } from "../helpers/cli.js";
 import { GuestChannel } from "../../src/guest/channel.js";
-import { ensureTestKit } from "../helpers/fixtures.js";
+import { pidAlive } from "../../src/host/process.js";
+import { createOfflineTemplate } from "../helpers/offline-template.js";
 import { freePort } from "../helpers/qemu-boot.js";
 import { cliFor, readJson, sha256 } from "../build/helpers.js";
 
@@ -30,15 +23,6 @@ interface UpJson {
   ready_ms: number;
   ports: Array<{ host: number; guest: number; host_address: string }>;
   pid: number;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor(what: string, pred: () => boolean, timeoutMs: number): Promise<void> {
@@ -64,34 +48,7 @@ describe("run and snapshot on QEMU", () => {
   let revDir = "";
 
   before(async () => {
-    const kit = await ensureTestKit();
-    mkdirSync(data, { recursive: true });
-    mkdirSync(proj);
-    symlinkSync(dirname(kit.dir), join(data, "kit"));
-    const init = await cli([
-      "template",
-      "init",
-      "web",
-      "--local",
-      "--offline",
-      "--preset",
-      "http",
-      "--dir",
-      proj,
-    ]);
-    assert.equal(init.code, 0, init.stderr);
-    const create = await cli([
-      "template",
-      "create",
-      "web",
-      "--flake",
-      join(proj, "web"),
-      "--mem",
-      "256",
-      "--cpus",
-      "1",
-    ]);
-    assert.equal(create.code, 0, create.stderr);
+    await createOfflineTemplate(cli, { data, proj, name: "web", preset: "http", memMib: 256, cpus: 1 });
   });
 
   after(async () => {

@@ -1,7 +1,7 @@
 // Finding the Firecracker binary and asking it its version.
 
-import { execFile } from "node:child_process";
 import { MvmError } from "../../core/errors.js";
+import { runProgram } from "../../host/process.js";
 import { lookupTool } from "../../host/tools.js";
 
 /** `network_overrides` on PUT /snapshot/load exists from this Firecracker version on. */
@@ -13,24 +13,19 @@ export async function findFirecracker(env: NodeJS.ProcessEnv = process.env): Pro
 }
 
 /** Runs `firecracker --version` and returns e.g. "1.12.1". */
-export function firecrackerVersion(bin: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(bin, ["--version"], { timeout: 10_000, env }, (err, stdout, stderr) => {
-      if (err) {
-        const said = String(stderr).trim().split("\n")[0] || err.message;
-        reject(new MvmError("external", `${bin} --version failed: ${said}`));
-        return;
-      }
-      const m = /Firecracker v?(\d+\.\d+\.\d+[\w.+-]*)/i.exec(String(stdout));
-      if (!m?.[1]) {
-        reject(
-          new MvmError("external", `${bin} --version printed no Firecracker version: ${firstLine(stdout)}`),
-        );
-        return;
-      }
-      resolvePromise(m[1]);
-    });
+export async function firecrackerVersion(bin: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const failed = (said: string) => new MvmError("external", `${bin} --version failed: ${said}`);
+  const r = await runProgram(bin, ["--version"], {
+    env,
+    timeoutMs: 10_000,
+    missing: () => failed(`spawn ${bin} ENOENT`),
   });
+  if (r.timedOut) throw failed("timed out");
+  if (r.code !== 0) throw failed(r.stderr.trim().split("\n")[0] || `exit status ${r.code}`);
+  const m = /Firecracker v?(\d+\.\d+\.\d+[\w.+-]*)/i.exec(r.stdout);
+  if (!m?.[1])
+    throw new MvmError("external", `${bin} --version printed no Firecracker version: ${firstLine(r.stdout)}`);
+  return m[1];
 }
 
 /** Compares dotted versions numerically (pre-release suffixes ignored). */

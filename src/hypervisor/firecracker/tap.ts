@@ -3,10 +3,10 @@
 // .2), so guests never share a subnet and no bridge or iptables rule is needed to reach one from the
 // host. Needs CAP_NET_ADMIN; every failure names the command and what `ip` said.
 
-import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { MvmError } from "../../core/errors.js";
+import { runProgram } from "../../host/process.js";
 import { acquireLock } from "../../store/lock.js";
 import { DataPaths } from "../../store/paths.js";
 
@@ -48,22 +48,21 @@ export function tapNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-function ip(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+async function ip(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const bin = env.MVM_IP_BIN || "ip";
-  return new Promise((resolve, reject) => {
-    execFile(bin, args, { timeout: 10_000 }, (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      const said = String(stderr).trim().split("\n")[0] || err.message;
-      const code = (err as NodeJS.ErrnoException).code;
-      const hint =
-        code === "ENOENT"
-          ? "Install iproute2 (apt-get install iproute2)."
-          : /not permitted|permission/i.test(said)
-            ? "Creating TAP devices needs root or CAP_NET_ADMIN: run mvmctl as root, or give it the capability."
-            : undefined;
-      reject(new MvmError("external", `${bin} ${args.join(" ")} failed: ${said}`, hint ? { hint } : {}));
-    });
+  const r = await runProgram(bin, args, {
+    timeoutMs: 10_000,
+    missing: () =>
+      new MvmError("external", `${bin} ${args.join(" ")} failed: ${bin} not found`, {
+        hint: "Install iproute2 (apt-get install iproute2).",
+      }),
   });
+  if (r.code === 0 && !r.timedOut) return;
+  const said = r.timedOut ? "timed out" : r.stderr.trim().split("\n")[0] || `exit status ${r.code}`;
+  const hint = /not permitted|permission/i.test(said)
+    ? "Creating TAP devices needs root or CAP_NET_ADMIN: run mvmctl as root, or give it the capability."
+    : undefined;
+  throw new MvmError("external", `${bin} ${args.join(" ")} failed: ${said}`, hint ? { hint } : {});
 }
 
 /**

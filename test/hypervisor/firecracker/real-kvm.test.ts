@@ -2,7 +2,7 @@
 // machine has no usable KVM and no Firecracker). On a KVM host, see docs/firecracker.md:
 //
 //   MVM_FC_REAL=1 MVM_FC_KERNEL=/path/vmlinux MVM_FC_ROOTFS=/path/rootfs.ext4 [MVM_FC_INITRD=…] \
-//     node --test dist/test/firecracker/real-kvm.test.js
+//     node --test dist/test/hypervisor/firecracker/real-kvm.test.js
 //
 // The rootfs must run the mvm guest agent (it answers on vsock port 52), e.g. a template revision's.
 
