@@ -14,7 +14,7 @@ import { request } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { MACHINE } from "../src/vm/qemu.js";
+import { MACHINE } from "../src/hypervisor/qemu/args.js";
 import { ensureTestKit } from "../test/helpers/fixtures.js";
 import { type BenchResult, CLI, median, timeProcess } from "./lib.js";
 

@@ -11,8 +11,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
-import { GuestChannel } from "../src/vm/guest-channel.js";
-import { startExec } from "../src/vm/guest-exec.js";
+import { GuestChannel } from "../src/guest/channel.js";
+import { startExec } from "../src/guest/exec.js";
 import { ensureTestKit } from "../test/helpers/fixtures.js";
 import { type BenchResult, CLI, median, timeProcess } from "./lib.js";
 

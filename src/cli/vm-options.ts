@@ -1,5 +1,5 @@
 import { usageError } from "../core/errors.js";
-import type { PortForward } from "../vm/backend.js";
+import type { PortForward } from "../hypervisor/backend.js";
 
 // Option parsers shared by the VM commands (up, template build --snapshot, template bench).
 

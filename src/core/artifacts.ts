@@ -1,6 +1,8 @@
 // The closed set of file names a revision directory may hold. Anything that arrives from a registry
 // or a checksums.json is checked against this list before it is used as a path.
 
+import { SNAPSHOT_DISKS } from "./snapshot.js";
+
 export const KERNEL_NAMES = ["vmlinux", "kernel"] as const;
 export const ROOTFS_NAME = "rootfs.ext4";
 export const INITRD_NAME = "initrd";
@@ -10,13 +12,19 @@ export const SPEC_FILE = "template.json";
 export const FC_BASE_FILE = "fc-base.json";
 export const SNAPSHOT_DIR = "snapshot";
 
-/** Snapshot files, relative to the revision directory. */
-export const SNAPSHOT_FILES = [
-  "snapshot/vmstate.bin", // device state (QEMU migration stream / Firecracker vmstate)
-  "snapshot/mem.bin", // guest memory, sparse
-  "snapshot/disk.qcow2", // QEMU: the VM's disk overlay at the moment of the snapshot
-  "snapshot/disk.ext4", // Firecracker: the VM's rootfs copy at the moment of the snapshot
-] as const;
+/** Snapshot files of every backend's layout (core/snapshot.ts), relative to the revision directory. */
+export const SNAPSHOT_FILES: readonly string[] = [
+  `${SNAPSHOT_DIR}/vmstate.bin`,
+  `${SNAPSHOT_DIR}/mem.bin`,
+  ...SNAPSHOT_DISKS.map((d) => `${SNAPSHOT_DIR}/${d}`),
+];
+
+/** Files that are mostly holes: copied and transferred sparse. */
+export const SPARSE_FILES: readonly string[] = [
+  ROOTFS_NAME,
+  `${SNAPSHOT_DIR}/mem.bin`,
+  ...SNAPSHOT_DISKS.map((d) => `${SNAPSHOT_DIR}/${d}`),
+];
 
 export const ARTIFACT_FILES: readonly string[] = [
   ...KERNEL_NAMES,

@@ -1,12 +1,61 @@
 import { type Reader, ShapeError, U32, U64, U8 } from "./validate.js";
 
 /**
- * Everything a snapshot must match to be restored. Recorded at snapshot time and compared field by
- * field before a restore (the original recorded vcpus/mem/boot args and never checked them).
+ * Everything a snapshot must match to be restored: computed by the backend for a VM config, recorded
+ * at snapshot time and compared field by field before a restore (the original mvm recorded vCPUs,
+ * memory and boot arguments and never checked them).
  */
-export type SnapshotFingerprint = Record<string, string | number | boolean | null>;
+export type SnapshotFingerprint = {
+  backend: string;
+  backend_version: string;
+  /** The machine model the device state belongs to. */
+  machine: string;
+  /** CPU model the guest saw (a restore on another CPU may fault). */
+  cpu_model: string;
+  vcpus: number;
+  mem_mib: number;
+  kernel_sha256: string;
+  initrd_sha256: string | null;
+  rootfs_sha256: string;
+  /** The template's part of the kernel command line (host tuning and per-VM words excluded). */
+  boot_args: string;
+  /** Drive ids in guest order. */
+  drives: string;
+  /** QEMU: "kvm" or "tcg". */
+  accel?: string;
+  /** QEMU: the guest agent's port. */
+  guest_channel?: string;
+  /** Firecracker: "tap" or "none". */
+  network?: string;
+};
 
-/** The original mvm's SnapshotInfo plus our fingerprint and allocated size. */
+/** A fingerprint as read back from revision.json: any fields a (possibly older) mvmctl recorded. */
+export type RecordedFingerprint = Record<string, string | number | boolean | null>;
+
+/** The disk-state files a snapshot may hold, one per disk format (a closed set: names come from registries). */
+export const SNAPSHOT_DISKS = ["disk.qcow2", "disk.ext4"] as const;
+export type SnapshotDiskName = (typeof SNAPSHOT_DISKS)[number];
+
+/** The files of one backend's snapshot, inside a revision's snapshot/ directory. */
+export interface SnapshotLayout {
+  /** Device state (a QEMU migration stream, a Firecracker vmstate). */
+  vmstate: "vmstate.bin";
+  /** Guest memory, sparse. */
+  mem: "mem.bin";
+  /** The VM's disk at the moment of the snapshot. */
+  disk: SnapshotDiskName;
+}
+
+export function snapshotLayout(disk: SnapshotDiskName): SnapshotLayout {
+  return { vmstate: "vmstate.bin", mem: "mem.bin", disk };
+}
+
+/** Every file of a layout. */
+export function layoutFiles(layout: SnapshotLayout): string[] {
+  return [layout.vmstate, layout.mem, layout.disk];
+}
+
+/** SnapshotInfo as the original mvm recorded it, plus our fingerprint, backend and allocated size. */
 export interface SnapshotInfo {
   created_at: string;
   vmstate_size_bytes: number;
@@ -16,7 +65,7 @@ export interface SnapshotInfo {
   mem_mib: number;
   mem_allocated_bytes?: number;
   backend?: string;
-  fingerprint?: SnapshotFingerprint;
+  fingerprint?: RecordedFingerprint;
 }
 
 export function parseSnapshotInfo(r: Reader): SnapshotInfo {
@@ -34,7 +83,7 @@ export function parseSnapshotInfo(r: Reader): SnapshotInfo {
   if (backend !== undefined) info.backend = backend;
   const fp = r.optObj("fingerprint");
   if (fp) {
-    const out: SnapshotFingerprint = {};
+    const out: RecordedFingerprint = {};
     for (const k of fp.keys()) {
       if (!/^[a-z0-9_]{1,64}$/.test(k))
         throw new ShapeError("snapshot.fingerprint", `bad key ${JSON.stringify(k)}`);
@@ -49,13 +98,13 @@ export function parseSnapshotInfo(r: Reader): SnapshotInfo {
 }
 
 /** Names the fields where two fingerprints differ; empty means compatible. */
-export function fingerprintMismatches(recorded: SnapshotFingerprint, current: SnapshotFingerprint): string[] {
+export function fingerprintMismatches(recorded: RecordedFingerprint, now: RecordedFingerprint): string[] {
   const out: string[] = [];
-  const keys = new Set([...Object.keys(recorded), ...Object.keys(current)]);
+  const keys = new Set([...Object.keys(recorded), ...Object.keys(now)]);
   for (const k of [...keys].sort()) {
-    if (recorded[k] !== current[k])
+    if (recorded[k] !== now[k])
       out.push(
-        `${k}: snapshot has ${JSON.stringify(recorded[k] ?? null)}, now ${JSON.stringify(current[k] ?? null)}`,
+        `${k}: snapshot has ${JSON.stringify(recorded[k] ?? null)}, now ${JSON.stringify(now[k] ?? null)}`,
       );
   }
   return out;

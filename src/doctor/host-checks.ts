@@ -2,7 +2,8 @@ import { constants, promises as fs } from "node:fs";
 import { messageOf } from "../core/errors.js";
 import { formatBytes } from "../core/sizes.js";
 import { dataDirOrigin, ensureDataDir } from "../host/data-dir.js";
-import { lookupTool, type ToolLookup, toolLabel } from "../host/tools.js";
+import { missingTool, versionDetail } from "../host/tool-checks.js";
+import { lookupTool, toolLabel } from "../host/tools.js";
 import type { DataPaths } from "../store/paths.js";
 import { type DoctorCheck, firstLine, probe } from "./check.js";
 
@@ -13,16 +14,6 @@ const NIX_FLAGS = [
   "build-users-group",
   "",
 ];
-
-/** The row for a tool that cannot be found: what chose it (the variable or PATH) and how to fix it. */
-function missingTool(name: string, found: ToolLookup): DoctorCheck {
-  return { name, status: "fail", detail: found.problem ?? `${name} not found`, fix: found.install };
-}
-
-/** The version line, and which binary it came from when a variable chose it. */
-function versionDetail(found: ToolLookup, output: string): string {
-  return found.chosenBy ? `${firstLine(output)} (${toolLabel(found)})` : firstLine(output);
-}
 
 export async function checkNix(): Promise<DoctorCheck[]> {
   const nix = lookupTool("nix");
@@ -49,34 +40,6 @@ export async function checkNix(): Promise<DoctorCheck[]> {
           fix: "check /etc/nix/nix.conf; run as root or configure build users",
         },
   ];
-}
-
-/** What each QEMU program's `--version` says, so a variable pointing at another program is caught. */
-const VERSION_LINE = { qemu: /QEMU emulator version/, "qemu-img": /qemu-img version/ } as const;
-
-async function checkTool(name: string, tool: "qemu" | "qemu-img"): Promise<DoctorCheck> {
-  const found = lookupTool(tool);
-  if (!found.path) return missingTool(name, found);
-  const v = await probe(found.path, ["--version"]);
-  if (!v.ok)
-    return {
-      name,
-      status: "fail",
-      detail: `${toolLabel(found)} --version failed: ${firstLine(v.stderr) || `exit status ${v.code}`}`,
-      fix: found.install,
-    };
-  if (!VERSION_LINE[tool].test(v.stdout))
-    return {
-      name,
-      status: "fail",
-      detail: `${toolLabel(found)} is not ${tool}: its --version printed ${JSON.stringify(firstLine(v.stdout).slice(0, 80))}`,
-      fix: found.install,
-    };
-  return { name, status: "ok", detail: versionDetail(found, v.stdout) };
-}
-
-export async function checkQemu(): Promise<DoctorCheck[]> {
-  return Promise.all([checkTool("qemu", "qemu"), checkTool("qemu-img", "qemu-img")]);
 }
 
 export async function checkKvm(): Promise<DoctorCheck> {

@@ -1,9 +1,9 @@
+import { BACKEND_MODULES } from "../hypervisor/index.js";
 import type { DataPaths } from "../store/paths.js";
-import { firecrackerChecks } from "../vm/firecracker-doctor.js";
 import type { CheckFn, DoctorCheck } from "./check.js";
 import { checkConfig } from "./config-check.js";
-import { checkDataDir, checkKvm, checkNix, checkQemu } from "./host-checks.js";
-import { checkAcceleration, checkKit, checkRegistry, registryIsInDataDir } from "./store-checks.js";
+import { checkDataDir, checkKvm, checkNix } from "./host-checks.js";
+import { checkKit, checkRegistry, registryIsInDataDir } from "./store-checks.js";
 
 /** A check that reads or writes under the data dir: skipped, with the reason, when the data dir is unusable. */
 interface Check {
@@ -12,14 +12,16 @@ interface Check {
   needsDataDir?: string;
 }
 
-/** Every check `mvmctl doctor` runs, in display order. Add a line here for a new one. */
+/**
+ * Every check `mvmctl doctor` runs, in display order. Add a line here for a new one; each hypervisor
+ * backend brings its own (its module's `doctor`).
+ */
 async function allChecks(paths: DataPaths, dataDir: DoctorCheck[]): Promise<Check[]> {
+  const dataDirUsable = dataDir.every((c) => c.status !== "fail");
   return [
     { run: checkNix },
-    { run: checkQemu },
     { run: checkKvm },
-    { run: () => checkAcceleration(paths), needsDataDir: "acceleration" },
-    { run: () => firecrackerChecks() },
+    ...BACKEND_MODULES.map((m) => ({ run: () => m.doctor(paths, { dataDirUsable }) })),
     { run: () => checkKit(paths), needsDataDir: "guest kit" },
     { run: async () => dataDir },
     {

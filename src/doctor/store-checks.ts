@@ -5,25 +5,6 @@ import type { DoctorCheck } from "./check.js";
 
 // Checks that need mvmctl's own modules: loaded lazily so that `doctor` on a broken host still starts.
 
-export async function checkAcceleration(paths: DataPaths): Promise<DoctorCheck> {
-  try {
-    const { backendByName } = await import("../vm/backends.js");
-    const qemu = await backendByName("qemu", paths);
-    const caps = await qemu.capabilities();
-    return caps.kvm
-      ? { name: "acceleration", status: "ok", detail: "QEMU runs guests with KVM" }
-      : {
-          name: "acceleration",
-          status: "warn",
-          detail:
-            "KVM is not usable here: QEMU uses TCG emulation (cold boots take seconds; restores stay fast)",
-          fix: "use a host with working /dev/kvm for production, or force with MVM_QEMU_ACCEL=kvm",
-        };
-  } catch (e) {
-    return { name: "acceleration", status: "warn", detail: `could not probe KVM: ${messageOf(e)}` };
-  }
-}
-
 export async function checkKit(paths: DataPaths): Promise<DoctorCheck> {
   const { currentKit } = await import("../kit/index.js");
   const kit = await currentKit(paths);

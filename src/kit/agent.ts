@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { runProgram } from "./exec.js";
+import { runProgram } from "../host/process.js";
 import { missingPackage } from "./sources.js";
 
 /** Compiler flags (warnings, hardening), one per line, shared with the Nix recipe. */

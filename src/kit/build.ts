@@ -7,7 +7,7 @@ import { removeDirAtomic, replaceSymlink } from "../store/atomic.js";
 import type { DataPaths } from "../store/paths.js";
 import { agentSources, compileAgent, compilerVersion } from "./agent.js";
 import { type CpioEntry, writeCpio } from "./cpio.js";
-import { runProgram } from "./exec.js";
+import { runProgram } from "../host/process.js";
 import { guestSourceDir } from "./library.js";
 import { contentHash, KIT_FORMAT, type KitFile, type KitManifest, sha256 } from "./manifest.js";
 import { type ModulePlan, resolveModules } from "./modules.js";

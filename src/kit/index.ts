@@ -8,7 +8,6 @@ import { type KitManifest, parseManifest } from "./manifest.js";
 
 export type { KitBuildOptions, KitResult } from "./build.js";
 export type { KitManifest } from "./manifest.js";
-export { hostClockArg, hostTscKhz, type KernelArgsOptions, kitKernelArgs } from "./boot-args.js";
 export { guestSourceDir, nixLibraryDir } from "./library.js";
 
 /** The kit `<data>/kit/current` points at, if it is complete. */

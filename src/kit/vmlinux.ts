@@ -1,6 +1,6 @@
 import { gunzipSync } from "node:zlib";
 import { MvmError } from "../core/errors.js";
-import { runProgram } from "./exec.js";
+import { runProgram } from "../host/process.js";
 
 // Firecracker (x86_64) boots only an uncompressed ELF vmlinux, and Debian ships bzImages. A bzImage
 // carries the ELF compressed after its setup code; the boot protocol header says where

@@ -2,7 +2,7 @@ import { loadRefs, recordDigest, updateRefs } from "../store/refs.js";
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { KERNEL_NAMES, REVISION_FILE, ROOTFS_NAME, SPEC_FILE } from "../core/artifacts.js";
+import { KERNEL_NAMES, REVISION_FILE, SPARSE_FILES, SPEC_FILE } from "../core/artifacts.js";
 import type { Checksums } from "../core/checksums.js";
 import { MvmError } from "../core/errors.js";
 import { parseRevision, type TemplateRevision } from "../core/revision.js";
@@ -39,10 +39,10 @@ import {
 // `current`. Files are hashed while they stream and must match the revision's checksums.json.
 
 /** Files that are mostly zeros and travel as their non-zero extents. */
-const SPARSE_FILES = new Set([ROOTFS_NAME, "snapshot/mem.bin", "snapshot/disk.ext4", "snapshot/disk.qcow2"]);
+const SPARSE = new Set(SPARSE_FILES);
 
 export function encodingFor(name: string, layout: RegistryLayout = "mvm"): Encoding {
-  return layout === "mvm" && SPARSE_FILES.has(name) ? SPARSE_ENCODING : "identity";
+  return layout === "mvm" && SPARSE.has(name) ? SPARSE_ENCODING : "identity";
 }
 
 /** The kernel's name in the original's registry and revision layout. */

@@ -1,4 +1,5 @@
 import { MvmError } from "../core/errors.js";
+import { sleep } from "../host/process.js";
 
 // Retries with exponential backoff for transfers that fail for reasons a second attempt can fix: a
 // dropped connection, a 5xx or 429 answer. Everything else (4xx, checksum mismatch, bad input) fails
@@ -64,7 +65,7 @@ export async function withRetry<T>(
       }
       opts.onRetry?.(e, attempt + 1);
       const delay = Math.min(base * 2 ** attempt, 8000) * (0.5 + Math.random() / 2);
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
     }
   }
 }

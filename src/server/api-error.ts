@@ -1,5 +1,5 @@
 import { MvmError } from "../core/errors.js";
-import { GuestError } from "../vm/guest-channel.js";
+import { GuestError } from "../guest/channel.js";
 
 // Every failure the API reports is one JSON body {error: {code, message}} with an HTTP status. Codes
 // are stable (clients branch on them); messages are for people.

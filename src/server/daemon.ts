@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { MvmError } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
-import type { HypervisorChoice } from "../vm/backends.js";
+import type { HypervisorChoice } from "../hypervisor/index.js";
 import { ApiError, toApiError } from "./api-error.js";
 import { bearerMatches } from "./auth.js";
 import { sendError } from "./body.js";

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable, Writable } from "node:stream";
 import { connectVmGuest } from "../vm/guest-connect.js";
-import { startExec } from "../vm/guest-exec.js";
+import { startExec } from "../guest/exec.js";
 import { type ApiError, toApiError } from "./api-error.js";
 import { readJsonObject, sendJson } from "./body.js";
 import { openExecStream } from "./exec-stdin.js";

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform } from "node:stream";
 import { connectVmGuest } from "../vm/guest-connect.js";
-import { listGuest, readGuestFile, removeGuest, statGuest, writeGuestFile } from "../vm/guest-files.js";
+import { listGuest, readGuestFile, removeGuest, statGuest, writeGuestFile } from "../guest/files.js";
 import { ApiError } from "./api-error.js";
 import { sendJson } from "./body.js";
 import { parseGuestPath } from "./validate.js";

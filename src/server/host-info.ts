@@ -1,8 +1,8 @@
 import { arch, cpus, totalmem } from "node:os";
-import type { SnapshotFingerprint } from "../core/snapshot.js";
-import type { HypervisorBackend } from "../vm/backend.js";
-import { selectBackend } from "../vm/backends.js";
-import { loadTemplateImage } from "../vm/template-vm.js";
+import type { RecordedFingerprint, SnapshotFingerprint } from "../core/snapshot.js";
+import type { HypervisorBackend } from "../hypervisor/backend.js";
+import { selectBackend } from "../hypervisor/index.js";
+import { loadTemplateImage } from "../vm/template-image.js";
 import type { VmService } from "./vm-service.js";
 
 // GET /v1/host: what a scheduler placing sandboxes across hosts needs from this one — capacity and
@@ -21,7 +21,7 @@ const TEMPLATE_FIELDS = new Set([
   "drives",
 ]);
 
-export function hostPart(fp: SnapshotFingerprint): SnapshotFingerprint {
+export function hostPart(fp: SnapshotFingerprint): RecordedFingerprint {
   return Object.fromEntries(Object.entries(fp).filter(([k]) => !TEMPLATE_FIELDS.has(k)));
 }
 
@@ -32,7 +32,7 @@ export function hostPart(fp: SnapshotFingerprint): SnapshotFingerprint {
 async function hostFingerprint(
   vms: VmService,
   backend: HypervisorBackend,
-): Promise<SnapshotFingerprint | null> {
+): Promise<RecordedFingerprint | null> {
   const { templates } = await vms.store.list();
   for (const name of templates) {
     const img = await loadTemplateImage(vms.store, name).catch(() => undefined);

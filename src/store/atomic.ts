@@ -1,5 +1,6 @@
 import { promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
+import { pidAlive } from "../host/process.js";
 import { fsyncDir, tempSibling } from "../host/files.js";
 
 export { fsyncDir, tempSibling };
@@ -87,14 +88,4 @@ export async function sweepTemps(dir: string, olderThanMs = 0): Promise<number> 
     }
   }
   return n;
-}
-
-export function pidAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

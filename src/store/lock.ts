@@ -2,8 +2,8 @@ import { readFileSync, unlinkSync } from "node:fs";
 import { promises as fs } from "node:fs";
 import { dirname } from "node:path";
 import { MvmError } from "../core/errors.js";
-import { tempSibling } from "../host/files.js";
-import { pidAlive } from "./atomic.js";
+import { pidAlive, sleep } from "../host/process.js";
+import { tempSibling } from "./atomic.js";
 
 // A lock is a file created atomically with link(2) that names its holder (pid and the process's
 // start time, so a recycled pid is not mistaken for the holder). A lock whose holder is gone —
@@ -132,7 +132,7 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<File
         hint: holder?.cmd ? `It is running: mvmctl ${holder.cmd}` : "Wait for it to finish and try again.",
       });
     }
-    await new Promise((r) => setTimeout(r, delay));
+    await sleep(delay);
     delay = Math.min(delay * 2, 200);
   }
 }

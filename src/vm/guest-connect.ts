@@ -1,9 +1,9 @@
 import { MvmError } from "../core/errors.js";
 import { validateIdent } from "../core/names.js";
-import { pidAlive } from "../store/atomic.js";
+import { pidAlive } from "../host/process.js";
 import type { DataPaths } from "../store/paths.js";
-import { AGENT_VSOCK_PORT, GuestChannel } from "./guest-channel.js";
-import { readVmRecord, type VmRecord } from "./vm-state.js";
+import { AGENT_VSOCK_PORT, GuestChannel } from "../guest/channel.js";
+import { readVmRecord, type VmRecord } from "./records.js";
 
 // A guest channel to a running VM, whichever process started it: on QEMU the socket its keeper
 // shares (several clients at once), on Firecracker a new vsock connection to the agent's port.
@@ -21,9 +21,12 @@ export async function connectVmGuest(
       hint: `Remove what is left of it with 'mvmctl down ${name}'.`,
     });
   const chOpts = { timeoutMs: opts.timeoutMs ?? 10_000, connectRetryMs: 2000 };
+  // A Firecracker record without the port names the agent's usual vsock port.
+  const vsockPort =
+    record.guest_vsock_port ?? (record.backend === "firecracker" ? AGENT_VSOCK_PORT : undefined);
   const channel =
-    record.backend === "firecracker"
-      ? await GuestChannel.connectFirecrackerVsock(record.guest_channel, AGENT_VSOCK_PORT, chOpts)
+    vsockPort !== undefined
+      ? await GuestChannel.connectFirecrackerVsock(record.guest_channel, vsockPort, chOpts)
       : await GuestChannel.connectUnix(record.guest_channel, chOpts);
   return { channel, record };
 }

@@ -2,13 +2,17 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { fingerprintMismatches } from "../core/snapshot.js";
+import { layoutFiles } from "../core/snapshot.js";
+import type { HypervisorBackend, VmConfig } from "../hypervisor/backend.js";
+import { backendModule } from "../hypervisor/index.js";
 import { sha256File } from "../store/checksums.js";
-import type { HypervisorBackend, VmConfig } from "./backend.js";
-import type { TemplateImage } from "./template-vm.js";
+import type { TemplateImage } from "./template-image.js";
 
-// Whether a start may restore the template's snapshot, checked before any VM runs. Everything here
-// is cheap: file sizes against revision.json, the device-state file (small) against its SHA-256 in
-// checksums.json, and the fingerprint; guest memory is never hashed (a damaged mem.bin shows when
+// Whether a VM may restore the template's snapshot, checked before any VM runs; the one check both
+// `up` (restore or cold boot) and `template build --snapshot` (reuse or retake) make. Everything here
+// is cheap: the backend's snapshot files exist, their sizes match revision.json, the device-state
+// file (small) matches its SHA-256 in checksums.json, and the recorded fingerprint matches the one
+// the backend computes for this request; guest memory is never hashed (a damaged mem.bin shows when
 // the restore fails, and the start then falls back to a cold boot).
 
 export type NoRestore =
@@ -30,38 +34,53 @@ function sizingChange(img: TemplateImage): string | undefined {
   return `the template's sizing changed since its snapshot was taken (${changes.join(", ")}); 'mvmctl template build ${img.template} --snapshot' takes a new one`;
 }
 
-/** Sizes of the snapshot files against revision.json, and vmstate.bin against checksums.json. */
-async function snapshotDamage(img: TemplateImage): Promise<string | undefined> {
+/**
+ * Every file of the backend's snapshot layout is there, vmstate.bin and mem.bin have the sizes
+ * revision.json records, and vmstate.bin matches its SHA-256 in checksums.json.
+ */
+async function snapshotDamage(img: TemplateImage, backend: HypervisorBackend): Promise<string | undefined> {
   const snap = img.revision.snapshot;
   if (!snap) return undefined;
+  const layout = backendModule(backend.name).snapshotLayout;
   const dir = join(img.current.dir, SNAPSHOT_DIR);
-  const sized: Array<[string, number]> = [
-    ["vmstate.bin", snap.vmstate_size_bytes],
-    ["mem.bin", snap.mem_size_bytes],
-  ];
-  for (const [file, size] of sized) {
+  for (const file of layoutFiles(layout)) {
     const st = await fs.stat(join(dir, file)).catch(() => undefined);
     if (!st?.isFile()) return `the snapshot file ${SNAPSHOT_DIR}/${file} is missing`;
+  }
+  const sized: Array<[string, number]> = [
+    [layout.vmstate, snap.vmstate_size_bytes],
+    [layout.mem, snap.mem_size_bytes],
+  ];
+  for (const [file, size] of sized) {
+    const st = await fs.stat(join(dir, file));
     if (st.size !== size)
       return `the snapshot is damaged: ${SNAPSHOT_DIR}/${file} holds ${st.size} bytes, revision.json says ${size}`;
   }
-  const want = img.checksums[`${SNAPSHOT_DIR}/vmstate.bin`];
-  if (want && (await sha256File(join(dir, "vmstate.bin"))) !== want)
-    return `the snapshot is damaged: ${SNAPSHOT_DIR}/vmstate.bin does not match its SHA-256 in checksums.json`;
+  const want = img.checksums[`${SNAPSHOT_DIR}/${layout.vmstate}`];
+  if (want && (await sha256File(join(dir, layout.vmstate))) !== want)
+    return `the snapshot is damaged: ${SNAPSHOT_DIR}/${layout.vmstate} does not match its SHA-256 in checksums.json`;
   return undefined;
 }
 
-/**
- * Why this start cannot restore the snapshot, or undefined when it can. `sizedByFlags`: the caller
- * chose the sizing (--cpus/--mem), so a difference is reported field by field by the fingerprint.
- */
+export interface RestoreRequest {
+  /** The VM that would run: its images, sizing and drives (what the fingerprint covers). */
+  config: VmConfig;
+  /** The user asked for a cold boot. */
+  cold?: boolean;
+  /**
+   * The caller chose the sizing (--cpus/--mem, or a snapshot build's own), so a difference from the
+   * template's is reported field by field by the fingerprint rather than as an edit of the template.
+   */
+  sizedByCaller?: boolean;
+}
+
+/** Why this VM cannot restore the template's snapshot, or undefined when it can. */
 export async function checkRestorable(
   img: TemplateImage,
   backend: HypervisorBackend,
-  cfg: VmConfig,
-  opts: { cold?: boolean; sizedByFlags?: boolean },
+  req: RestoreRequest,
 ): Promise<NoRestore | undefined> {
-  if (opts.cold) return { kind: "asked", reason: "--cold was given" };
+  if (req.cold) return { kind: "asked", reason: "--cold was given" };
   const snap = img.revision.snapshot;
   const incompatible = (reason: string): NoRestore => ({ kind: "incompatible", reason });
   if (!snap) return incompatible(`template ${img.template} has no snapshot (build it with --snapshot)`);
@@ -71,14 +90,14 @@ export async function checkRestorable(
     return incompatible(
       `the snapshot was taken with ${snap.backend ?? "firecracker"}, this VM runs on ${backend.name}`,
     );
-  if (!opts.sizedByFlags) {
+  if (!req.sizedByCaller) {
     const changed = sizingChange(img);
     if (changed) return incompatible(changed);
   }
-  const damage = await snapshotDamage(img);
+  const damage = await snapshotDamage(img, backend);
   if (damage) return { kind: "damaged", reason: damage };
   if (!snap.fingerprint) return incompatible("the snapshot has no fingerprint (taken by an older mvmctl)");
-  const diff = fingerprintMismatches(snap.fingerprint, await backend.fingerprint(cfg));
+  const diff = fingerprintMismatches(snap.fingerprint, await backend.fingerprint(req.config));
   if (diff.length > 0) return incompatible(`the snapshot does not match: ${diff.join("; ")}`);
   return undefined;
 }

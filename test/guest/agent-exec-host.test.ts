@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { GuestChannel, GuestError } from "../../src/vm/guest-channel.js";
+import { GuestChannel, GuestError } from "../../src/guest/channel.js";
 import {
   type ExecRequest,
   listGuestProcesses,
@@ -15,7 +15,7 @@ import {
   STREAM_WINDOW,
   signalGuestProcess,
   startExec,
-} from "../../src/vm/guest-exec.js";
+} from "../../src/guest/exec.js";
 import {
   listGuest,
   mkdirGuest,
@@ -24,8 +24,8 @@ import {
   renameGuest,
   statGuest,
   writeGuestFile,
-} from "../../src/vm/guest-files.js";
-import { GuestMux } from "../../src/vm/guest-mux.js";
+} from "../../src/guest/files.js";
+import { GuestMux } from "../../src/guest/mux.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 
 // The real agent from the kit, run on this host with --listen-unix, against the host client: exec

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { MvmError } from "../../src/core/errors.js";
-import { GuestChannel, GuestError } from "../../src/vm/guest-channel.js";
+import { GuestChannel, GuestError } from "../../src/guest/channel.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 
 // The real agent binary from the kit, run on this host with --listen-unix, against the host client:

@@ -5,7 +5,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { CheckHealth, GuestChannel } from "../../src/vm/guest-channel.js";
+import type { CheckHealth, GuestChannel } from "../../src/guest/channel.js";
 import { buildFlakeImage, nixString } from "../helpers/fixtures.js";
 import { bootQemu, type TestVm } from "../helpers/qemu-boot.js";
 

@@ -5,8 +5,8 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { GuestChannel } from "../../src/vm/guest-channel.js";
-import { QmpClient } from "../../src/vm/qmp.js";
+import { GuestChannel } from "../../src/guest/channel.js";
+import { QmpClient } from "../../src/hypervisor/qemu/qmp.js";
 import { buildExampleImage } from "../helpers/fixtures.js";
 import { bootQemu, type TestVm } from "../helpers/qemu-boot.js";
 

@@ -5,7 +5,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { GuestChannel } from "../../src/vm/guest-channel.js";
+import { GuestChannel } from "../../src/guest/channel.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 
 // The service supervisor (`mvm-agent supervise NAME`) run on this host as root: a failing preStart

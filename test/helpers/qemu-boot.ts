@@ -3,16 +3,15 @@ import { readFileSync } from "node:fs";
 import { promises as fs } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { kitKernelArgs } from "../../src/kit/index.js";
-import { GuestChannel } from "../../src/vm/guest-channel.js";
-import { MACHINE } from "../../src/vm/qemu.js";
+import { GuestChannel } from "../../src/guest/channel.js";
+import { fullBootArgs, type QemuDrive, qemuArgv } from "../../src/hypervisor/qemu/args.js";
 import type { GuestImage } from "./fixtures.js";
 
-// A small QEMU launcher for the guest-image tests (the real backend is src/vm/qemu.ts): the same
-// microvm machine as production (ACPI, through which the virtio devices are found; no RTC, so the
-// guest's clock comes from mvm.clock as in production), TCG, the root disk in snapshot mode so the
-// cached image is never written, slirp networking with host forwards, and the agent's virtio-serial
-// port on a unix socket.
+// A small QEMU launcher for the guest-image tests (the real backend is src/hypervisor/qemu/): the
+// command line comes from production's builder (qemu/args.ts: the same microvm machine, kernel
+// command line, devices and agent port), with what a test needs instead of a VM directory: TCG,
+// the console in a file, the root disk in snapshot mode so the cached image is never written, and
+// QEMU run directly rather than through the keeper.
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -106,70 +105,50 @@ export class TestVm {
   }
 }
 
-export async function bootQemu(opts: BootOptions): Promise<TestVm> {
-  await fs.mkdir(opts.workDir, { recursive: true });
+export interface TestLaunch {
+  args: string[];
+  agentSocket: string;
+  consoleLog: string;
+  /** Guest port → host port. */
+  ports: Map<number, number>;
+}
+
+/** QEMU's argv for a test VM, from production's builder (qemu/args.ts). */
+export async function testQemuLaunch(opts: BootOptions): Promise<TestLaunch> {
   const agentSocket = join(opts.workDir, "agent.sock");
   const consoleLog = join(opts.workDir, "console.log");
   const ports = new Map<number, number>();
-  const fwd: string[] = [];
-  for (const guest of opts.forward ?? []) {
-    const host = await freePort();
-    ports.set(guest, host);
-    fwd.push(`,hostfwd=tcp:127.0.0.1:${host}-:${guest}`);
-  }
-  // TCG only here: /dev/kvm is not usable on these machines.
-  const append = [...kitKernelArgs({ tcg: true, clock: true }), ...(opts.append ?? [])];
-  const args = [
-    "-M",
-    MACHINE, // production's machine: no RTC, the clock comes from mvm.clock
-    "-cpu",
-    "max",
-    "-m",
-    `${opts.memMiB ?? 256}M`,
-    "-smp",
-    "1",
-    "-nodefaults",
-    "-no-user-config",
-    "-display",
-    "none",
-    "-no-reboot",
-    "-serial",
-    `file:${consoleLog}`,
-    "-kernel",
-    opts.image.kernel,
-    "-initrd",
-    opts.image.initrd,
-    "-append",
-    append.join(" "),
-    "-drive",
+  for (const guest of opts.forward ?? []) ports.set(guest, await freePort());
+  const forwards = [...ports].map(([guest, host]) => ({ address: "127.0.0.1", host, guest }));
+  const drives: QemuDrive[] = [
     opts.rootOverlay
-      ? `id=root,file=${opts.rootOverlay},format=qcow2,if=none`
-      : `id=root,file=${opts.image.rootfs},format=raw,if=none,snapshot=on`,
-    "-device",
-    "virtio-blk-device,drive=root",
+      ? { id: "root", file: opts.rootOverlay, format: "qcow2" }
+      : { id: "root", file: opts.image.rootfs, format: "raw", throwaway: true },
+    ...(opts.drives ?? []).map((file, i): QemuDrive => ({ id: `d${i}`, file, format: "raw" })),
   ];
-  (opts.drives ?? []).forEach((file, i) => {
-    args.push(
-      "-drive",
-      `id=d${i},file=${file},format=raw,if=none`,
-      "-device",
-      `virtio-blk-device,drive=d${i}`,
-    );
+  // TCG only here: /dev/kvm is not usable on these machines.
+  const args = qemuArgv({
+    name: `test-${process.pid}`,
+    accel: "tcg",
+    vcpus: 1,
+    memMib: opts.memMiB ?? 256,
+    memory: { kind: "anonymous" },
+    kernel: opts.image.kernel,
+    initrd: opts.image.initrd,
+    append: fullBootArgs({}, "tcg", opts.append ?? []),
+    drives,
+    forwards,
+    serial: { kind: "file", path: consoleLog },
+    agentSocket,
+    ...(opts.qmp ? { qmpSocket: join(opts.workDir, "qmp.sock") } : {}),
+    ...(opts.incoming ? { incoming: opts.incoming } : {}),
   });
-  args.push(
-    "-netdev",
-    `user,id=n0${fwd.join("")}`,
-    "-device",
-    "virtio-net-device,netdev=n0",
-    "-device",
-    "virtio-serial-device",
-    "-chardev",
-    `socket,id=agent,path=${agentSocket},server=on,wait=off`,
-    "-device",
-    "virtserialport,chardev=agent,name=org.mvm.agent",
-  );
-  if (opts.qmp) args.push("-qmp", `unix:${join(opts.workDir, "qmp.sock")},server=on,wait=off`);
-  if (opts.incoming) args.push("-incoming", opts.incoming);
+  return { args, agentSocket, consoleLog, ports };
+}
+
+export async function bootQemu(opts: BootOptions): Promise<TestVm> {
+  await fs.mkdir(opts.workDir, { recursive: true });
+  const { args, agentSocket, consoleLog, ports } = await testQemuLaunch(opts);
   const proc = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr?.on("data", (d) => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { MvmError } from "../../src/core/errors.js";
 import { lookupTool, requireTool } from "../../src/host/tools.js";
-import { QemuBackend } from "../../src/vm/qemu.js";
+import { QemuBackend } from "../../src/hypervisor/qemu/backend.js";
 import { tempDir } from "../helpers/cli.js";
 
 function program(dir: string, name: string, mode = 0o755): string {

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { after, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { MvmError } from "../../src/core/errors.js";
-import { ensureKit, hostTscKhz, type KitManifest, kitKernelArgs } from "../../src/kit/index.js";
+import { ensureKit, type KitManifest } from "../../src/kit/index.js";
 import { parseModulesDep, planModules, WANTED_MODULES } from "../../src/kit/modules.js";
 import { DataPaths } from "../../src/store/paths.js";
 import { runCli } from "../helpers/cli.js";
@@ -137,15 +137,6 @@ test("a missing or unsuitable Debian package is named with its apt-get line", as
   await expectPkg({ cc: join(empty, "gcc") }, "gcc");
   await expectPkg({ bash: "/usr/bin/env" }, "bash-static"); // dynamically linked
   assert.equal(existsSync(join(work, "d", "kit")), false, "nothing written");
-});
-
-test("kernel args: TCG gets the host TSC rate, static network words are added", () => {
-  assert.equal(hostTscKhz("processor\t: 0\ncpu MHz\t\t: 1996.249\n"), 1996249);
-  assert.equal(hostTscKhz("processor\t: 0\n"), undefined);
-  const args = kitKernelArgs({ tcg: false, ip: "10.0.2.15/24", gateway: "10.0.2.2" });
-  assert.deepEqual(args, ["console=ttyS0", "panic=-1", "quiet", "mvm.ip=10.0.2.15/24", "mvm.gw=10.0.2.2"]);
-  const tcg = kitKernelArgs({ tcg: true });
-  if (hostTscKhz() !== undefined) assert.ok(tcg.some((a) => /^tsc_early_khz=\d+$/.test(a)));
 });
 
 test("a kernel without vsock modules (built in, or absent) still gets a kit: they are optional", () => {

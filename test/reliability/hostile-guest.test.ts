@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLI, runCli, tempDir } from "../helpers/cli.js";
-import { ensureTestKit, nixString } from "../helpers/fixtures.js";
+import { nixString } from "../helpers/fixtures.js";
+import { createOfflineTemplate } from "../helpers/offline-template.js";
 
 // A hostile guest on QEMU (TCG): its health check prints terminal escape sequences (window title,
 // clear screen, a fake green "all checks passed", a C1 CSI, a right-to-left override) and a 250 KB
@@ -85,38 +86,19 @@ describe("hostile guest output and console", () => {
     runCli(args, { dataDir: data, env: { MVM_QEMU_ACCEL: "tcg", ...extra.env }, timeoutMs: 600_000 });
 
   before(async () => {
-    const kit = await ensureTestKit();
-    mkdirSync(data, { recursive: true });
-    mkdirSync(proj);
-    symlinkSync(dirname(kit.dir), join(data, "kit"));
-    const init = await cli([
-      "template",
-      "init",
-      "g",
-      "--local",
-      "--offline",
-      "--preset",
-      "worker",
-      "--dir",
+    await createOfflineTemplate(cli, {
+      data,
       proj,
-    ]);
-    assert.equal(init.code, 0, init.stderr);
-    const generated = readFileSync(join(proj, "g", "flake.nix"), "utf8");
-    const inputs = /inputs = \{[\s\S]*?\n {2}\};/.exec(generated)?.[0];
-    assert.ok(inputs, generated);
-    writeFileSync(join(proj, "g", "flake.nix"), flake(inputs));
-    const create = await cli([
-      "template",
-      "create",
-      "g",
-      "--flake",
-      join(proj, "g"),
-      "--mem",
-      "256",
-      "--cpus",
-      "1",
-    ]);
-    assert.equal(create.code, 0, create.stderr);
+      name: "g",
+      preset: "worker",
+      memMib: 256,
+      cpus: 1,
+      editFlake: (generated) => {
+        const inputs = /inputs = \{[\s\S]*?\n {2}\};/.exec(generated)?.[0];
+        assert.ok(inputs, generated);
+        return flake(inputs);
+      },
+    });
     const build = await cli(["template", "build", "g"]);
     assert.equal(build.code, 0, build.stderr);
   });

@@ -4,7 +4,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { GuestChannel, HealthReport } from "../../src/vm/guest-channel.js";
+import type { GuestChannel, HealthReport } from "../../src/guest/channel.js";
 import { runCli } from "../helpers/cli.js";
 import { buildFlakeImage, testCacheRoot } from "../helpers/fixtures.js";
 import { bootQemu, type TestVm } from "../helpers/qemu-boot.js";

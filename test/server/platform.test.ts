@@ -17,7 +17,7 @@ import { TemplateStore } from "../../src/store/templates.js";
 import { runCli } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
-import { FAKE_SCRIPT, fixture } from "../firecracker/helpers.js";
+import { FAKE_SCRIPT, fixture } from "../hypervisor/firecracker/helpers.js";
 
 function kvmAccessible(): boolean {
   try {

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ExecFrame, Mvm, MvmError } from "../../src/sdk/index.js";
 import { cliFor } from "../helpers/scratch.js";
-import { QmpClient } from "../../src/vm/qmp.js";
+import { QmpClient } from "../../src/hypervisor/qemu/qmp.js";
 import { tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";

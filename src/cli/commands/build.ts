@@ -4,7 +4,7 @@ import { applyManifest } from "../../manifest/apply.js";
 import { resolveManifest } from "../../manifest/locate.js";
 import { BuildProgressView } from "../ui/build-progress.js";
 import { info, printJson, success } from "../ui/output.js";
-import { parseHypervisor } from "../../vm/backends.js";
+import { hypervisorHelp, parseHypervisor } from "../../hypervisor/index.js";
 import type { CliContext } from "../context.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../vm-options.js";
 import { type BuildOpts, resultJson, snapshotAfterBuild, summary } from "./template/build.js";
@@ -33,7 +33,7 @@ export function registerManifestBuild(program: Command, ctx: CliContext): void {
       "with --snapshot: seconds (default: [snapshot] ready_timeout, else 300)",
       parseReadyTimeout,
     )
-    .option("--hypervisor <h>", "with --snapshot: auto, qemu or firecracker", parseHypervisor, "auto")
+    .option("--hypervisor <h>", hypervisorHelp("with --snapshot: "), parseHypervisor, "auto")
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",

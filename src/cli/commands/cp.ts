@@ -3,7 +3,7 @@ import { usageError } from "../../core/errors.js";
 import { identProblem } from "../../core/names.js";
 import { info, printJson } from "../ui/output.js";
 import { connectVmGuest } from "../../vm/guest-connect.js";
-import { type CopyStats, copyFromGuest, copyToGuest } from "../../vm/guest-copy.js";
+import { type CopyStats, copyFromGuest, copyToGuest } from "../../guest/copy.js";
 import type { CliContext } from "../context.js";
 
 interface Endpoint {

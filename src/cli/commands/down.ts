@@ -2,24 +2,27 @@ import type { Command } from "commander";
 import { MvmError, messageOf, usageError } from "../../core/errors.js";
 import { validateIdent } from "../../core/names.js";
 import { info, printJson, warn } from "../ui/output.js";
-import { reapFirecrackerTaps } from "../../vm/firecracker-vmdir.js";
-import { stopVm } from "../../vm/stop-vm.js";
-import { listVmNames } from "../../vm/vm-state.js";
+import { BACKEND_MODULES } from "../../hypervisor/index.js";
+import { stopVm } from "../../vm/stop.js";
+import { listVmNames } from "../../vm/records.js";
 import type { VmInfo } from "../../sdk/types.js";
 import type { CliContext } from "../context.js";
 import { daemonCall, daemonDo, NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 
 /**
- * TAP devices of Firecracker VMs that are gone (an mvmctl killed before it cleaned up). Best effort:
- * the VMs are already stopped, so a failure here is only a warning; no TAPs, no work.
+ * Host resources (TAP devices) of VMs that are gone (an mvmctl killed before it cleaned up), every
+ * backend's. Best effort: the VMs are already stopped, so a failure here is only a warning.
  */
-async function reapLeftoverTaps(ctx: CliContext): Promise<string[]> {
-  try {
-    return await reapFirecrackerTaps(ctx.paths);
-  } catch (e) {
-    warn(`could not remove leftover TAP devices: ${messageOf(e)}`);
-    return [];
+async function reapLeftovers(ctx: CliContext): Promise<string[]> {
+  const removed: string[] = [];
+  for (const m of BACKEND_MODULES) {
+    try {
+      removed.push(...(await m.reapLeftovers(ctx.paths)));
+    } catch (e) {
+      warn(`could not remove leftover TAP devices: ${messageOf(e)}`);
+    }
   }
+  return removed;
 }
 
 export function registerDown(program: Command, ctx: CliContext): void {
@@ -46,7 +49,7 @@ export function registerDown(program: Command, ctx: CliContext): void {
           await daemonDo(daemon, { method: "DELETE", path: `/v1/vms/${encodeURIComponent(n)}` });
           if (!opts.json) info(`Stopped ${n}`);
         }
-        const taps = opts.all ? await reapLeftoverTaps(ctx) : [];
+        const taps = opts.all ? await reapLeftovers(ctx) : [];
         if (!opts.json && taps.length > 0) info(`Removed leftover TAP devices: ${taps.join(", ")}`);
         if (opts.json) printJson(opts.all ? { stopped: names, removed_taps: taps } : { stopped: names });
         return;
@@ -63,7 +66,7 @@ export function registerDown(program: Command, ctx: CliContext): void {
         await stopVm(ctx.paths, n);
         if (!opts.json) info(`Stopped ${n}`);
       }
-      const removedTaps = opts.all ? await reapLeftoverTaps(ctx) : [];
+      const removedTaps = opts.all ? await reapLeftovers(ctx) : [];
       if (!opts.json && removedTaps.length > 0)
         info(`Removed leftover TAP devices: ${removedTaps.join(", ")}`);
       if (opts.json) printJson(opts.all ? { stopped: names, removed_taps: removedTaps } : { stopped: names });

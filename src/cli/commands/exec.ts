@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { usageError } from "../../core/errors.js";
 import { connectVmGuest } from "../../vm/guest-connect.js";
-import { signalGuestProcess, startExec } from "../../vm/guest-exec.js";
+import { signalGuestProcess, startExec } from "../../guest/exec.js";
 import { warn } from "../ui/output.js";
 import type { CliContext } from "../context.js";
 import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";

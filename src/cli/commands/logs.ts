@@ -2,8 +2,8 @@ import type { Command } from "commander";
 import { MvmError } from "../../core/errors.js";
 import { validateIdent } from "../../core/names.js";
 import { consolePrinter } from "../ui/sanitize.js";
-import { followConsoleLog, readConsoleLog } from "../../vm/console-log.js";
-import { readVmRecord } from "../../vm/vm-state.js";
+import { followConsoleLog, readConsoleLog } from "../../hypervisor/keeper/console-log.js";
+import { readVmRecord } from "../../vm/records.js";
 import type { CliContext } from "../context.js";
 
 export function registerLogs(program: Command, ctx: CliContext): void {

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { pidAlive } from "../../store/atomic.js";
+import { pidAlive } from "../../host/process.js";
 import { printJson, printLine } from "../ui/output.js";
-import { sweepDeadVms } from "../../vm/start-vm.js";
-import { listVmNames, readVmRecord, type VmRecord } from "../../vm/vm-state.js";
+import { sweepDeadVms } from "../../vm/start.js";
+import { listVmNames, readVmRecord, type VmRecord } from "../../vm/records.js";
 import type { VmInfo } from "../../sdk/types.js";
 import type { CliContext } from "../context.js";
 import { daemonCall, NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { sanitize } from "../../core/untrusted-text.js";
 import { printJson, printLine } from "../ui/output.js";
 import { connectVmGuest } from "../../vm/guest-connect.js";
-import { listGuestProcesses } from "../../vm/guest-exec.js";
+import { listGuestProcesses } from "../../guest/exec.js";
 import type { CliContext } from "../context.js";
 
 function status(p: {

@@ -10,7 +10,7 @@ import { startDaemon } from "../../server/daemon.js";
 import { DEFAULT_MAX_UPLOAD } from "../../server/files-handler.js";
 import { info, printLine } from "../ui/output.js";
 import { sanitize } from "../ui/sanitize.js";
-import { parseHypervisor } from "../../vm/backends.js";
+import { hypervisorHelp, parseHypervisor } from "../../hypervisor/index.js";
 import type { CliContext } from "../context.js";
 import { wholeNumber } from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../vm-options.js";
@@ -74,7 +74,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       sizeMiB("--max-memory"),
     )
     .option("--max-upload <size>", "largest file upload, e.g. 512M (default 1G)", sizeMiB("--max-upload"))
-    .option("--hypervisor <h>", "auto, qemu or firecracker", parseHypervisor, "auto")
+    .option("--hypervisor <h>", hypervisorHelp(), parseHypervisor, "auto")
     .option(
       "--ready-timeout <s>",
       "seconds a new VM may take until every health check passes",

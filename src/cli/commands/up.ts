@@ -2,13 +2,13 @@ import type { Command } from "commander";
 import { parseTemplateRef } from "../../core/refs.js";
 import { resolveRef } from "../../store/refs.js";
 import { resolveUpTarget } from "../../manifest/up-target.js";
-import type { PortForward } from "../../vm/backend.js";
-import { parseHypervisor, selectBackend } from "../../vm/backends.js";
-import { detachVm, type StartedVm, startVm } from "../../vm/start-vm.js";
-import { removeVmDir } from "../../vm/vm-state.js";
+import type { PortForward } from "../../hypervisor/backend.js";
+import { hypervisorHelp, parseHypervisor, selectBackend } from "../../hypervisor/index.js";
+import { detachVm, type StartedVm, startVm } from "../../vm/start.js";
+import { removeVmDir } from "../../vm/records.js";
 import { info, printJson, printLine, success } from "../ui/output.js";
 import { consolePrinter } from "../ui/sanitize.js";
-import { followConsoleLog } from "../../vm/console-log.js";
+import { followConsoleLog } from "../../hypervisor/keeper/console-log.js";
 import type { CliContext } from "../context.js";
 import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 import * as parse from "../parse.js";
@@ -71,7 +71,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     )
     .option("--cpus <n>", "vCPUs (default: the template's)", parse.cpus)
     .option("--mem <size>", "memory, e.g. 512M or 2G (default: the template's)", parse.mem)
-    .option("--hypervisor <h>", "auto, qemu or firecracker", parseHypervisor, "auto")
+    .option("--hypervisor <h>", hypervisorHelp(), parseHypervisor, "auto")
     .option(
       "--ready-timeout <s>",
       "seconds to wait until every health check passes",
@@ -173,14 +173,11 @@ export function registerUp(program: Command, ctx: CliContext): void {
         await started.vm.stop({ graceMs: 2000 }).catch(() => {});
         await removeVmDir(started.dir).catch(() => {});
       };
-      const exited = (started.vm as { exited?: Promise<void> }).exited;
-      if (exited) {
-        await exited;
-        if (!interrupted) {
-          stopFollow();
-          await removeVmDir(started.dir).catch(() => {});
-          info(`VM ${r.name} stopped`);
-        }
-      } else await new Promise(() => {}); // backends without an exit promise: until Ctrl-C
+      await started.vm.exited;
+      if (!interrupted) {
+        stopFollow();
+        await removeVmDir(started.dir).catch(() => {});
+        info(`VM ${r.name} stopped`);
+      }
     });
 }

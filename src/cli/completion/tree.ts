@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { PRESETS } from "../../scaffold/model.js";
 import { PLANNER_CHOICES } from "../../scaffold/planners/config.js";
-import { HYPERVISOR_CHOICES } from "../../vm/backends.js";
+import { HYPERVISOR_CHOICES } from "../../hypervisor/index.js";
 import type { NameList } from "./names.js";
 
 // What a completion script needs to know about the command tree: for every command path, its

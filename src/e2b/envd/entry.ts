@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import type { GuestStat } from "../../vm/guest-files.js";
+import type { GuestStat } from "../../guest/files.js";
 import type { GuestAccounts } from "./users.js";
 
 // filesystem.EntryInfo in the proto3 JSON mapping: lowerCamelCase names, enums by name, int64 as a

@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import type { IncomingMessage } from "node:http";
-import { GuestError, type GuestChannel } from "../../vm/guest-channel.js";
-import { listGuest, mkdirGuest, removeGuest, renameGuest, statGuest } from "../../vm/guest-files.js";
+import { GuestError, type GuestChannel } from "../../guest/channel.js";
+import { listGuest, mkdirGuest, removeGuest, renameGuest, statGuest } from "../../guest/files.js";
 import { ConnectError } from "./connect.js";
 import { entryInfo } from "./entry.js";
 import { withGuest } from "./guest.js";

@@ -1,6 +1,6 @@
 import { MvmError } from "../../core/errors.js";
 import { ApiError } from "../../server/api-error.js";
-import { GuestError } from "../../vm/guest-channel.js";
+import { GuestError } from "../../guest/channel.js";
 import { type ConnectCode, ConnectError } from "./connect.js";
 
 // How a failure reaches an E2B client: the guest agent's codes and mvmctl's error kinds become the

@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
-import type { GuestChannel } from "../../vm/guest-channel.js";
+import type { GuestChannel } from "../../guest/channel.js";
 import { connectVmGuest } from "../../vm/guest-connect.js";
-import { readGuestFile } from "../../vm/guest-files.js";
+import { readGuestFile } from "../../guest/files.js";
 import { ConnectError } from "./connect.js";
 import type { EnvdTarget } from "./target.js";
 

@@ -1,8 +1,8 @@
 import { posix } from "node:path";
 import { Writable } from "node:stream";
-import { GuestError, type GuestChannel } from "../../vm/guest-channel.js";
-import { startExec } from "../../vm/guest-exec.js";
-import { statGuest } from "../../vm/guest-files.js";
+import { GuestError, type GuestChannel } from "../../guest/channel.js";
+import { startExec } from "../../guest/exec.js";
+import { statGuest } from "../../guest/files.js";
 import { ConnectError } from "./connect.js";
 import type { GuestUser } from "./users.js";
 

@@ -1,5 +1,5 @@
-import type { GuestChannel, GuestFrame, GuestStream } from "../../vm/guest-channel.js";
-import { STREAM_CHUNK, STREAM_WINDOW } from "../../vm/guest-exec.js";
+import type { GuestChannel, GuestFrame, GuestStream } from "../../guest/channel.js";
+import { STREAM_CHUNK, STREAM_WINDOW } from "../../guest/exec.js";
 import { ConnectError } from "./connect.js";
 
 // The processes envd started (or attached to) in each sandbox. A process is held by one guest stream

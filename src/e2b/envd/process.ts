@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { listGuestProcesses, signalGuestProcess } from "../../vm/guest-exec.js";
+import { listGuestProcesses, signalGuestProcess } from "../../guest/exec.js";
 import {
   ConnectError,
   ConnectStream,

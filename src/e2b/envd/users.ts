@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { posix } from "node:path";
-import type { GuestChannel } from "../../vm/guest-channel.js";
+import type { GuestChannel } from "../../guest/channel.js";
 import { ConnectError } from "./connect.js";
 import { readSmallGuestFile } from "./guest.js";
 

@@ -6,6 +6,7 @@ import { revisionProblem, templateNameProblem } from "../../core/names.js";
 import { readLimited } from "../idle.js";
 import { parseRemoteIndex, type RemoteIndex, renderRemoteIndex } from "../index.js";
 import { cleanPrefix, insecureAllowed } from "./location-rules.js";
+import { SNAPSHOT_DISKS } from "../../core/snapshot.js";
 import { basicHeader, fetchToken, type OciCredentials, ociCredentials, parseChallenge } from "./oci-auth.js";
 import { TransientError } from "../retry.js";
 import { sameTag, tagConflict } from "./tags.js";
@@ -46,8 +47,8 @@ const KIND_OF_FILE: Record<string, string> = {
   "template.json": "spec",
   "snapshot/vmstate.bin": "snapshot.vmstate",
   "snapshot/mem.bin": "snapshot.memory",
-  "snapshot/disk.qcow2": "snapshot.disk-qcow2",
-  "snapshot/disk.ext4": "snapshot.disk-ext4",
+  // one kind per disk format of a backend's snapshot layout: snapshot.disk-qcow2, snapshot.disk-ext4
+  ...Object.fromEntries(SNAPSHOT_DISKS.map((d) => [`snapshot/${d}`, `snapshot.${d.replace(".", "-")}`])),
 };
 
 export function layerMediaType(name: string, encoding: string): string {

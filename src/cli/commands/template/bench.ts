@@ -1,8 +1,13 @@
 import type { Command } from "commander";
 import { formatBytes } from "../../../core/sizes.js";
 import { info, printJson, printLine } from "../../ui/output.js";
-import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../vm/backends.js";
-import { benchTemplate } from "../../../vm/template-bench.js";
+import {
+  type HypervisorChoice,
+  hypervisorHelp,
+  parseHypervisor,
+  selectBackend,
+} from "../../../hypervisor/index.js";
+import { benchTemplate } from "../../../vm/bench.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../../vm-options.js";
@@ -25,7 +30,7 @@ export function registerBench(template: Command, ctx: CliContext): void {
       parse.wholeNumber("--runs", 1, 100),
       3,
     )
-    .option("--hypervisor <h>", "auto, qemu or firecracker", parseHypervisor, "auto")
+    .option("--hypervisor <h>", hypervisorHelp(), parseHypervisor, "auto")
     .option(
       "--ready-timeout <s>",
       "seconds to wait for each start",

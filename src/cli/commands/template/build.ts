@@ -5,8 +5,13 @@ import { MvmError } from "../../../core/errors.js";
 import { formatBytes } from "../../../core/sizes.js";
 import { BuildProgressView } from "../../ui/build-progress.js";
 import { info, printJson, success, warn } from "../../ui/output.js";
-import { type HypervisorChoice, parseHypervisor, selectBackend } from "../../../vm/backends.js";
-import { snapshotTemplate } from "../../../vm/template-snapshot.js";
+import {
+  type HypervisorChoice,
+  hypervisorHelp,
+  parseHypervisor,
+  selectBackend,
+} from "../../../hypervisor/index.js";
+import { snapshotTemplate } from "../../../vm/snapshot.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parseReadyTimeout } from "../../vm-options.js";
@@ -95,7 +100,7 @@ export function registerBuild(template: Command, ctx: CliContext): void {
       parseReadyTimeout,
       DEFAULT_READY_TIMEOUT_S,
     )
-    .option("--hypervisor <h>", "with --snapshot: auto, qemu or firecracker", parseHypervisor, "auto")
+    .option("--hypervisor <h>", hypervisorHelp("with --snapshot: "), parseHypervisor, "auto")
     .addHelpText(
       "after",
       [

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { MvmError, usageError } from "../../../core/errors.js";
 import { canPrompt, confirm } from "../../ui/confirm.js";
 import { info, printJson, success } from "../../ui/output.js";
-import { stopVm, vmsOfTemplate } from "../../../vm/stop-vm.js";
+import { stopVm, vmsOfTemplate } from "../../../vm/stop.js";
 import type { CliContext } from "../../context.js";
 import * as parse from "../../parse.js";
 

@@ -1,0 +1,23 @@
+import { FC_SNAPSHOT } from "./snapshot-layout.js";
+import type { BackendModule } from "../backend.js";
+
+/** The Firecracker backend as hypervisor/index.ts lists it (the backend itself loads on first use). */
+export const firecrackerModule: BackendModule = {
+  name: "firecracker",
+  // Where it can run (KVM and the binary), it is what production uses.
+  autoRank: 20,
+  summary: "Firecracker: needs a working /dev/kvm and the firecracker binary",
+  snapshotLayout: FC_SNAPSHOT,
+  create: async (paths, env) => {
+    const { FirecrackerBackend } = await import("./backend.js");
+    return new FirecrackerBackend({ paths, ...(env ? { env } : {}) });
+  },
+  reapLeftovers: async (paths) => {
+    const { reapFirecrackerTaps } = await import("./vmdir.js");
+    return reapFirecrackerTaps(paths);
+  },
+  doctor: async () => {
+    const { firecrackerChecks } = await import("./doctor.js");
+    return firecrackerChecks();
+  },
+};
