@@ -5,7 +5,7 @@ import { fingerprintMismatches } from "../core/snapshot.js";
 import { layoutFiles } from "../core/snapshot.js";
 import type { HypervisorBackend, VmConfig } from "../hypervisor/backend.js";
 import { backendModule } from "../hypervisor/index.js";
-import { sha256File } from "../store/checksums.js";
+import { sha256File } from "../host/file-hash.js";
 import type { TemplateImage } from "./template-image.js";
 
 // Whether a VM may restore the template's snapshot, checked before any VM runs; the one check both

@@ -1,11 +1,9 @@
-// The image files a Firecracker VM uses: the kernel format check, per-VM copies, sparse snapshot
-// memory, and the digests and host facts recorded in a snapshot's fingerprint.
+// The image files a Firecracker VM uses: the kernel format check and per-VM copies that share blocks
+// with the revision where the filesystem can.
 
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
-import { resolve } from "node:path";
 import { MvmError, messageOf } from "../../core/errors.js";
-import { sha256File } from "../../store/checksums.js";
 
 /**
  * Firecracker on x86_64 loads only an uncompressed ELF `vmlinux`. A bzImage (what distributions ship
@@ -37,13 +35,6 @@ export async function checkKernelFormat(kernel: string): Promise<void> {
   );
 }
 
-/** Punches the zero pages out of a file; false when fallocate is missing or the filesystem cannot. */
-export function digHoles(path: string): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    execFile("fallocate", ["--dig-holes", "--", path], { timeout: 600_000 }, (err) => resolvePromise(!err));
-  });
-}
-
 /** A per-VM copy that shares blocks where the filesystem can (reflink) and keeps holes everywhere. */
 export function copySparse(src: string, dst: string): Promise<void> {
   return new Promise((resolvePromise, reject) => {
@@ -60,31 +51,6 @@ export function copySparse(src: string, dst: string): Promise<void> {
       },
     );
   });
-}
-
-/** A KVM snapshot restores only on the CPU model it was taken on. */
-export async function hostCpuModel(): Promise<string> {
-  try {
-    const text = await fs.readFile("/proc/cpuinfo", "utf8");
-    const m = /^model name\s*:\s*(.+)$/m.exec(text) ?? /^CPU part\s*:\s*(.+)$/m.exec(text);
-    return m?.[1]?.trim() ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
-/** Images are immutable revision files: hash each (path, size, mtime) once per process. */
-const hashCache = new Map<string, Promise<string>>();
-export async function cachedSha256(path: string): Promise<string> {
-  const st = await fs.stat(path);
-  const key = `${resolve(path)}\0${st.size}\0${st.mtimeMs}`;
-  let h = hashCache.get(key);
-  if (!h) {
-    h = sha256File(path);
-    hashCache.set(key, h);
-    h.catch(() => hashCache.delete(key));
-  }
-  return h;
 }
 
 function firstLine(s: string | Buffer): string {

@@ -9,6 +9,7 @@ import type { SnapshotFiles, SnapshotResult, VmHandle, VmState } from "../backen
 import type { KeeperLink } from "../keeper/link.js";
 import { QEMU_FILES } from "./args.js";
 import { QmpClient } from "./qmp.js";
+import { digHoles, fsyncFile, moveFile } from "../../host/files.js";
 
 // One running QEMU: its control over QMP, its snapshot into a revision, its stop.
 
@@ -35,25 +36,6 @@ function installHint(prog: string): string {
   if (prog.includes("qemu-img")) return "Install it with: apt-get install qemu-utils";
   if (prog.includes("qemu")) return "Install it with: apt-get install qemu-system-x86";
   return "Install it with: apt-get install coreutils util-linux";
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const h = await fs.open(path, "r");
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await fs.rename(from, to);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
-    await runHelper("cp", ["--sparse=always", "--", from, to]);
-    await fs.rm(from, { force: true });
-  }
 }
 
 export interface QemuVmInit {
@@ -199,7 +181,8 @@ export class QemuVm implements VmHandle {
     const src = (f: string) => join(this.dir, f);
     const dst = (f: string) => join(into.dir, f);
     // Zero pages become holes: an idle guest's memory file then takes a fraction of its size.
-    await runHelper("fallocate", ["--dig-holes", src(QEMU_FILES.mem)]);
+    // (Where the filesystem cannot punch holes the file stays whole, and correct.)
+    await digHoles(src(QEMU_FILES.mem));
     await fs.mkdir(into.dir, { recursive: true });
     await moveFile(src(QEMU_FILES.vmstate), dst(layout.vmstate));
     await moveFile(src(QEMU_FILES.mem), dst(layout.mem));
