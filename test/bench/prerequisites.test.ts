@@ -53,8 +53,9 @@ describe("bench prerequisites", () => {
       /^SKIP {2}restore: needs nix .*qemu \(apt-get install qemu-system-x86, or set MVM_QEMU_BIN\)/,
     );
     assert.equal(lines[6], "ok    exec");
-    assert.match(lines[7] ?? "", /^SKIP {2}e2b: needs nix .*qemu \(apt-get install qemu-system-x86/);
-    assert.equal(lines.length, 8);
+    assert.match(lines[7] ?? "", /^SKIP {2}daemon: needs nix .*qemu \(apt-get install qemu-system-x86/);
+    assert.match(lines[8] ?? "", /^SKIP {2}e2b: needs nix .*qemu \(apt-get install qemu-system-x86/);
+    assert.equal(lines.length, 9);
     assert.equal(statSync(REPORT).mtimeMs, before, "the report is not rewritten by --check");
   });
 
