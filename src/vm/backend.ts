@@ -51,6 +51,8 @@ export interface VmConfig {
   snapshotable?: boolean;
   /** SHA-256 of the images when already known (a revision's checksums.json), so nothing is re-hashed. */
   digests?: { kernel?: string; initrd?: string; rootfs?: string };
+  /** Called as each phase of a start ends (VMM spawned, control socket ready, memory loaded, resumed). */
+  mark?: (phase: string) => void;
 }
 
 /** Snapshot files inside a revision's snapshot/ directory (names from core/artifacts.ts). */

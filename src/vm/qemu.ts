@@ -515,6 +515,7 @@ export class QemuBackend implements HypervisorBackend {
   }
 
   private async launch(cfg: VmConfig, from: SnapshotFiles | undefined): Promise<QemuVm> {
+    const mark = cfg.mark ?? (() => {});
     const dir = resolve(cfg.dir);
     const accel = await this.accel(cfg.images.kernel);
     const memory = from ? "private" : cfg.snapshotable ? "shared" : "anonymous";
@@ -553,6 +554,7 @@ export class QemuBackend implements HypervisorBackend {
         { cwd: dir },
       );
 
+    mark("vm_dir");
     const keeperCfg: KeeperConfig = {
       argv: [this.bin, ...args],
       cwd: dir,
@@ -573,6 +575,7 @@ export class QemuBackend implements HypervisorBackend {
     let vm: QemuVm | undefined;
     try {
       const pid = await keeper.qemuPid;
+      mark("vmm_spawn");
       const rec: QemuRecord = {
         pid,
         keeper_pid: keeper.pid,
@@ -585,6 +588,7 @@ export class QemuBackend implements HypervisorBackend {
         Date.now() + 15_000,
         () => keeper.running,
       );
+      mark("qmp_ready");
       vm = new QemuVm(cfg.name, dir, pid, keeper, qmp, memory === "shared", fullBootArgs(cfg, accel));
       if (from) {
         await qmp.execute("migrate-set-capabilities", {
@@ -592,7 +596,7 @@ export class QemuBackend implements HypervisorBackend {
         });
         // A constant command line: the link in the VM dir names the revision's file.
         await qmp.execute("migrate-incoming", { uri: `exec:cat ${QEMU_FILES.snapVmstate}` });
-        await vm.waitRunning(60_000);
+        await vm.waitRunning(60_000, mark);
       }
       return vm;
     } catch (e) {
@@ -668,14 +672,22 @@ export class QemuVm implements VmHandle {
     }
   }
 
-  async waitRunning(timeoutMs: number): Promise<void> {
+  /** Waits until an incoming migration has loaded, resuming the VM if it loaded paused. */
+  async waitRunning(timeoutMs: number, mark: (phase: string) => void = () => {}): Promise<void> {
     const qmp = await this.control();
     const deadline = Date.now() + timeoutMs;
+    let loaded = false;
     for (;;) {
       const s = await qmp.execute<{ status: string }>("query-status");
-      if (s.status === "running") return;
+      if (s.status === "running") {
+        if (!loaded) mark("incoming_migration");
+        mark("resume");
+        return;
+      }
       // The snapshot was taken paused, and QEMU keeps the source's run state: resume it ourselves.
       if (s.status === "paused") {
+        if (!loaded) mark("incoming_migration");
+        loaded = true;
         await qmp.execute("cont");
         continue;
       }

@@ -24,6 +24,11 @@ export interface ReadyOptions {
   syncClock?: boolean;
   /** Progress: called when the set of unhealthy checks changes. */
   onProgress?: (msg: string) => void;
+  /**
+   * Called as each phase ends: agent_connect (the channel is open), then post_restore (answered) or,
+   * after a cold boot, guest_boot (the agent first answered) and clock_sync; readiness last.
+   */
+  mark?: (phase: string) => void;
 }
 
 export interface ReadyResult {
@@ -47,6 +52,7 @@ function unhealthy(h: HealthReport): string {
 }
 
 export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<ReadyResult> {
+  const mark = opts.mark ?? (() => {});
   const deadline = Date.now() + opts.timeoutMs;
   const alive = () => vm.processAlive?.() ?? true;
   const left = () => Math.max(1, deadline - Date.now());
@@ -55,6 +61,7 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
   let ch: GuestChannel | undefined;
   try {
     ch = await openChannel(vm, Math.min(left(), 15_000));
+    mark("agent_connect");
     // The agent answers once the guest has booted that far; a short per-request timeout keeps the
     // loop responsive to the VM dying and to the deadline. After a restore the first request is
     // post_restore itself (one identity for every attempt: a late answer to an earlier attempt is
@@ -76,6 +83,7 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
             { timeoutMs: Math.min(2000, left()) },
           );
         else await ch.ping({ timeoutMs: Math.min(1000, left()) });
+        mark(opts.postRestore ? "post_restore" : "guest_boot");
         break;
       } catch (e) {
         if (Date.now() >= deadline)
@@ -101,7 +109,8 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
           { restartServices: false, wallClockMs: Date.now() },
           { timeoutMs: Math.min(5000, left()) },
         )
-        .catch((e) => opts.onProgress?.(`could not set the guest's clock: ${messageOf(e)}`));
+        .catch((e) => opts.onProgress?.(`could not set the guest's clock: ${messageOf(e)}`))
+        .finally(() => mark("clock_sync"));
     let last = "";
     const notReady = () =>
       new MvmError(
@@ -124,7 +133,10 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
         if (e instanceof MvmError && e.kind === "timeout" && Date.now() >= deadline) throw notReady();
         throw e;
       }
-      if (h.ready) return { health: h, ...(post ? { postRestore: post } : {}) };
+      if (h.ready) {
+        mark("readiness");
+        return { health: h, ...(post ? { postRestore: post } : {}) };
+      }
       const now = unhealthy(h);
       if (now !== last) {
         opts.onProgress?.(`waiting for health checks: ${now}`);
