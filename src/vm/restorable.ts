@@ -2,13 +2,14 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { fingerprintMismatches } from "../core/snapshot.js";
-import { sha256File } from "../store/checksums.js";
+import { sha256File, sha256Remembered } from "../store/checksums.js";
+import type { DigestCache } from "../store/digest-cache.js";
 import type { HypervisorBackend, VmConfig } from "./backend.js";
 import type { TemplateImage } from "./template-vm.js";
 
 // Whether a start may restore the template's snapshot, checked before any VM runs. Everything here
 // is cheap: file sizes against revision.json, the device-state file (small) against its SHA-256 in
-// checksums.json, and the fingerprint; guest memory is never hashed (a damaged mem.bin shows when
+// checksums.json (hashed once, then remembered while the file is unchanged), and the fingerprint; guest memory is never hashed (a damaged mem.bin shows when
 // the restore fails, and the start then falls back to a cold boot).
 
 export type NoRestore =
@@ -31,7 +32,7 @@ function sizingChange(img: TemplateImage): string | undefined {
 }
 
 /** Sizes of the snapshot files against revision.json, and vmstate.bin against checksums.json. */
-async function snapshotDamage(img: TemplateImage): Promise<string | undefined> {
+async function snapshotDamage(img: TemplateImage, cache?: DigestCache): Promise<string | undefined> {
   const snap = img.revision.snapshot;
   if (!snap) return undefined;
   const dir = join(img.current.dir, SNAPSHOT_DIR);
@@ -46,7 +47,10 @@ async function snapshotDamage(img: TemplateImage): Promise<string | undefined> {
       return `the snapshot is damaged: ${SNAPSHOT_DIR}/${file} holds ${st.size} bytes, revision.json says ${size}`;
   }
   const want = img.checksums[`${SNAPSHOT_DIR}/vmstate.bin`];
-  if (want && (await sha256File(join(dir, "vmstate.bin"))) !== want)
+  // Hashed once; later starts trust the remembered digest while the file is provably unchanged.
+  const path = join(dir, "vmstate.bin");
+  const sha256 = cache ? await sha256Remembered(path, cache) : await sha256File(path);
+  if (want && sha256 !== want)
     return `the snapshot is damaged: ${SNAPSHOT_DIR}/vmstate.bin does not match its SHA-256 in checksums.json`;
   return undefined;
 }
@@ -59,7 +63,7 @@ export async function checkRestorable(
   img: TemplateImage,
   backend: HypervisorBackend,
   cfg: VmConfig,
-  opts: { cold?: boolean; sizedByFlags?: boolean },
+  opts: { cold?: boolean; sizedByFlags?: boolean; digests?: DigestCache },
 ): Promise<NoRestore | undefined> {
   if (opts.cold) return { kind: "asked", reason: "--cold was given" };
   const snap = img.revision.snapshot;
@@ -75,7 +79,7 @@ export async function checkRestorable(
     const changed = sizingChange(img);
     if (changed) return incompatible(changed);
   }
-  const damage = await snapshotDamage(img);
+  const damage = await snapshotDamage(img, opts.digests);
   if (damage) return { kind: "damaged", reason: damage };
   if (!snap.fingerprint) return incompatible("the snapshot has no fingerprint (taken by an older mvmctl)");
   const diff = fingerprintMismatches(snap.fingerprint, await backend.fingerprint(cfg));
