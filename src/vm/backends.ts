@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
 import type { BackendName, HypervisorBackend } from "./backend.js";
@@ -12,7 +13,7 @@ export const HYPERVISOR_CHOICES: readonly HypervisorChoice[] = ["auto", "qemu", 
 type Factory = (paths: DataPaths) => Promise<HypervisorBackend>;
 
 const BACKENDS: Record<BackendName, Factory> = {
-  qemu: async (paths) => new QemuBackend({ cacheDir: paths.vms }),
+  qemu: async (paths) => new QemuBackend({ cacheDir: paths.vms, versionCacheDir: join(paths.root, "cache") }),
   firecracker: async (paths) => {
     const { FirecrackerBackend } = await import("./firecracker.js");
     return new FirecrackerBackend({ paths });

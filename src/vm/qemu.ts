@@ -39,6 +39,8 @@ import type { KeeperConfig } from "./qemu-keeper.js";
 import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
 import { QmpClient } from "./qmp.js";
 import { requireTool } from "../host/tools.js";
+import { cachedVersion } from "../host/version-cache.js";
+import { tcgTbSizeMib } from "./tcg-tb-size.js";
 
 export const QEMU_FILES = {
   qmp: "qmp.sock",
@@ -70,6 +72,8 @@ export interface QemuOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the KVM probe result is cached (keyed by QEMU version and host kernel). */
   cacheDir?: string;
+  /** Where QEMU's version is remembered per binary (host/version-cache.ts). */
+  versionCacheDir?: string;
 }
 
 interface QemuRecord {
@@ -158,6 +162,8 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 export interface QemuArgsOptions {
   accel: Accel;
+  /** TCG only: the translation cache in MiB (QEMU's default when undefined). */
+  tbSizeMib?: number;
   /** RAM in a file of the VM dir: "shared" (snapshotable) or "private" (restore from a snapshot). */
   memory: "anonymous" | "shared" | "private";
   incoming: boolean;
@@ -172,7 +178,7 @@ export function qemuArgs(cfg: VmConfig, o: QemuArgsOptions): string[] {
     "-M",
     machine,
     "-accel",
-    o.accel,
+    o.accel === "tcg" && o.tbSizeMib !== undefined ? `tcg,tb-size=${o.tbSizeMib}` : o.accel,
     "-cpu",
     o.accel === "kvm" ? "host" : "max",
     "-m",
@@ -396,12 +402,14 @@ export class QemuBackend implements HypervisorBackend {
   }
 
   version(): Promise<string> {
-    this.versionCache ??= Promise.resolve()
-      .then(() => run(this.bin, ["--version"], { timeoutMs: 10_000 }))
-      .then((r) => {
+    const ask = () =>
+      run(this.bin, ["--version"], { timeoutMs: 10_000 }).then((r) => {
         const m = /version\s+(\S+)/.exec(r.stdout);
         return m?.[1] ?? r.stdout.split("\n")[0]?.trim() ?? "unknown";
       });
+    this.versionCache ??= Promise.resolve().then(() =>
+      cachedVersion(this.bin, this.opts.versionCacheDir, ask),
+    );
     this.versionCache.catch(() => {
       this.versionCache = undefined;
     });
@@ -468,7 +476,7 @@ export class QemuBackend implements HypervisorBackend {
   async available(): Promise<{ ok: boolean; reason?: string }> {
     try {
       await this.version();
-      await run(requireTool("qemu-img", this.env), ["--version"], { timeoutMs: 10_000 });
+      requireTool("qemu-img", this.env);
       return { ok: true };
     } catch (e) {
       return { ok: false, reason: messageOf(e) };
@@ -519,7 +527,13 @@ export class QemuBackend implements HypervisorBackend {
     const dir = resolve(cfg.dir);
     const accel = await this.accel(cfg.images.kernel);
     const memory = from ? "private" : cfg.snapshotable ? "shared" : "anonymous";
-    const args = qemuArgs(cfg, { accel, memory, incoming: Boolean(from) });
+    const tbSizeMib = accel === "tcg" ? tcgTbSizeMib(this.env) : undefined;
+    const args = qemuArgs(cfg, {
+      accel,
+      memory,
+      incoming: Boolean(from),
+      ...(tbSizeMib !== undefined ? { tbSizeMib } : {}),
+    });
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     for (const f of [QEMU_FILES.qmp, QEMU_FILES.agent, QEMU_FILES.mem, QEMU_FILES.disk])
       await fs.rm(join(dir, f), { force: true });
