@@ -11,6 +11,7 @@ import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, VmConfig, VmHandle } from "./backend.js";
 import { keepFailureLogs } from "./failure-logs.js";
+import { type PreparedGuest, prepareGuestForSnapshot } from "./prepare-snapshot.js";
 import { waitReady } from "./readiness.js";
 import { loadTemplateImage, type TemplateImage } from "./template-vm.js";
 import { claimVmDir, removeVmDir, type VmRecord, writeVmRecord } from "./vm-state.js";
@@ -35,6 +36,8 @@ export interface SnapshotOutcome {
   ready_ms: number;
   /** The revision already had a snapshot matching this backend and host: nothing was redone. */
   reused: boolean;
+  /** What the guest freed before the pause (null: it could not; absent when reused). */
+  prepared?: PreparedGuest | null;
 }
 
 /** The revision's snapshot, when its files exist and its fingerprint matches what a boot now would be. */
@@ -134,6 +137,7 @@ export async function snapshotTemplate(
       say("Waiting for the guest agent and every health check");
       await waitReady(vm, { timeoutMs: req.readyTimeoutMs, syncClock: true, onProgress: say });
       const readyMs = Date.now() - t0;
+      const prepared = (await prepareGuestForSnapshot(vm, say)) ?? null;
       say(`Ready after ${(readyMs / 1000).toFixed(1)} s; pausing and saving`);
       const saved = await vm.snapshot({ dir: staging, rootfs: img.images.rootfs });
       const info: SnapshotInfo = {
@@ -168,7 +172,14 @@ export async function snapshotTemplate(
       await fs.rename(staging, final);
       await store.writeRevision(img.current.dir, updated);
       await writeChecksumsFile(img.current.dir, sums);
-      return { template, revision: img.current.rev, snapshot: info, ready_ms: readyMs, reused: false };
+      return {
+        template,
+        revision: img.current.rev,
+        snapshot: info,
+        ready_ms: readyMs,
+        reused: false,
+        prepared,
+      };
     } catch (e) {
       // The temporary VM's directory goes: keep the logs the error points at.
       throw await keepFailureLogs(e, resolve(dir), paths.logs, vmName.slice(1), {
