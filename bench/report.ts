@@ -37,6 +37,19 @@ export function renderMarkdown(results: BenchResult[], when: Date, accel: string
     lines.push("", "Notes:", "");
     for (const r of notes) lines.push(`- ${r.name}: ${r.notes}`);
   }
+  for (const r of results.filter((x) => x.timeline)) {
+    const t = r.timeline!;
+    const total = t.phases.reduce((s, p) => s + p.ms, 0);
+    lines.push(
+      "",
+      `Timeline of a ${t.title}, ${fmt(total)} ms in all:`,
+      "",
+      "| phase | ms | share |",
+      "|---|---|---|",
+    );
+    for (const p of t.phases)
+      lines.push(`| ${p.phase} | ${p.ms.toFixed(1)} | ${((100 * p.ms) / (total || 1)).toFixed(0)} % |`);
+  }
   lines.push("", "![chart](chart.svg)", "");
   return lines.join("\n");
 }
