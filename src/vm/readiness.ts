@@ -122,8 +122,10 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
       if (Date.now() >= deadline) throw notReady();
       // Services restarted after a restore: every check is re-run now (fresh), so "ready" describes
       // the restarted services. Without a restart the guest is exactly the snapshot, taken when every
-      // check had passed, and the agent's latest results (re-run in the background) stand.
-      const fresh = Boolean(opts.postRestore && (opts.restartServices || last !== ""));
+      // check had passed, and the agent's latest results (re-run in the background) stand. Once a
+      // check has been seen failing (a cold boot's services still starting), every request re-runs
+      // the checks now instead of waiting for the next interval of each check.
+      const fresh = Boolean((opts.postRestore && opts.restartServices) || last !== "");
       // At least a second per request, even right at the deadline: a reply cut short is not an answer.
       const timeoutMs = Math.max(1000, fresh ? left() : Math.min(10_000, left()));
       let h: HealthReport;
@@ -142,7 +144,7 @@ export async function waitReady(vm: VmHandle, opts: ReadyOptions): Promise<Ready
         opts.onProgress?.(`waiting for health checks: ${now}`);
         last = now;
       }
-      await sleep(opts.postRestore ? 25 : 250);
+      await sleep(opts.postRestore ? 25 : fresh ? 100 : 250);
     }
   } catch (e) {
     if (!alive() && !(e instanceof MvmError && e.message.startsWith("the VM stopped"))) throw dead();
