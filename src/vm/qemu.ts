@@ -37,6 +37,7 @@ import type {
 import { consoleLogMaxBytes } from "./console-log.js";
 import type { KeeperConfig } from "./qemu-keeper.js";
 import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
+import { freshOverlay } from "./qemu-overlay.js";
 import { QmpClient } from "./qmp.js";
 import { requireTool } from "../host/tools.js";
 import { cachedVersion } from "../host/version-cache.js";
@@ -72,7 +73,10 @@ export interface QemuOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the KVM probe result is cached (keyed by QEMU version and host kernel). */
   cacheDir?: string;
-  /** Where QEMU's version is remembered per binary (host/version-cache.ts). */
+  /**
+   * Where QEMU's version is remembered per binary (host/version-cache.ts) and fresh disk overlays
+   * are kept for copying (qemu-overlay.ts).
+   */
   versionCacheDir?: string;
 }
 
@@ -554,19 +558,23 @@ export class QemuBackend implements HypervisorBackend {
         );
       await linkInto(dir, QEMU_FILES.snapVmstate, join(from.dir, "vmstate.bin"));
       await linkInto(dir, QEMU_FILES.snapMem, join(from.dir, "mem.bin"));
-      await run(
-        requireTool("qemu-img", this.env),
-        ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snapDisk, QEMU_FILES.disk],
-        {
-          cwd: dir,
-        },
+      await freshOverlay(snapDisk, "qcow2", join(dir, QEMU_FILES.disk), this.opts.versionCacheDir, () =>
+        run(
+          requireTool("qemu-img", this.env),
+          ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snapDisk, QEMU_FILES.disk],
+          { cwd: dir },
+        ).then(() => {}),
       );
-    } else
-      await run(
-        requireTool("qemu-img", this.env),
-        ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", resolve(cfg.images.rootfs), QEMU_FILES.disk],
-        { cwd: dir },
+    } else {
+      const rootfs = resolve(cfg.images.rootfs);
+      await freshOverlay(rootfs, "raw", join(dir, QEMU_FILES.disk), this.opts.versionCacheDir, () =>
+        run(
+          requireTool("qemu-img", this.env),
+          ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", rootfs, QEMU_FILES.disk],
+          { cwd: dir },
+        ).then(() => {}),
       );
+    }
 
     mark("vm_dir");
     const keeperCfg: KeeperConfig = {
