@@ -90,6 +90,13 @@ export async function benchRegistry(aws: string | undefined = AWS.find(process.e
     const dense = await makeRevision(denseHome, "dense", { rootfsBytes: 16 * MiB, rootfsDataBytes: MiB });
     const denseBytes = 1024 * MiB;
     await denseFile(join(dense.dir, "rootfs.ext4"), denseBytes);
+    // revision.json records the rootfs's size (a pull checks it): the dense file's, not the fixture's.
+    const revFile = join(dense.dir, "revision.json");
+    const revJson = JSON.parse(await fs.readFile(revFile, "utf8")) as {
+      artifact_paths: { sizes: { rootfs_bytes: number } };
+    };
+    revJson.artifact_paths.sizes.rootfs_bytes = denseBytes;
+    await fs.writeFile(revFile, `${JSON.stringify(revJson, null, 2)}\n`);
     const { writeChecksums } = await import("../src/store/checksums.js");
     const { DigestCache } = await import("../src/store/digest-cache.js");
     const { DataPaths } = await import("../src/store/paths.js");
