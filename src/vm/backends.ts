@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
+import { lookupTool } from "../host/tools.js";
 import type { DataPaths } from "../store/paths.js";
 import type { BackendName, HypervisorBackend } from "./backend.js";
 import { QemuBackend } from "./qemu.js";
@@ -45,6 +46,13 @@ export async function selectBackend(choice: HypervisorChoice, paths: DataPaths):
   }
   const reasons: string[] = [];
   for (const name of AUTO_ORDER) {
+    // Without a firecracker binary, Firecracker cannot be available: skip loading its module.
+    if (name === "firecracker" && !lookupTool("firecracker").path) {
+      reasons.push(
+        `firecracker: firecracker binary not found: ${lookupTool("firecracker").problem} (set MVM_FIRECRACKER_BIN or add it to PATH)`,
+      );
+      continue;
+    }
     const b = await backendByName(name, paths);
     const a = await b.available();
     if (a.ok) return b;
