@@ -85,6 +85,9 @@ export async function fileIdentity(path: string): Promise<FileIdentity | undefin
   return st ? identity(st) : undefined;
 }
 
+/** Updates in progress per cache file in this process, chained so none overwrites another. */
+const writing = new Map<string, Promise<void>>();
+
 export class DigestCache {
   constructor(readonly file: string) {}
 
@@ -103,11 +106,6 @@ export class DigestCache {
   }
 
   /**
-   * Remembers digests of files (path → SHA-256 and the identity taken before hashing); a file whose
-   * identity changed while it was hashed is left out. Best effort: a cache that cannot be written
-   * is only a missed shortcut.
-   */
-  /**
    * Remembers digests of files this process just wrote and hashed where nobody else writes (a build's
    * staging directory, since moved into place), with the identity they have now.
    */
@@ -118,7 +116,23 @@ export class DigestCache {
     await this.remember(hashed);
   }
 
-  async remember(
+  /**
+   * Remembers digests of files (path → SHA-256 and the identity taken before hashing); a file whose
+   * identity changed while it was hashed is left out. Updates from one process are applied one after
+   * another (concurrent uploads would otherwise overwrite each other's entries). Best effort: a cache
+   * that cannot be written is only a missed shortcut.
+   */
+  remember(hashed: Record<string, { sha256: string; before: FileIdentity | undefined }>): Promise<void> {
+    const prev = writing.get(this.file) ?? Promise.resolve();
+    const next = prev.then(() => this.update(hashed));
+    writing.set(this.file, next);
+    void next.finally(() => {
+      if (writing.get(this.file) === next) writing.delete(this.file);
+    });
+    return next;
+  }
+
+  private async update(
     hashed: Record<string, { sha256: string; before: FileIdentity | undefined }>,
   ): Promise<void> {
     try {
