@@ -714,7 +714,10 @@ export class QemuVm implements VmHandle {
         continue;
       }
       if (s.status !== "inmigrate" && s.status !== "prelaunch")
-        throw new MvmError("external", `QEMU is ${s.status} after loading the snapshot`);
+        // The guest died at once (a damaged memory image): its console says how far it got.
+        throw new MvmError("external", `QEMU is ${s.status} after loading the snapshot`, {
+          hint: `Its console: ${this.consoleLog}`,
+        });
       if (Date.now() > deadline) throw new MvmError("timeout", "QEMU did not finish loading the snapshot");
       await sleep(5);
     }
