@@ -14,6 +14,8 @@ export interface BenchResult {
   notes?: string;
   /** Chart panel this figure belongs to ("boot", "transfer", "memory", …); omitted figures are not drawn. */
   group?: string;
+  /** A start's per-phase timeline (`up --timings --json`), shown as its own table in the report. */
+  timeline?: { title: string; phases: { phase: string; ms: number }[] };
 }
 
 export const CLI = resolve(import.meta.dirname, "..", "src", "cli", "main.js");

@@ -1,5 +1,6 @@
 import { cpus, totalmem } from "node:os";
 import { release } from "node:os";
+import { explainMisses } from "./bounds.js";
 import type { BenchResult } from "./lib.js";
 
 /** Facts about the machine a report was measured on. */
@@ -36,6 +37,24 @@ export function renderMarkdown(results: BenchResult[], when: Date, accel: string
   if (notes.length) {
     lines.push("", "Notes:", "");
     for (const r of notes) lines.push(`- ${r.name}: ${r.notes}`);
+  }
+  const bounds = explainMisses(results);
+  if (bounds.length) {
+    lines.push("", "What bounds the targets not met, from this run's figures:", "");
+    for (const b of bounds) lines.push(`- ${b}`);
+  }
+  for (const r of results.filter((x) => x.timeline)) {
+    const t = r.timeline!;
+    const total = t.phases.reduce((s, p) => s + p.ms, 0);
+    lines.push(
+      "",
+      `Timeline of a ${t.title}, ${fmt(total)} ms in all:`,
+      "",
+      "| phase | ms | share |",
+      "|---|---|---|",
+    );
+    for (const p of t.phases)
+      lines.push(`| ${p.phase} | ${p.ms.toFixed(1)} | ${((100 * p.ms) / (total || 1)).toFixed(0)} % |`);
   }
   lines.push("", "![chart](chart.svg)", "");
   return lines.join("\n");

@@ -12,6 +12,7 @@ import {
 } from "../core/artifacts.js";
 import { newChecksums } from "../core/checksums.js";
 import type { BuildProgress } from "../core/build-events.js";
+import { DigestCache } from "../store/digest-cache.js";
 import { MvmError } from "../core/errors.js";
 import type { TemplateRevision } from "../core/revision.js";
 import { toJson } from "../core/schema.js";
@@ -209,6 +210,7 @@ export async function buildTemplate(
         }
       } else {
         revision = await assemble(name, spec, {
+          digests: DigestCache.of(store.paths),
           rev,
           outPath,
           attribute,
@@ -353,6 +355,8 @@ interface AssembleArgs {
   ctx: NixContext;
   step: (m: string) => void;
   warn: (m: string) => void;
+  /** Where the images' digests are remembered, so `up` and `push` need not hash them again. */
+  digests: DigestCache;
 }
 
 const IMAGE_FILES = [...KERNEL_NAMES, INITRD_NAME, ROOTFS_NAME];
@@ -410,6 +414,10 @@ async function assemble(name: string, spec: TemplateSpec, a: AssembleArgs): Prom
       await replaceInto(staging, a.finalDir);
       if (!snapshot) await fs.rm(join(a.finalDir, SNAPSHOT_DIR), { recursive: true, force: true });
     } else await installNew(staging, a.finalDir);
+    // Hashed above in a staging directory only this build writes, under the template's lock.
+    await a.digests.rememberAsIs(
+      Object.fromEntries(Object.entries(imageSums).map(([f, sha]) => [join(a.finalDir, f), sha])),
+    );
     return revision;
   } catch (e) {
     await fs.rm(staging, { recursive: true, force: true });

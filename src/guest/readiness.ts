@@ -25,6 +25,11 @@ export interface ReadyOptions {
   syncClock?: boolean;
   /** Progress: called when the set of unhealthy checks changes. */
   onProgress?: (msg: string) => void;
+  /**
+   * Called as each phase ends: agent_connect (the channel is open), then post_restore (answered) or,
+   * after a cold boot, guest_boot (the agent first answered) and clock_sync; readiness last.
+   */
+  mark?: (phase: string) => void;
 }
 
 export interface ReadyResult {
@@ -46,6 +51,7 @@ function unhealthy(h: HealthReport): string {
 }
 
 export async function waitReady(vm: GuestEndpoint, opts: ReadyOptions): Promise<ReadyResult> {
+  const mark = opts.mark ?? (() => {});
   const deadline = Date.now() + opts.timeoutMs;
   const alive = () => vm.processAlive();
   const left = () => Math.max(1, deadline - Date.now());
@@ -54,6 +60,7 @@ export async function waitReady(vm: GuestEndpoint, opts: ReadyOptions): Promise<
   let ch: GuestChannel | undefined;
   try {
     ch = await openChannel(vm, Math.min(left(), 15_000));
+    mark("agent_connect");
     // The agent answers once the guest has booted that far; a short per-request timeout keeps the
     // loop responsive to the VM dying and to the deadline. After a restore the first request is
     // post_restore itself (one identity for every attempt: a late answer to an earlier attempt is
@@ -75,6 +82,7 @@ export async function waitReady(vm: GuestEndpoint, opts: ReadyOptions): Promise<
             { timeoutMs: Math.min(2000, left()) },
           );
         else await ch.ping({ timeoutMs: Math.min(1000, left()) });
+        mark(opts.postRestore ? "post_restore" : "guest_boot");
         break;
       } catch (e) {
         if (Date.now() >= deadline)
@@ -100,7 +108,8 @@ export async function waitReady(vm: GuestEndpoint, opts: ReadyOptions): Promise<
           { restartServices: false, wallClockMs: Date.now() },
           { timeoutMs: Math.min(5000, left()) },
         )
-        .catch((e) => opts.onProgress?.(`could not set the guest's clock: ${messageOf(e)}`));
+        .catch((e) => opts.onProgress?.(`could not set the guest's clock: ${messageOf(e)}`))
+        .finally(() => mark("clock_sync"));
     let last = "";
     const notReady = () =>
       new MvmError(
@@ -112,8 +121,10 @@ export async function waitReady(vm: GuestEndpoint, opts: ReadyOptions): Promise<
       if (Date.now() >= deadline) throw notReady();
       // Services restarted after a restore: every check is re-run now (fresh), so "ready" describes
       // the restarted services. Without a restart the guest is exactly the snapshot, taken when every
-      // check had passed, and the agent's latest results (re-run in the background) stand.
-      const fresh = Boolean(opts.postRestore && (opts.restartServices || last !== ""));
+      // check had passed, and the agent's latest results (re-run in the background) stand. Once a
+      // check has been seen failing (a cold boot's services still starting), every request re-runs
+      // the checks now instead of waiting for the next interval of each check.
+      const fresh = Boolean((opts.postRestore && opts.restartServices) || last !== "");
       // At least a second per request, even right at the deadline: a reply cut short is not an answer.
       const timeoutMs = Math.max(1000, fresh ? left() : Math.min(10_000, left()));
       let h: HealthReport;
@@ -123,13 +134,16 @@ export async function waitReady(vm: GuestEndpoint, opts: ReadyOptions): Promise<
         if (e instanceof MvmError && e.kind === "timeout" && Date.now() >= deadline) throw notReady();
         throw e;
       }
-      if (h.ready) return { health: h, ...(post ? { postRestore: post } : {}) };
+      if (h.ready) {
+        mark("readiness");
+        return { health: h, ...(post ? { postRestore: post } : {}) };
+      }
       const now = unhealthy(h);
       if (now !== last) {
         opts.onProgress?.(`waiting for health checks: ${now}`);
         last = now;
       }
-      await sleep(opts.postRestore ? 25 : 250);
+      await sleep(opts.postRestore ? 25 : fresh ? 100 : 250);
     }
   } catch (e) {
     if (!alive() && !(e instanceof MvmError && e.message.startsWith("the VM stopped"))) throw dead();

@@ -54,6 +54,8 @@ export interface VmConfig {
   snapshotable?: boolean;
   /** SHA-256 of the images when already known (a revision's checksums.json), so nothing is re-hashed. */
   digests?: { kernel?: string; initrd?: string; rootfs?: string };
+  /** Called as each phase of a start ends (VMM spawned, control socket ready, memory loaded, resumed). */
+  mark?: (phase: string) => void;
 }
 
 /** A revision's snapshot/ directory (its file names: the backend module's `snapshotLayout`). */
@@ -121,6 +123,11 @@ export interface BackendModule {
   /** The files a snapshot of this backend holds. */
   readonly snapshotLayout: SnapshotLayout;
   create(paths: DataPaths, env?: NodeJS.ProcessEnv): Promise<HypervisorBackend>;
+  /**
+   * Why this backend cannot run here, when that is known without loading it (a missing binary), so
+   * `--hypervisor auto` does not pay for loading a backend that would only say it is unavailable.
+   */
+  unavailableCheap?(env?: NodeJS.ProcessEnv): string | undefined;
   /**
    * Removes host resources (TAP devices) left by this backend's VMs that are gone (an mvmctl killed
    * before it cleaned up); returns their names. Cheap when there are none.

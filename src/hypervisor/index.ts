@@ -58,6 +58,11 @@ export async function selectBackend(choice: HypervisorChoice, paths: DataPaths):
   }
   const reasons: string[] = [];
   for (const m of AUTO_ORDER) {
+    const cheap = m.unavailableCheap?.();
+    if (cheap) {
+      reasons.push(`${m.name}: ${cheap}`);
+      continue;
+    }
     const b = await m.create(paths);
     const a = await b.available();
     if (a.ok) return b;

@@ -8,7 +8,11 @@ import type { UploadBody, Uploaded } from "./transports/transport.js";
 // the file's own bytes (checked against checksums.json) and one over the stored bytes (the OCI blob
 // digest, the S3/file dedup key).
 
-export type Source = { kind: "file"; path: string } | { kind: "bytes"; data: Buffer };
+/**
+ * What an upload reads. `knownSha256`: the file's digest, remembered from an earlier hash while the
+ * file is provably unchanged (digest-cache.ts), so its bytes are not hashed again.
+ */
+export type Source = { kind: "file"; path: string; knownSha256?: string } | { kind: "bytes"; data: Buffer };
 
 export interface OpenBody extends UploadBody {
   raw(): RawDigest;
@@ -32,15 +36,23 @@ export async function openBody(source: Source, encoding: Encoding): Promise<Open
   } else {
     const fh = await fs.open(source.path, "r");
     close = () => fh.close();
-    inner = encoding === SPARSE_ENCODING ? encodeSparse(fh, raw) : encodeIdentity(fh, raw);
+    inner =
+      encoding === SPARSE_ENCODING
+        ? encodeSparse(fh, raw, source.knownSha256)
+        : encodeIdentity(fh, raw, source.knownSha256);
   }
+  // Stored as they are, the stored bytes are the file's bytes: one digest serves as both.
+  const asIs = encoding === "identity";
   async function* chunks(): AsyncGenerator<Buffer> {
     for await (const c of inner) {
-      stored.update(c);
+      if (!asIs) stored.update(c);
       storedSize += c.length;
       yield c;
     }
-    storedResult = { stored_sha256: stored.digest("hex"), stored_size: storedSize };
+    storedResult = {
+      stored_sha256: asIs ? (raw.sha256 as string) : stored.digest("hex"),
+      stored_size: storedSize,
+    };
   }
   return {
     chunks: chunks(),

@@ -9,8 +9,8 @@ import { parseRevision, type TemplateRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { formatBytes } from "../core/sizes.js";
 import type { TemplateSpec } from "../core/spec.js";
-import { sha256File } from "../host/file-hash.js";
-import { readChecksums, writeChecksums } from "../store/checksums.js";
+import { readChecksums, sha256File, writeChecksums } from "../store/checksums.js";
+import { DigestCache, type FileIdentity, fileIdentity } from "../store/digest-cache.js";
 import type { TemplateStore } from "../store/templates.js";
 import { openBody, type Source } from "./bodies.js";
 import {
@@ -101,6 +101,8 @@ export interface PushResult {
 interface Planned {
   obj: StoredObject;
   source: Source;
+  /** A revision file hashed while it uploads: its digest is remembered once it proves right. */
+  remember?: { path: string; before: FileIdentity | undefined };
   /** Bytes we expect to send, for the progress bar: allocated blocks for sparse files. */
   estimate: number;
 }
@@ -111,7 +113,7 @@ async function localChecksums(store: TemplateStore, template: string, rev: strin
   } catch (e) {
     if (!(e instanceof MvmError && e.kind === "not_found")) throw e;
     // Revisions built before checksums.json existed (or by the original): record them now.
-    return store.withLock(template, () => writeChecksums(dir, template, rev));
+    return store.withLock(template, () => writeChecksums(dir, template, rev, DigestCache.of(store.paths)));
   }
 }
 
@@ -146,6 +148,7 @@ async function plan(
   const withSnapshot = opts.snapshot && !original && revision.snapshot !== null;
   const kernel = revision.artifact_paths.vmlinux;
   const planned: Planned[] = [];
+  const digests = DigestCache.of(store.paths);
   for (const [local, sha256] of Object.entries(sums.files)) {
     if (local === SPEC_FILE || local === REVISION_FILE) continue; // generated below
     if (local.startsWith("snapshot/") && !withSnapshot) continue;
@@ -159,9 +162,12 @@ async function plan(
         hint: `Check the revision with 'mvmctl template verify ${template} --revision ${rev}'.`,
       });
     const encoding = encodingFor(name, opts.layout);
+    // An unchanged file whose digest was remembered when it was last hashed is not hashed again.
+    const known = (await digests.lookup(path)) === sha256;
     planned.push({
       obj: { name, sha256, size: st.size, encoding },
-      source: { kind: "file", path },
+      source: { kind: "file", path, ...(known ? { knownSha256: sha256 } : {}) },
+      ...(known ? {} : { remember: { path, before: await fileIdentity(path) } }),
       estimate: encoding === "identity" ? st.size : Math.min(st.size, st.blocks * 512),
     });
   }
@@ -353,6 +359,10 @@ export async function pushRevision(
               `${p.obj.name} of ${template}/${rev} changed since its checksum was recorded (expected ${p.obj.sha256}, read ${raw.sha256})`,
               { hint: `Check it with 'mvmctl template verify ${template} --revision ${rev}'.` },
             );
+          if (p.remember)
+            await DigestCache.of(store.paths).remember({
+              [p.remember.path]: { sha256: raw.sha256, before: p.remember.before },
+            });
           return res;
         } catch (e) {
           opts.progress.add(-sent);

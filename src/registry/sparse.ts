@@ -64,19 +64,24 @@ async function* readAhead(fh: FileHandle, size: number): AsyncGenerator<Buffer> 
 }
 
 /**
- * Reads `fh` from the start and yields its sparse1 encoding, hashing the raw bytes on the way.
- * `done` is filled in once the generator has finished. Chunks are views of reused read buffers:
+ * Reads `fh` from the start and yields its sparse1 encoding, hashing the raw bytes on the way (unless
+ * `knownSha256` is the file's digest already, proven current by digest-cache.ts). `done` is filled in
+ * once the generator has finished. Chunks are views of reused read buffers:
  * each is valid until two more have been requested (consumers copy what they keep longer), which keeps
  * memory constant instead of leaving a trail of garbage buffers for the GC.
  */
-export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): AsyncGenerator<Buffer> {
+export async function* encodeSparse(
+  fh: FileHandle,
+  done: Partial<RawDigest>,
+  knownSha256?: string,
+): AsyncGenerator<Buffer> {
   const size = (await fh.stat()).size;
-  const hash = createHash("sha256");
+  const hash = knownSha256 === undefined ? createHash("sha256") : undefined;
   yield Buffer.concat([MAGIC, u64(size)]);
   let pos = 0;
   for await (const chunk of readAhead(fh, size)) {
     const bytesRead = chunk.length;
-    hash.update(chunk);
+    hash?.update(chunk);
     let runStart = -1;
     let yielded = false;
     for (let off = 0; off < bytesRead; off += BLOCK) {
@@ -101,21 +106,25 @@ export async function* encodeSparse(fh: FileHandle, done: Partial<RawDigest>): A
     pos += bytesRead;
   }
   yield extentHeader(size, 0);
-  done.sha256 = hash.digest("hex");
+  done.sha256 = hash ? hash.digest("hex") : knownSha256;
   done.size = size;
 }
 
 /** Yields a file's bytes unchanged (the "identity" encoding), hashing them; chunks as above. */
-export async function* encodeIdentity(fh: FileHandle, done: Partial<RawDigest>): AsyncGenerator<Buffer> {
+export async function* encodeIdentity(
+  fh: FileHandle,
+  done: Partial<RawDigest>,
+  knownSha256?: string,
+): AsyncGenerator<Buffer> {
   const size = (await fh.stat()).size;
-  const hash = createHash("sha256");
+  const hash = knownSha256 === undefined ? createHash("sha256") : undefined;
   let pos = 0;
   for await (const chunk of readAhead(fh, size)) {
-    hash.update(chunk);
+    hash?.update(chunk);
     pos += chunk.length;
     yield chunk;
   }
-  done.sha256 = hash.digest("hex");
+  done.sha256 = hash ? hash.digest("hex") : knownSha256;
   done.size = pos;
 }
 

@@ -7,6 +7,7 @@ import { MvmError } from "../core/errors.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { sha256File } from "../host/file-hash.js";
 import { writeFileAtomic } from "./atomic.js";
+import { type DigestCache, fileIdentity } from "./digest-cache.js";
 
 export { sha256File };
 
@@ -20,13 +21,40 @@ export async function presentArtifacts(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** Hashes every artifact of a revision directory and writes its checksums.json atomically. */
-export async function writeChecksums(dir: string, templateId: string, rev: string): Promise<Checksums> {
+/**
+ * Hashes every artifact of a revision directory and writes its checksums.json atomically. With a
+ * `cache`, the digests are remembered with each file's identity (digest-cache.ts), so `up` and `push`
+ * need not hash the files again.
+ */
+export async function writeChecksums(
+  dir: string,
+  templateId: string,
+  rev: string,
+  cache?: DigestCache,
+): Promise<Checksums> {
   const files: Record<string, string> = {};
-  for (const name of await presentArtifacts(dir)) files[name] = await sha256File(join(dir, name));
+  const hashed: Parameters<DigestCache["remember"]>[0] = {};
+  for (const name of await presentArtifacts(dir)) {
+    const path = join(dir, name);
+    const before = await fileIdentity(path);
+    const sha256 = await sha256File(path);
+    files[name] = sha256;
+    hashed[path] = { sha256, before };
+  }
   const sums = newChecksums(templateId, rev, files);
   await writeFileAtomic(join(dir, CHECKSUMS_FILE), toJson(sums));
+  await cache?.remember(hashed);
   return sums;
+}
+
+/** SHA-256 of a file: the remembered one while the file is unchanged, else hashed and remembered. */
+export async function sha256Remembered(path: string, cache: DigestCache): Promise<string> {
+  const known = await cache.lookup(path);
+  if (known) return known;
+  const before = await fileIdentity(path);
+  const sha256 = await sha256File(path);
+  await cache.remember({ [path]: { sha256, before } });
+  return sha256;
 }
 
 export async function readChecksums(dir: string): Promise<Checksums> {

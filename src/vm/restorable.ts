@@ -6,13 +6,16 @@ import { layoutFiles } from "../core/snapshot.js";
 import type { HypervisorBackend, VmConfig } from "../hypervisor/backend.js";
 import { backendModule } from "../hypervisor/index.js";
 import { sha256File } from "../host/file-hash.js";
+import { sha256Remembered } from "../store/checksums.js";
+import type { DigestCache } from "../store/digest-cache.js";
 import type { TemplateImage } from "./template-image.js";
 
 // Whether a VM may restore the template's snapshot, checked before any VM runs; the one check both
 // `up` (restore or cold boot) and `template build --snapshot` (reuse or retake) make. Everything here
 // is cheap: the backend's snapshot files exist, their sizes match revision.json, the device-state
-// file (small) matches its SHA-256 in checksums.json, and the recorded fingerprint matches the one
-// the backend computes for this request; guest memory is never hashed (a damaged mem.bin shows when
+// file (small) matches its SHA-256 in checksums.json (hashed once, then remembered while the file is
+// unchanged), and the recorded fingerprint matches the one the backend computes for this request;
+// guest memory is never hashed (a damaged mem.bin shows when
 // the restore fails, and the start then falls back to a cold boot).
 
 export type NoRestore =
@@ -38,7 +41,11 @@ function sizingChange(img: TemplateImage): string | undefined {
  * Every file of the backend's snapshot layout is there, vmstate.bin and mem.bin have the sizes
  * revision.json records, and vmstate.bin matches its SHA-256 in checksums.json.
  */
-async function snapshotDamage(img: TemplateImage, backend: HypervisorBackend): Promise<string | undefined> {
+async function snapshotDamage(
+  img: TemplateImage,
+  backend: HypervisorBackend,
+  cache?: DigestCache,
+): Promise<string | undefined> {
   const snap = img.revision.snapshot;
   if (!snap) return undefined;
   const layout = backendModule(backend.name).snapshotLayout;
@@ -57,7 +64,10 @@ async function snapshotDamage(img: TemplateImage, backend: HypervisorBackend): P
       return `the snapshot is damaged: ${SNAPSHOT_DIR}/${file} holds ${st.size} bytes, revision.json says ${size}`;
   }
   const want = img.checksums[`${SNAPSHOT_DIR}/${layout.vmstate}`];
-  if (want && (await sha256File(join(dir, layout.vmstate))) !== want)
+  // Hashed once; later starts trust the remembered digest while the file is provably unchanged.
+  const path = join(dir, layout.vmstate);
+  const sha256 = cache ? await sha256Remembered(path, cache) : await sha256File(path);
+  if (want && sha256 !== want)
     return `the snapshot is damaged: ${SNAPSHOT_DIR}/${layout.vmstate} does not match its SHA-256 in checksums.json`;
   return undefined;
 }
@@ -72,6 +82,8 @@ export interface RestoreRequest {
    * template's is reported field by field by the fingerprint rather than as an edit of the template.
    */
   sizedByCaller?: boolean;
+  /** Remembered digests of unchanged revision files (vmstate.bin is then not hashed again). */
+  digests?: DigestCache;
 }
 
 /** Why this VM cannot restore the template's snapshot, or undefined when it can. */
@@ -94,7 +106,7 @@ export async function checkRestorable(
     const changed = sizingChange(img);
     if (changed) return incompatible(changed);
   }
-  const damage = await snapshotDamage(img, backend);
+  const damage = await snapshotDamage(img, backend, req.digests);
   if (damage) return { kind: "damaged", reason: damage };
   if (!snap.fingerprint) return incompatible("the snapshot has no fingerprint (taken by an older mvmctl)");
   const diff = fingerprintMismatches(snap.fingerprint, await backend.fingerprint(req.config));

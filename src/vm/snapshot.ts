@@ -15,6 +15,7 @@ import { waitReady } from "../guest/readiness.js";
 import { checkRestorable } from "./restorable.js";
 import { loadTemplateImage, type TemplateImage } from "./template-image.js";
 import { claimVmDir, removeVmDir, type VmRecord, writeVmRecord } from "./records.js";
+import { type PreparedGuest, prepareGuestForSnapshot } from "./prepare-snapshot.js";
 
 // `template build --snapshot`: boot the current revision once, wait until every health check passes,
 // pause and save it into the revision's snapshot/ directory, record SnapshotInfo with the fingerprint
@@ -36,6 +37,8 @@ export interface SnapshotOutcome {
   ready_ms: number;
   /** The revision already had a snapshot matching this backend and host: nothing was redone. */
   reused: boolean;
+  /** What the guest freed before the pause (null: it could not; absent when reused). */
+  prepared?: PreparedGuest | null;
 }
 
 /** The VM a snapshot of this revision is taken with: the revision's images and sizing. */
@@ -118,6 +121,7 @@ export async function snapshotTemplate(
       say("Waiting for the guest agent and every health check");
       await waitReady(vm, { timeoutMs: req.readyTimeoutMs, syncClock: true, onProgress: say });
       const readyMs = Date.now() - t0;
+      const prepared = (await prepareGuestForSnapshot(vm, say)) ?? null;
       say(`Ready after ${(readyMs / 1000).toFixed(1)} s; pausing and saving`);
       const saved = await vm.snapshot({ dir: staging, rootfs: img.images.rootfs });
       const info: SnapshotInfo = {
@@ -152,7 +156,14 @@ export async function snapshotTemplate(
       await fs.rename(staging, final);
       await store.writeRevision(img.current.dir, updated);
       await writeChecksumsFile(img.current.dir, sums);
-      return { template, revision: img.current.rev, snapshot: info, ready_ms: readyMs, reused: false };
+      return {
+        template,
+        revision: img.current.rev,
+        snapshot: info,
+        ready_ms: readyMs,
+        reused: false,
+        prepared,
+      };
     } catch (e) {
       // The temporary VM's directory goes: keep the logs the error points at.
       throw await keepFailureLogs(e, resolve(dir), paths.logs, vmName.slice(1), {

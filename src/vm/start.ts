@@ -3,6 +3,8 @@ import { join, resolve } from "node:path";
 import { SNAPSHOT_DIR } from "../core/artifacts.js";
 import { MvmError, messageOf } from "../core/errors.js";
 import { pidAlive } from "../host/process.js";
+import type { PhaseMark } from "../host/timeline.js";
+import { DigestCache } from "../store/digest-cache.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, PortForward, VmConfig, VmHandle } from "../hypervisor/backend.js";
@@ -42,6 +44,8 @@ export interface StartRequest {
   onVm?: (abort: () => Promise<void>) => void;
   /** Fail instead of cold-booting when the snapshot cannot be restored (unless `cold` asks for it). */
   noFallback?: boolean;
+  /** Called as each phase of the start ends (up --timings). */
+  mark?: PhaseMark;
 }
 
 export interface StartedVm {
@@ -75,12 +79,14 @@ export async function startVm(
   req: StartRequest,
 ): Promise<StartedVm> {
   const say = req.onProgress ?? (() => {});
+  const mark = req.mark ?? (() => {});
   const img = await loadTemplateImage(store, req.template, req.revision);
   const name = req.name ?? defaultVmName(req.template);
   const problem = vmNameProblem(name);
   if (problem) throw new MvmError("usage", `invalid --name ${JSON.stringify(name)}: ${problem}`);
   await sweepDeadVms(paths);
   const dir = await claimVmDir(paths, name);
+  mark("image_load");
   let vm: VmHandle | undefined;
   let finished = false;
   let aborted = false;
@@ -101,11 +107,13 @@ export async function startVm(
       vcpus: req.vcpus ?? img.spec.vcpus,
       memMib: req.memMib ?? img.spec.mem_mib,
       ports: req.ports,
+      mark,
     };
     const noRestore = await checkRestorable(img, backend, {
       config: cfg,
       cold: Boolean(req.cold),
       sizedByCaller: req.vcpus !== undefined || req.memMib !== undefined,
+      digests: DigestCache.of(paths),
     });
     if (noRestore && req.noFallback && noRestore.kind !== "asked")
       throw new MvmError(
@@ -136,6 +144,7 @@ export async function startVm(
     };
     // Recorded before the VM exists, so `template prune` never removes the revision under it.
     await writeVmRecord(dir, record);
+    mark("snapshot_check");
     const t0 = Date.now();
     /** Starts the VM (restored or booted) and waits until it is ready. */
     const run = async (): Promise<void> => {
@@ -149,12 +158,14 @@ export async function startVm(
       if (vm.guestVsockPort !== undefined) record.guest_vsock_port = vm.guestVsockPort;
       record.console_log = vm.consoleLog;
       await writeVmRecord(dir, record);
+      mark("vm_record");
       await waitReady(vm, {
         timeoutMs: req.readyTimeoutMs,
         postRestore: restoring,
         syncClock: !restoring,
         restartServices: Boolean(cfg.drives?.config || cfg.drives?.secrets),
         onProgress: say,
+        mark,
       });
     };
     if (noRestore) {
@@ -186,6 +197,7 @@ export async function startVm(
         delete record.guest_vsock_port;
         await writeVmRecord(dir, record);
         say(`Cold boot: ${reason}`);
+        mark("failed_restore");
         if (aborted) throw e;
         await run();
       }
@@ -193,6 +205,7 @@ export async function startVm(
     if (!vm) throw new MvmError("internal", "the VM did not start");
     record.ready_ms = Date.now() - t0;
     await writeVmRecord(dir, record);
+    mark("ready_record");
     finished = true;
     return { record, vm, dir };
   } catch (e) {

@@ -60,8 +60,14 @@ describe("run and snapshot on QEMU", () => {
   test("build --snapshot saves the VM into the revision and records a fingerprint", async () => {
     const r = await cli(["template", "build", "web", "--snapshot", "--json"]);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { dir: string; snapshot: Record<string, unknown> };
+    const out = JSON.parse(r.stdout) as {
+      dir: string;
+      snapshot: Record<string, unknown> & { prepared?: { dropped_caches: boolean; compacted: boolean } };
+    };
     revDir = out.dir;
+    // The guest freed its clean caches and compacted its memory just before the pause.
+    assert.equal(out.snapshot.prepared?.dropped_caches, true, JSON.stringify(out.snapshot.prepared));
+    assert.equal(typeof out.snapshot.prepared?.compacted, "boolean");
     const snapDir = join(revDir, "snapshot");
     assert.deepEqual(readdirSync(snapDir).sort(), ["disk.qcow2", "mem.bin", "vmstate.bin"]);
     for (const f of readdirSync(snapDir)) assert.equal(statSync(join(snapDir, f)).mode & 0o777, 0o600, f);
@@ -110,9 +116,45 @@ describe("run and snapshot on QEMU", () => {
 
     // A second VM of the same template, side by side, on its own port.
     const port2 = await freePort();
-    const r2 = await cli(["up", "--template", "web", "--name", "two", "-d", "-p", `${port2}:8080`, "--json"]);
+    const r2 = await cli([
+      "up",
+      "--template",
+      "web",
+      "--name",
+      "two",
+      "-d",
+      "-p",
+      `${port2}:8080`,
+      "--json",
+      "--timings",
+    ]);
     assert.equal(r2.code, 0, r2.stderr);
-    const up2 = JSON.parse(r2.stdout) as UpJson;
+    const up2 = JSON.parse(r2.stdout) as UpJson & { timings: { phase: string; ms: number }[] };
+    // --timings: the restore's phases, in order, each measured, adding up to the total.
+    assert.deepEqual(
+      up2.timings.map((t) => t.phase),
+      [
+        "cli_load",
+        "template_resolve",
+        "backend_select",
+        "image_load",
+        "snapshot_check",
+        "vm_dir",
+        "vmm_spawn",
+        "qmp_ready",
+        "incoming_migration",
+        "resume",
+        "vm_record",
+        "agent_connect",
+        "post_restore",
+        "readiness",
+        "ready_record",
+        "detach",
+      ],
+    );
+    for (const t of up2.timings) assert.ok(t.ms >= 0 && Number.isFinite(t.ms), JSON.stringify(t));
+    // The TCG translation cache is sized on QEMU's command line.
+    assert.match(readFileSync(`/proc/${up2.pid}/cmdline`, "utf8"), /\0-accel\0tcg,tb-size=32\0/);
     started.push(up2.pid);
     assert.equal(up2.mode, "restore");
     assert.notEqual(up2.pid, up.pid);
@@ -193,11 +235,21 @@ describe("run and snapshot on QEMU", () => {
       "-p",
       `${port}:8080`,
       "--json",
+      "--timings",
     ]);
     assert.equal(r.code, 0, r.stderr);
-    const up = JSON.parse(r.stdout) as UpJson;
+    const up = JSON.parse(r.stdout) as UpJson & { timings: { phase: string }[] };
     started.push(up.pid);
     assert.equal(up.mode, "cold");
+    // --timings: a cold boot's phases end with the guest's boot, its clock and its health checks.
+    assert.deepEqual(up.timings.map((t) => t.phase).slice(-6), [
+      "agent_connect",
+      "guest_boot",
+      "clock_sync",
+      "readiness",
+      "ready_record",
+      "detach",
+    ]);
     assert.match(r.stderr, /Cold boot: --cold was given/);
     assert.equal(await httpStatus(port), 200);
     const logs = await cli(["logs", "cold"]);

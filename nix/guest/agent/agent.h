@@ -146,6 +146,9 @@ void reply_errno(buf_t *reply, double id, int err, const char *what, const char 
 int make_parents(const char *path); /* mkdir -p of the directory holding path */
 const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id);
 
+/* snapshot.c: "prepare_snapshot" (free what a snapshot need not hold). */
+int snapshot_request(const jval_t *req, const char *type, double id, buf_t *reply);
+
 /* Set from the command line (tests run the agent on the host against a temp config). */
 extern const char *cfg_dir;
 extern const char *run_dir;

@@ -291,6 +291,8 @@ int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh,
     reply_services(reply, id);
   } else if (strcmp(type->str, "post_restore") == 0) {
     post_restore(req, reply, id);
+  } else if (snapshot_request(req, type->str, id, reply)) {
+    /* answered by snapshot.c */
   } else if (procs_request(req, type->str, id, from, reply) || files_request(req, type->str, id, from, reply) ||
              filestreams_request(req, type->str, id, from, reply)) {
     /* exec, processes and files: answered (or streamed) by their own modules */

@@ -6,6 +6,7 @@ import type { PortForward } from "../../hypervisor/backend.js";
 import { hypervisorHelp, parseHypervisor, selectBackend } from "../../hypervisor/index.js";
 import { detachVm, type StartedVm, startVm } from "../../vm/start.js";
 import { removeVmDir } from "../../vm/records.js";
+import { Timeline, timelineLines } from "../../host/timeline.js";
 import { info, printJson, printLine, success } from "../ui/output.js";
 import { consolePrinter } from "../ui/sanitize.js";
 import { followConsoleLog } from "../../hypervisor/keeper/console-log.js";
@@ -29,6 +30,7 @@ interface UpOpts {
   json?: boolean;
   /** false with --no-daemon. */
   daemon: boolean;
+  timings?: boolean;
 }
 
 function portsText(started: StartedVm): string {
@@ -46,6 +48,12 @@ function followConsole(path: string): () => void {
   return () => {
     stopped = true;
   };
+}
+
+/** The start's phases on stderr (stdout carries the result, or the console in the foreground). */
+function printTimeline(timeline: Timeline): void {
+  info("timings:");
+  for (const line of timelineLines(timeline.phases)) info(`  ${line}`);
 }
 
 export function registerUp(program: Command, ctx: CliContext): void {
@@ -80,17 +88,23 @@ export function registerUp(program: Command, ctx: CliContext): void {
     )
     .option("--json", "with -d: print {name, backend, mode, ready_ms, ports, pid}")
     .option("--no-daemon", NO_DAEMON_HELP)
+    .option(
+      "--timings",
+      "after the start, print how long each phase took (CLI load, image checks, VMM spawn, QMP, memory load, resume, agent, readiness); with --json, a timings array",
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  mvmctl up web -p 8080:8080\n  mvmctl up web:stable -d\n  mvmctl up            # the template of the nearest mvm.toml\n  mvmctl up ./web -d --json\n\nReady means the guest agent answers and every health check of the template passes. A snapshot\nthat does not match the template (sizing, host, backend) or is damaged is not restored, and a restore\nthat fails before the guest is ready falls back to a cold boot; either way one 'Cold boot:' line\nsays why. A failed start keeps its console log in <data>/logs (the error names it). In the\nforeground the console is streamed (control characters escaped; 'mvmctl logs --raw' shows the\nbytes as they are) and Ctrl-C stops the VM; with -d the VM runs on (see 'mvmctl ls',\n'mvmctl logs', 'mvmctl down').",
     )
     .action(async (arg: string | undefined, opts: UpOpts) => {
+      const timeline = opts.timings ? new Timeline("cli_load") : undefined;
       const target = await resolveUpTarget(arg, opts.template, (n) => ctx.store.exists(n));
       const ref = parseTemplateRef(target.ref);
       const revision = await resolveRef(ctx.store, ref);
       // A detached start the API can express goes through a running daemon.
       const viaDaemon =
         opts.detach &&
+        !opts.timings &&
         !opts.cold &&
         opts.fallback !== false &&
         revision === undefined &&
@@ -110,7 +124,9 @@ export function registerUp(program: Command, ctx: CliContext): void {
         });
         return;
       }
+      timeline?.mark("template_resolve");
       const backend = await selectBackend(opts.hypervisor, ctx.paths);
+      timeline?.mark("backend_select");
       let abort: (() => Promise<void>) | undefined;
       let interrupted = false;
       const onSignal = (sig: NodeJS.Signals) => {
@@ -139,10 +155,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
         onVm: (a) => {
           abort = a;
         },
+        ...(timeline ? { mark: timeline.mark } : {}),
       });
       const r = started.record;
       if (opts.detach) {
         await detachVm(started);
+        timeline?.mark("detach");
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         if (opts.json)
@@ -153,6 +171,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
             ready_ms: r.ready_ms,
             ports: r.ports,
             pid: r.pid,
+            ...(timeline ? { timings: timeline.phases, timings_total_ms: timeline.totalMs } : {}),
           });
         else {
           success(`VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms)`);
@@ -160,6 +179,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           printLine(`mode:  ${r.mode}`);
           printLine(`ready: ${r.ready_ms} ms`);
           printLine(`ports: ${portsText(started)}`);
+          if (timeline) printTimeline(timeline);
         }
         return;
       }
@@ -167,6 +187,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       success(
         `VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms); ports: ${portsText(started)}; Ctrl-C stops it`,
       );
+      if (timeline) printTimeline(timeline);
       const stopFollow = followConsole(started.vm.consoleLog);
       abort = async () => {
         stopFollow();

@@ -1,5 +1,6 @@
-import { FC_SNAPSHOT } from "./snapshot-layout.js";
+import { lookupTool } from "../../host/tools.js";
 import type { BackendModule } from "../backend.js";
+import { FC_SNAPSHOT } from "./snapshot-layout.js";
 
 /** The Firecracker backend as hypervisor/index.ts lists it (the backend itself loads on first use). */
 export const firecrackerModule: BackendModule = {
@@ -11,6 +12,12 @@ export const firecrackerModule: BackendModule = {
   create: async (paths, env) => {
     const { FirecrackerBackend } = await import("./backend.js");
     return new FirecrackerBackend({ paths, ...(env ? { env } : {}) });
+  },
+  unavailableCheap: (env) => {
+    const found = lookupTool("firecracker", env);
+    return found.path
+      ? undefined
+      : `firecracker binary not found: ${found.problem} (set MVM_FIRECRACKER_BIN or add it to PATH)`;
   },
   reapLeftovers: async (paths) => {
     const { reapFirecrackerTaps } = await import("./vmdir.js");

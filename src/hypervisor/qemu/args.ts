@@ -37,6 +37,8 @@ export interface QemuMachine {
   /** `-name mvm-<name>`: how a VM's QEMU is recognised among the host's processes. */
   name: string;
   accel: Accel;
+  /** TCG only: the translation cache in MiB (QEMU's default when undefined). */
+  tbSizeMib?: number;
   vcpus: number;
   memMib: number;
   memory: QemuMemory;
@@ -76,7 +78,8 @@ function driveArg(d: QemuDrive): string {
 /** QEMU's argv (without the program) for a machine. */
 export function qemuArgv(m: QemuMachine): string[] {
   const withMem = m.memory.kind === "file" ? `${MACHINE},memory-backend=mem` : MACHINE;
-  const args = ["-name", `mvm-${m.name}`, "-M", withMem, "-accel", m.accel];
+  const accel = m.accel === "tcg" && m.tbSizeMib !== undefined ? `tcg,tb-size=${m.tbSizeMib}` : m.accel;
+  const args = ["-name", `mvm-${m.name}`, "-M", withMem, "-accel", accel];
   args.push("-cpu", m.accel === "kvm" ? "host" : "max", "-m", `${m.memMib}M`, "-smp", String(m.vcpus));
   if (m.memory.kind === "file")
     args.push(
@@ -159,6 +162,8 @@ export const QEMU_FILES = {
 
 export interface VmMachineOptions {
   accel: Accel;
+  /** TCG only: the translation cache in MiB (QEMU's default when undefined). */
+  tbSizeMib?: number;
   /** RAM: QEMU's own ("anonymous"), a file of the VM dir ("shared": snapshotable), or a snapshot's mapped privately. */
   memory: "anonymous" | "shared" | "private";
   incoming: boolean;
@@ -169,6 +174,7 @@ export function vmMachine(cfg: VmConfig, o: VmMachineOptions): QemuMachine {
   return {
     name: cfg.name,
     accel: o.accel,
+    ...(o.tbSizeMib !== undefined ? { tbSizeMib: o.tbSizeMib } : {}),
     vcpus: cfg.vcpus,
     memMib: cfg.memMib,
     memory:

@@ -37,7 +37,10 @@ import {
   qemuArgs,
   stableBootArgs,
 } from "./args.js";
+import { cachedVersion } from "../../host/version-cache.js";
 import { hostProbeKernel, probeKvm } from "./kvm-probe.js";
+import { freshOverlay } from "./overlay.js";
+import { tcgTbSizeMib } from "./tb-size.js";
 import { QEMU_SNAPSHOT } from "./snapshot-layout.js";
 import { QmpClient } from "./qmp.js";
 import { QemuVm, runHelper } from "./vm.js";
@@ -47,6 +50,11 @@ export interface QemuOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the KVM probe result is cached (keyed by QEMU version and host kernel). */
   cacheDir?: string;
+  /**
+   * Where QEMU's version is remembered per binary (host/version-cache.ts) and fresh disk overlays are
+   * kept for copying (qemu/overlay.ts).
+   */
+  versionCacheDir?: string;
 }
 
 interface QemuRecord {
@@ -103,26 +111,30 @@ export class QemuBackend implements HypervisorBackend {
   }
 
   version(): Promise<string> {
-    this.versionCache ??= Promise.resolve()
-      .then(() =>
-        runProgram(this.bin, ["--version"], {
-          timeoutMs: 10_000,
-          env: this.env,
-          missing: () =>
-            new MvmError("external", `${this.bin} not found`, {
-              hint: "Install it with: apt-get install qemu-system-x86",
-            }),
-        }),
-      )
-      .then((r) => {
-        if (r.code !== 0 || r.timedOut)
-          throw new MvmError(
-            "external",
-            `${this.bin} --version failed: ${r.timedOut ? "timed out" : r.stderr.trim().split("\n").pop() || `exit status ${r.code}`}`,
-          );
-        const m = /version\s+(\S+)/.exec(r.stdout);
-        return m?.[1] ?? r.stdout.split("\n")[0]?.trim() ?? "unknown";
-      });
+    const ask = () =>
+      Promise.resolve()
+        .then(() =>
+          runProgram(this.bin, ["--version"], {
+            timeoutMs: 10_000,
+            env: this.env,
+            missing: () =>
+              new MvmError("external", `${this.bin} not found`, {
+                hint: "Install it with: apt-get install qemu-system-x86",
+              }),
+          }),
+        )
+        .then((r) => {
+          if (r.code !== 0 || r.timedOut)
+            throw new MvmError(
+              "external",
+              `${this.bin} --version failed: ${r.timedOut ? "timed out" : r.stderr.trim().split("\n").pop() || `exit status ${r.code}`}`,
+            );
+          const m = /version\s+(\S+)/.exec(r.stdout);
+          return m?.[1] ?? r.stdout.split("\n")[0]?.trim() ?? "unknown";
+        });
+    this.versionCache ??= Promise.resolve().then(() =>
+      cachedVersion(this.bin, this.opts.versionCacheDir, ask),
+    );
     this.versionCache.catch(() => {
       this.versionCache = undefined;
     });
@@ -189,7 +201,7 @@ export class QemuBackend implements HypervisorBackend {
   async available(): Promise<{ ok: boolean; reason?: string }> {
     try {
       await this.version();
-      await runHelper(requireTool("qemu-img", this.env), ["--version"]);
+      requireTool("qemu-img", this.env);
       return { ok: true };
     } catch (e) {
       return { ok: false, reason: messageOf(e) };
@@ -244,10 +256,17 @@ export class QemuBackend implements HypervisorBackend {
   }
 
   private async launch(cfg: VmConfig, from: SnapshotFiles | undefined): Promise<QemuVm> {
+    const mark = cfg.mark ?? (() => {});
     const dir = resolve(cfg.dir);
     const accel = await this.accel(cfg.images.kernel);
     const memory = from ? "private" : cfg.snapshotable ? "shared" : "anonymous";
-    const args = qemuArgs(cfg, { accel, memory, incoming: Boolean(from) });
+    const tbSizeMib = accel === "tcg" ? tcgTbSizeMib(this.env) : undefined;
+    const args = qemuArgs(cfg, {
+      accel,
+      memory,
+      incoming: Boolean(from),
+      ...(tbSizeMib !== undefined ? { tbSizeMib } : {}),
+    });
     const fingerprint = memory === "shared" ? await this.fingerprint(cfg) : undefined;
     const layout = QEMU_SNAPSHOT;
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -271,17 +290,21 @@ export class QemuBackend implements HypervisorBackend {
       await linkInto(dir, QEMU_FILES.snapVmstate, join(from.dir, layout.vmstate));
       await linkInto(dir, QEMU_FILES.snapMem, join(from.dir, layout.mem));
       const snapDisk = resolve(from.dir, layout.disk);
-      await runHelper(
-        qemuImg,
-        ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snapDisk, QEMU_FILES.disk],
-        dir,
+      // A fresh overlay is made by qemu-img once per image and copied for later starts.
+      await freshOverlay(snapDisk, "qcow2", join(dir, QEMU_FILES.disk), this.opts.versionCacheDir, () =>
+        runHelper(
+          qemuImg,
+          ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snapDisk, QEMU_FILES.disk],
+          dir,
+        ),
       );
-    } else
-      await runHelper(
-        qemuImg,
-        ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", resolve(cfg.images.rootfs), QEMU_FILES.disk],
-        dir,
+    } else {
+      const rootfs = resolve(cfg.images.rootfs);
+      await freshOverlay(rootfs, "raw", join(dir, QEMU_FILES.disk), this.opts.versionCacheDir, () =>
+        runHelper(qemuImg, ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", rootfs, QEMU_FILES.disk], dir),
       );
+    }
+    mark("vm_dir");
 
     const keeper = startKeeper(
       {
@@ -301,6 +324,7 @@ export class QemuBackend implements HypervisorBackend {
     let vm: QemuVm | undefined;
     try {
       const pid = await keeper.childPid;
+      mark("vmm_spawn");
       const rec: QemuRecord = {
         pid,
         keeper_pid: keeper.pid,
@@ -313,6 +337,7 @@ export class QemuBackend implements HypervisorBackend {
         Date.now() + 15_000,
         () => keeper.running,
       );
+      mark("qmp_ready");
       vm = new QemuVm({
         name: cfg.name,
         dir,
@@ -330,7 +355,7 @@ export class QemuBackend implements HypervisorBackend {
         });
         // A constant command line: the link in the VM dir names the revision's file.
         await qmp.execute("migrate-incoming", { uri: `exec:cat ${QEMU_FILES.snapVmstate}` });
-        await vm.waitRunning(60_000);
+        await vm.waitRunning(60_000, mark);
       }
       return vm;
     } catch (e) {

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { QEMU_SNAPSHOT } from "./snapshot-layout.js";
 import type { BackendModule } from "../backend.js";
 
@@ -9,7 +10,11 @@ export const qemuModule: BackendModule = {
   snapshotLayout: QEMU_SNAPSHOT,
   create: async (paths, env) => {
     const { QemuBackend } = await import("./backend.js");
-    return new QemuBackend({ cacheDir: paths.vms, ...(env ? { env } : {}) });
+    return new QemuBackend({
+      cacheDir: paths.vms,
+      versionCacheDir: join(paths.root, "cache"),
+      ...(env ? { env } : {}),
+    });
   },
   // User-mode networking: a QEMU VM holds no host resource outside its VM directory.
   reapLeftovers: async () => [],

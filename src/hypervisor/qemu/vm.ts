@@ -123,19 +123,30 @@ export class QemuVm implements VmHandle {
     }
   }
 
-  async waitRunning(timeoutMs: number): Promise<void> {
+  /** Waits until an incoming migration has loaded, resuming the VM if it loaded paused. */
+  async waitRunning(timeoutMs: number, mark: (phase: string) => void = () => {}): Promise<void> {
     const qmp = await this.control();
     const deadline = Date.now() + timeoutMs;
+    let loaded = false;
     for (;;) {
       const s = await qmp.execute<{ status: string }>("query-status");
-      if (s.status === "running") return;
+      if (s.status === "running") {
+        if (!loaded) mark("incoming_migration");
+        mark("resume");
+        return;
+      }
       // The snapshot was taken paused, and QEMU keeps the source's run state: resume it ourselves.
       if (s.status === "paused") {
+        if (!loaded) mark("incoming_migration");
+        loaded = true;
         await qmp.execute("cont");
         continue;
       }
       if (s.status !== "inmigrate" && s.status !== "prelaunch")
-        throw new MvmError("external", `QEMU is ${s.status} after loading the snapshot`);
+        // The guest died at once (a damaged memory image): its console says how far it got.
+        throw new MvmError("external", `QEMU is ${s.status} after loading the snapshot`, {
+          hint: `Its console: ${join(this.dir, QEMU_FILES.console)}`,
+        });
       if (Date.now() > deadline) throw new MvmError("timeout", "QEMU did not finish loading the snapshot");
       await sleep(5);
     }

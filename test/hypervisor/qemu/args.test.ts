@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import type { VmConfig } from "../../../src/hypervisor/backend.js";
 import { MACHINE, qemuArgs, stableBootArgs } from "../../../src/hypervisor/qemu/args.js";
 import { testQemuLaunch } from "../../helpers/qemu-boot.js";
+import { tcgTbSizeMib } from "../../../src/hypervisor/qemu/tb-size.js";
 
 const cfg: VmConfig = {
   name: "web-1a2b",
@@ -61,6 +62,23 @@ describe("QEMU command line", () => {
         ),
       /invalid host address/,
     );
+  });
+
+  test("TCG's translation cache is sized (MVM_QEMU_TB_SIZE, default 32 MiB); KVM has none", () => {
+    const size = tcgTbSizeMib({});
+    assert.equal(size, 32);
+    const tcg = qemuArgs(cfg, { accel: "tcg", memory: "anonymous", incoming: false, tbSizeMib: size });
+    assert.deepEqual(opt(tcg, "-accel"), ["tcg,tb-size=32"]);
+    assert.equal(tcgTbSizeMib({ MVM_QEMU_TB_SIZE: "16" }), 16);
+    assert.equal(tcgTbSizeMib({ MVM_QEMU_TB_SIZE: "qemu" }), undefined);
+    const kvm = qemuArgs(cfg, { accel: "kvm", memory: "anonymous", incoming: false, tbSizeMib: 64 });
+    assert.deepEqual(opt(kvm, "-accel"), ["kvm"]);
+    for (const bad of ["0", "4", "5000", "64M", "-1", "lots"])
+      assert.throws(
+        () => tcgTbSizeMib({ MVM_QEMU_TB_SIZE: bad }),
+        (e: Error) => /^MVM_QEMU_TB_SIZE must be a size in MiB from 8 to 4096/.test(e.message),
+        bad,
+      );
   });
 
   test("the recorded boot args leave out host tuning (tsc rate)", () => {

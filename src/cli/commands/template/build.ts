@@ -77,7 +77,12 @@ export async function snapshotAfterBuild(ctx: CliContext, name: string, opts: Bu
       success(
         `Snapshot created for template '${name}' (${formatBytes(s.vmstate_size_bytes + (s.mem_allocated_bytes ?? s.mem_size_bytes))} on disk, memory ${formatBytes(s.mem_size_bytes)}); 'mvmctl up ${name}' restores it`,
       );
-    return { ...s, ready_ms: out.ready_ms, reused: out.reused };
+    return {
+      ...s,
+      ready_ms: out.ready_ms,
+      reused: out.reused,
+      ...(out.prepared !== undefined ? { prepared: out.prepared } : {}),
+    };
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
