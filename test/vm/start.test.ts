@@ -200,9 +200,18 @@ describe("run and snapshot on QEMU", () => {
     // logs -f follows until the VM is gone.
     const follow = spawn(process.execPath, [CLI, "logs", "-f", "one"], {
       env: { ...process.env, MVM_DATA_DIR: data, NO_COLOR: "1" },
-      stdio: "ignore",
+      stdio: ["ignore", "pipe", "ignore"],
     });
     const followExit = new Promise<number | null>((res) => follow.on("exit", (c) => res(c)));
+    // It is following once it has printed the console so far (the VM must still exist when it starts).
+    await new Promise<void>((res, rej) => {
+      const t = setTimeout(() => rej(new Error("logs -f printed nothing in 30 s")), 30_000);
+      follow.stdout.once("data", () => {
+        clearTimeout(t);
+        res();
+      });
+    });
+    follow.stdout.resume();
 
     // down stops the process and removes its files.
     const down = await cli(["down", "one"]);
