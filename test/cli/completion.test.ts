@@ -84,7 +84,12 @@ describe("shell completion knows names", () => {
       create.includes("--flake") && !create.includes("web"),
       "a new template name is typed, not completed",
     );
-    assert.deepEqual(bashComplete(data, "mvmctl down web-1a2b "), ["--all", "--json", "--no-daemon", "--help"]);
+    assert.deepEqual(bashComplete(data, "mvmctl down web-1a2b "), [
+      "--all",
+      "--json",
+      "--no-daemon",
+      "--help",
+    ]);
   });
 
   test("bash: no data dir, or an unusable one, offers no names and prints nothing", () => {
