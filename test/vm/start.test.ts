@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -200,18 +208,28 @@ describe("run and snapshot on QEMU", () => {
     // logs -f follows until the VM is gone.
     const follow = spawn(process.execPath, [CLI, "logs", "-f", "one"], {
       env: { ...process.env, MVM_DATA_DIR: data, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "ignore"],
+      stdio: "ignore",
     });
     const followExit = new Promise<number | null>((res) => follow.on("exit", (c) => res(c)));
-    // It is following once it has printed the console so far (the VM must still exist when it starts).
-    await new Promise<void>((res, rej) => {
-      const t = setTimeout(() => rej(new Error("logs -f printed nothing in 30 s")), 30_000);
-      follow.stdout.once("data", () => {
-        clearTimeout(t);
-        res();
-      });
-    });
-    follow.stdout.resume();
+    // It follows once it holds the VM's console log open (the VM must still exist when it starts).
+    const vmDir = join(data, "vms", "one");
+    await waitFor(
+      "logs -f to open the console log",
+      () => {
+        try {
+          return readdirSync(`/proc/${follow.pid}/fd`).some((fd) => {
+            try {
+              return readlinkSync(`/proc/${follow.pid}/fd/${fd}`).startsWith(`${vmDir}/`);
+            } catch {
+              return false;
+            }
+          });
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+    );
 
     // down stops the process and removes its files.
     const down = await cli(["down", "one"]);
