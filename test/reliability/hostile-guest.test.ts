@@ -19,7 +19,8 @@ const HEALTH = [
   "n=$(cat /tmp/hostile.count 2>/dev/null || echo 0)",
   "echo $((n + 1)) > /tmp/hostile.count",
   "mem=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)",
-  'if [ "$mem" -gt 300000 ] && [ "$n" -ge 2 ]; then exit 0; fi',
+  // Several failures first, so that a host polling the health report sees the check unhealthy.
+  'if [ "$mem" -gt 300000 ] && [ "$n" -ge 5 ]; then exit 0; fi',
   // The agent keeps a check's first 4 KiB of output and reports its last 470 bytes: the escape
   // sequences sit at the end of that window, and the 250 KB line follows them.
   "head -c 3800 /dev/zero | tr '\\000' A",
