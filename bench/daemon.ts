@@ -11,11 +11,10 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { request } from "node:http";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { MACHINE } from "../src/hypervisor/qemu/args.js";
 import { ensureTestKit } from "../test/helpers/fixtures.js";
+import { bareQemuToQmp } from "./bare-qemu.js";
 import { type BenchResult, CLI, median, timeProcess } from "./lib.js";
 
 function cli(args: string[], env: NodeJS.ProcessEnv): string {
@@ -64,52 +63,6 @@ function api(
     req.on("error", reject);
     req.end(payload);
   });
-}
-
-/** Milliseconds from spawning a paused QEMU microvm until its QMP socket sends its greeting. */
-async function bareQemuToQmp(dir: string, i: number): Promise<number> {
-  const sock = join(dir, `bare-${i}.qmp`);
-  const t0 = performance.now();
-  const qemu = spawn(
-    process.env.MVM_QEMU_BIN ?? "qemu-system-x86_64",
-    [
-      "-M",
-      MACHINE,
-      "-accel",
-      "tcg",
-      "-cpu",
-      "max",
-      "-m",
-      "256",
-      "-smp",
-      "1",
-      "-nodefaults",
-      "-no-user-config",
-      "-display",
-      "none",
-      "-S",
-      "-qmp",
-      `unix:${sock},server=on,wait=off`,
-    ],
-    { stdio: "ignore" },
-  );
-  try {
-    for (;;) {
-      const greeted = await new Promise<boolean>((resolve) => {
-        const s = connect(sock);
-        s.once("data", () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once("error", () => resolve(false));
-      });
-      if (greeted) return performance.now() - t0;
-      if (qemu.exitCode !== null) throw new Error(`bare QEMU exited (${qemu.exitCode})`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  } finally {
-    qemu.kill("SIGKILL");
-  }
 }
 
 /** PSS in KiB of a process, and of its mapping of `guestKiB` (the guest RAM) when it has one. */
@@ -161,7 +114,7 @@ export async function benchDaemon(): Promise<BenchResult[]> {
     const sock = daemon.socket;
 
     const bare: number[] = [];
-    for (let i = 0; i < 10; i++) bare.push(await bareQemuToQmp(root, i));
+    for (let i = 0; i < 10; i++) bare.push((await bareQemuToQmp(root)).ms);
     const floor = median(bare);
 
     const create = async (name: string): Promise<number> => {

@@ -8,11 +8,11 @@
 //   - how much of an idle guest's memory its snapshot allocates on disk.
 // Each start's per-phase timeline (`up --timings --json`) is kept for the report: one restore, one
 // cold boot. The template is the offline `http` preset (busybox httpd, health checked over HTTP).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { bareQemuToQmp, pssMib } from "./bare-qemu.js";
 import { ensureTestKit } from "../test/helpers/fixtures.js";
 import { type BenchResult, CLI, median } from "./lib.js";
 
@@ -40,64 +40,6 @@ interface UpJson {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** PSS of a process in MiB (0 when it is gone). */
-function pssMib(pid: number): number {
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Wall time of a bare QEMU (the same machine type, 256 MiB, paused) until its QMP socket answers. */
-async function bareQemuToQmp(dir: string): Promise<{ ms: number; pssMib: number }> {
-  const sock = join(dir, `qmp-${process.hrtime.bigint()}.sock`);
-  const t0 = process.hrtime.bigint();
-  const qemu = spawn(
-    "qemu-system-x86_64",
-    [
-      "-M",
-      "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on",
-      "-accel",
-      "tcg",
-      "-cpu",
-      "max",
-      "-m",
-      "256M",
-      "-nodefaults",
-      "-no-user-config",
-      "-display",
-      "none",
-      "-S",
-      "-qmp",
-      `unix:${sock},server=on,wait=off`,
-    ],
-    { stdio: "ignore" },
-  );
-  try {
-    for (;;) {
-      const ok = await new Promise<boolean>((res) => {
-        const c = connect(sock);
-        c.once("data", () => {
-          c.destroy();
-          res(true);
-        });
-        c.once("error", () => res(false));
-      });
-      if (ok) break;
-      if (qemu.exitCode !== null) throw new Error("bare QEMU exited");
-      await sleep(2);
-    }
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    await sleep(1000);
-    return { ms, pssMib: pssMib(qemu.pid ?? 0) };
-  } finally {
-    qemu.kill("SIGKILL");
-    rmSync(sock, { force: true });
-  }
-}
 
 function timelineNote(t: UpJson): string {
   return t.timings.map((p) => `${p.phase} ${p.ms.toFixed(0)}`).join(", ");
@@ -140,9 +82,9 @@ export async function benchRestore(runs = Number(process.env.MVM_BENCH_RUNS ?? 3
     const bareMs: number[] = [];
     let barePss = 0;
     for (let i = 0; i < runs; i++) {
-      const bare = await bareQemuToQmp(root);
+      const bare = await bareQemuToQmp(root, { settlePss: true });
       bareMs.push(bare.ms);
-      barePss = bare.pssMib;
+      barePss = bare.pssMib ?? 0;
       const s = up("web");
       down(s.name);
       if (s.mode !== "restore") throw new Error("web did not restore");
