@@ -2,10 +2,10 @@ import { existsSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { MAX_FRAME } from "./channel.js";
 import { sleep } from "../host/process.js";
-import { connectUnixSocket } from "../host/unix-socket.js";
+import { connectUnixSocket, listenUnixSocket } from "../host/unix-socket.js";
 
 // QEMU gives a VM one virtio-serial stream to its agent, and its chardev takes one host connection
-// at a time. The process that owns the VM (the keeper) holds that connection and serves a unix
+// at a time. The process that owns the VM (its keeper, or the daemon) holds that connection and serves a unix
 // socket in the VM directory instead: every client (`mvmctl exec`, `cp`, readiness checks, the
 // daemon) connects there and speaks the same protocol. The multiplexer gives each client request
 // an id of its own on the guest stream and maps the guest's frames back; frames that continue a
@@ -72,10 +72,7 @@ export class GuestMux {
   async start(): Promise<void> {
     if (existsSync(this.listenPath)) unlinkSync(this.listenPath);
     this.server = createServer((s) => this.accept(s));
-    await new Promise<void>((res, rej) => {
-      this.server?.once("error", rej);
-      this.server?.listen(this.listenPath, () => res());
-    });
+    await listenUnixSocket(this.server, this.listenPath);
     void this.connectUpstream();
   }
 

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, type Server, type Socket } from "node:net";
 import { basename, dirname } from "node:path";
 import { MvmError } from "../core/errors.js";
 
@@ -35,6 +35,33 @@ export function connectUnixSocket(path: string, timeoutMs = 2000): Promise<Socke
     sock.once("error", (e) => {
       done();
       reject(e);
+    });
+  });
+}
+
+/**
+ * Listens on a unix socket at `path`, however long: a path beyond sun_path is bound through
+ * /proc/self/fd/N of its directory (the socket file still appears at `path`).
+ */
+export function listenUnixSocket(server: Server, path: string): Promise<void> {
+  let dirFd: number | undefined;
+  let target = path;
+  if (Buffer.byteLength(path) > SUN_PATH_MAX) {
+    dirFd = openSync(dirname(path), "r");
+    target = `/proc/self/fd/${dirFd}/${basename(path)}`;
+  }
+  return new Promise<void>((resolve, reject) => {
+    const done = () => {
+      if (dirFd !== undefined) closeSync(dirFd);
+      dirFd = undefined;
+    };
+    server.once("error", (e) => {
+      done();
+      reject(e);
+    });
+    server.listen(target, () => {
+      done();
+      resolve();
     });
   });
 }

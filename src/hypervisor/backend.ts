@@ -6,6 +6,7 @@ import type { DoctorCheck } from "../core/doctor.js";
 import type { SnapshotFingerprint, SnapshotLayout } from "../core/snapshot.js";
 import type { GuestEndpoint } from "../guest/endpoint.js";
 import type { DataPaths } from "../store/paths.js";
+import type { Keeper } from "./keeper/kept.js";
 
 /** A backend's name: that of one of the modules hypervisor/index.ts lists (checked by isBackendName). */
 export type BackendName = string;
@@ -56,6 +57,12 @@ export interface VmConfig {
   digests?: { kernel?: string; initrd?: string; rootfs?: string };
   /** Called as each phase of a start ends (VMM spawned, control socket ready, memory loaded, resumed). */
   mark?: (phase: string) => void;
+  /**
+   * Who owns the hypervisor process: by default a keeper process of its own; the daemon keeps its
+   * VMs itself (keeper/kept.ts). A backend whose hypervisor can only print its console on stdout
+   * keeps using a keeper process.
+   */
+  keeper?: Keeper;
 }
 
 /** A revision's snapshot/ directory (its file names: the backend module's `snapshotLayout`). */

@@ -5,6 +5,7 @@ import { MvmError } from "../core/errors.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorChoice } from "../hypervisor/index.js";
+import { HostKeeper } from "../hypervisor/keeper/in-process.js";
 import { ApiError, toApiError } from "./api-error.js";
 import { bearerMatches } from "./auth.js";
 import { sendError } from "./body.js";
@@ -14,8 +15,8 @@ import { type HostLimits, VmService } from "./vm-service.js";
 
 // The per-host daemon: one HTTP server on a unix socket (mode 0600: its file mode is the access
 // control) and optionally one on TCP, where every request but the health probe needs the API key.
-// It keeps no VM state in memory that matters: VMs live in their directories and keepers, so a
-// restarted daemon picks up the VMs it left running.
+// It keeps no VM state in memory that matters: VMs live in their directories (and, for the VMs the
+// daemon keeps itself, a keeper.json), so a restarted daemon picks up the VMs it left running.
 
 export interface DaemonOptions {
   paths: DataPaths;
@@ -32,6 +33,12 @@ export interface DaemonOptions {
   onLog?: (line: string) => void;
   /** Do not keep the process alive for the listening sockets (a daemon inside an SDK client). */
   unref?: boolean;
+  /**
+   * Keep the VMs in this process (keeper/in-process.ts): a VM then costs its hypervisor alone, and
+   * the next run of the daemon takes back the VMs this one leaves running. Without it (a daemon
+   * inside an SDK client, which ends with its script) every VM gets a keeper process of its own.
+   */
+  keepVms?: boolean;
   /** Another API on the same listeners (E2B's), shown every request before the /v1 router. */
   surface?: (vms: VmService) => RequestHook;
 }
@@ -111,16 +118,23 @@ function serverFor(
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.onLog ?? (() => {});
   if (opts.listen && !opts.apiKey) throw new MvmError("usage", "listening on TCP needs an API key");
+  const keeper = opts.keepVms ? new HostKeeper() : undefined;
   const vms = new VmService(opts.paths, opts.store, {
     hypervisor: opts.hypervisor,
     readyTimeoutMs: opts.readyTimeoutMs,
     limits: opts.limits,
+    ...(keeper ? { keeper } : {}),
   });
   const routes = apiRoutes(vms, { maxUpload: opts.maxUpload });
   const hook = opts.surface?.(vms);
   if (await socketInUse(opts.socket))
     throw new MvmError("exists", `a daemon is already listening on ${opts.socket}`);
   await fs.rm(opts.socket, { force: true });
+  const taken = await vms.adoptKept();
+  if (taken.adopted.length > 0)
+    log(`took back ${taken.adopted.length} running VM(s): ${taken.adopted.join(", ")}`);
+  if (taken.stopped.length > 0)
+    log(`stopped ${taken.stopped.length} VM(s) whose start was cut short: ${taken.stopped.join(", ")}`);
   const unixServer = serverFor(routes, undefined, log, hook);
   // Created private (no window in which another user could connect), then made exactly 0600.
   const umask = process.umask(0o077);
@@ -160,6 +174,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         });
       await Promise.all([closed(unixServer), closed(tcpServer)]);
       if (closeOpts.stopVms) await vms.stopOwned();
+      // The VMs left running go on without the daemon; its next run takes them back.
+      keeper?.release();
       await fs.rm(opts.socket, { force: true });
     },
   };

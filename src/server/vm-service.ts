@@ -5,6 +5,7 @@ import { pidAlive } from "../host/process.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import { backendByName, type HypervisorChoice, selectBackend } from "../hypervisor/index.js";
+import type { HostKeeper } from "../hypervisor/keeper/in-process.js";
 import { detachVm, startVm, sweepDeadVms } from "../vm/start.js";
 import { stopVm } from "../vm/stop.js";
 import { defaultVmName } from "../vm/template-image.js";
@@ -80,8 +81,32 @@ export class VmService {
   constructor(
     readonly paths: DataPaths,
     readonly store: TemplateStore,
-    readonly opts: { hypervisor: HypervisorChoice; readyTimeoutMs: number; limits: HostLimits },
+    readonly opts: {
+      hypervisor: HypervisorChoice;
+      readyTimeoutMs: number;
+      limits: HostLimits;
+      /** Keeps the VMs this service starts in this process (no keeper process per VM). */
+      keeper?: HostKeeper;
+    },
   ) {}
+
+  /**
+   * Takes back the VMs an earlier run of this daemon kept (they ran on while it was away); stops
+   * those whose start it did not finish. Returns the names taken back and stopped.
+   */
+  async adoptKept(): Promise<{ adopted: string[]; stopped: string[] }> {
+    const adopted: string[] = [];
+    const stopped: string[] = [];
+    const keeper = this.opts.keeper;
+    if (!keeper) return { adopted, stopped };
+    for (const name of await listVmNames(this.paths, true)) {
+      const done = await keeper.adopt(this.paths.vm(name)).catch(() => undefined);
+      if (done === "adopted") adopted.push(name);
+      else if (done === "stopped") stopped.push(name);
+    }
+    await sweepDeadVms(this.paths);
+    return { adopted, stopped };
+  }
 
   /** Every VM on this host (any starter), dead ones swept. */
   async records(): Promise<VmRecord[]> {
@@ -160,6 +185,7 @@ export class VmService {
         ...(body.mem_mib !== undefined ? { memMib: body.mem_mib } : {}),
         ports: body.ports.map((p) => ({ host: p.host, guest: p.guest })),
         readyTimeoutMs: this.opts.readyTimeoutMs,
+        ...(this.opts.keeper ? { keeper: this.opts.keeper } : {}),
         onVm: (abort) => {
           // Called once the VM's directory is claimed: the name is this VM's from here on.
           created = true;

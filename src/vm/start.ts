@@ -8,6 +8,7 @@ import { DigestCache } from "../store/digest-cache.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import type { HypervisorBackend, PortForward, VmConfig, VmHandle } from "../hypervisor/backend.js";
+import type { Keeper } from "../hypervisor/keeper/kept.js";
 import { keepFailureLogs } from "./failure-logs.js";
 import { waitReady } from "../guest/readiness.js";
 import { checkRestorable } from "./restorable.js";
@@ -46,6 +47,8 @@ export interface StartRequest {
   noFallback?: boolean;
   /** Called as each phase of the start ends (up --timings). */
   mark?: PhaseMark;
+  /** Who owns the VM's hypervisor process (the daemon's own keeper); a keeper process by default. */
+  keeper?: Keeper;
 }
 
 export interface StartedVm {
@@ -108,6 +111,7 @@ export async function startVm(
       memMib: req.memMib ?? img.spec.mem_mib,
       ports: req.ports,
       mark,
+      ...(req.keeper ? { keeper: req.keeper } : {}),
     };
     const noRestore = await checkRestorable(img, backend, {
       config: cfg,

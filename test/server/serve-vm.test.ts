@@ -1,11 +1,20 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ExecFrame, Mvm, MvmError } from "../../src/sdk/index.js";
-import { cliFor } from "../helpers/scratch.js";
+import { cliFor, readJson } from "../helpers/scratch.js";
+import { pidAlive, processArgv } from "../../src/host/process.js";
 import { QmpClient } from "../../src/hypervisor/qemu/qmp.js";
 import { tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
@@ -14,6 +23,20 @@ import { freePort } from "../helpers/qemu-boot.js";
 
 // The daemon on QEMU (TCG), driven only through the SDK and plain HTTP: one template is built and
 // snapshotted, and two sandboxes are restored from it for the whole file.
+
+/** The parent pid of `pid`, from /proc. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** Every process one of whose arguments names `path`. */
+function processesMentioning(path: string): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => processArgv(pid).some((a) => a.includes(path)));
+}
 
 async function waitFor(what: string, cond: () => Promise<boolean>, limitMs = 60_000): Promise<void> {
   const deadline = Date.now() + limitMs;
@@ -213,6 +236,63 @@ describe("mvmctl serve with VMs", () => {
     assert.equal((await vm.resume()).state, "running");
     assert.equal(await qmpStatus(), "running");
     assert.equal((await vm.exec(["echo", "awake"])).stdout, "awake\n");
+  });
+
+  test("the daemon keeps its VMs itself: QEMU is its child and no other process runs for the VM", async () => {
+    // sb2 is running.
+    const dir = join(data, "vms", "sb2");
+    const qemu = readJson<{ pid: number; keeper_pid: number }>(join(dir, "qemu.json"));
+    assert.equal(parentOf(qemu.pid), daemon.child.pid, "QEMU's parent is the daemon");
+    assert.equal(qemu.keeper_pid, 0, "no keeper process is recorded");
+    const forVm = processesMentioning(dir).filter((pid) => pid !== qemu.pid);
+    assert.deepEqual(forVm, [], "nothing but QEMU names the VM's directory");
+    const ran = await http({ socket: daemon.socket }, "POST", "/v1/vms/sb2/exec", {
+      json: { argv: ["sh", "-c", "echo kept-console-mark > /dev/ttyS0"] },
+    });
+    assert.equal(ran.json().exit_code, 0, ran.body.toString());
+    await waitFor("the guest's console line in console.log", async () =>
+      readFileSync(join(dir, "console.log"), "utf8").includes("kept-console-mark"),
+    );
+  });
+
+  test("a daemon killed with SIGKILL: its VMs run on, and the next daemon serves them again", async () => {
+    const dir = join(data, "vms", "sb2");
+    const qemuPid = readJson<{ pid: number }>(join(dir, "qemu.json")).pid;
+    daemon.child.kill("SIGKILL");
+    await daemon.stop();
+    assert.ok(pidAlive(qemuPid), "the VM outlives its daemon");
+    const direct = await cli(["exec", "--no-daemon", "sb2", "--", "true"]);
+    assert.equal(direct.code, 1);
+    assert.match(
+      direct.stderr,
+      /^error: VM sb2 is kept by a daemon \('mvmctl serve'\) that is not running$/m,
+    );
+    daemon = await startTestDaemon(data, ["--listen", "127.0.0.1:0", "--api-key-file", keyFile]);
+    const ran = await http({ socket: daemon.socket }, "POST", "/v1/vms/sb2/exec", {
+      json: { argv: ["sh", "-c", "echo after-restart > /dev/ttyS0; echo still here"] },
+    });
+    assert.equal(ran.json().stdout, "still here\n", ran.body.toString());
+    await waitFor("the console to be read again after the restart", async () =>
+      readFileSync(join(dir, "console.log"), "utf8").includes("after-restart"),
+    );
+    assert.equal((await cli(["exec", "sb2", "--", "echo", "via cli"])).stdout, "via cli\n");
+  });
+
+  test("a start cut short by the daemon's death is stopped by the next daemon", async () => {
+    const dir = join(data, "vms", "sb4");
+    const creating = http({ socket: daemon.socket }, "POST", "/v1/vms", {
+      json: { template: "box", name: "sb4" },
+    }).catch((e: Error) => e);
+    await waitFor("sb4's hypervisor to be spawned", async () => existsSync(join(dir, "keeper.json")), 60_000);
+    daemon.child.kill("SIGKILL");
+    await daemon.stop();
+    assert.ok((await creating) instanceof Error, "the create request died with its daemon");
+    const qemuPid = readJson<{ pid: number }>(join(dir, "keeper.json")).pid;
+    assert.ok(pidAlive(qemuPid));
+    daemon = await startTestDaemon(data, ["--listen", "127.0.0.1:0", "--api-key-file", keyFile]);
+    await waitFor("the half-started VM to be stopped", async () => !pidAlive(qemuPid), 10_000);
+    assert.ok(!existsSync(dir), "and its directory removed");
+    assert.deepEqual(await lsNames(), ["sb2"], "the VM it had handed over is kept");
   });
 
   test("a restarted daemon re-attaches to its running VM and still enforces its TTL", async () => {

@@ -117,6 +117,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         },
         maxUpload: opts.maxUpload !== undefined ? opts.maxUpload * 1048576 : DEFAULT_MAX_UPLOAD,
         reaperIntervalMs: 1000,
+        keepVms: true,
         onLog: (l) => info(sanitize(l)),
         ...(opts.e2b && apiKey !== undefined
           ? { surface: (vms) => e2bSurface(vms, { apiKey, log: (l) => info(sanitize(l)) }) }

@@ -311,7 +311,9 @@ export class FirecrackerBackend implements HypervisorBackend {
       await fs.writeFile(join(dir, FC_FILES.log), "", { mode: 0o600 });
       // cwd = the VM dir: the relative drive and vsock paths resolve here, at boot and at restore.
       // The keeper (own session: a terminal Ctrl-C reaches mvmctl only) owns the process: if this
-      // mvmctl dies before detach(), the VM dies with it and its TAP and directory go.
+      // mvmctl dies before detach(), the VM dies with it and its TAP and directory go. Firecracker
+      // prints its console on stdout only, so its VMs always get a keeper process (never cfg.keeper):
+      // a daemon that kept them itself would lose their console when it restarts.
       keeper = startKeeper(
         {
           argv: [bin, "--api-sock", apiSock],

@@ -4,8 +4,10 @@ export interface KeeperConfig {
   argv: string[];
   /** Its working directory (the VM directory); relative paths below resolve here. */
   cwd: string;
-  /** The guest's console (the hypervisor's stdout), a bounded, rotated log. */
+  /** The guest's console (the hypervisor's stdout, or `consoleSocket`), a bounded, rotated log. */
   console: string;
+  /** Read the console from this socket the hypervisor listens on instead of from its stdout. */
+  consoleSocket?: string;
   /** Bound of the console log and its one rotated predecessor together. */
   consoleMaxBytes: number;
   /** Where the hypervisor's own messages (stderr) go; without it they join the console log. */

@@ -75,6 +75,10 @@ export class KeeperLink {
     return this.child.pid ?? 0;
   }
 
+  get keeperPid(): number {
+    return this.pid;
+  }
+
   /** False once the VM has been handed over (`detach`). */
   get watching(): boolean {
     return !this.detached;

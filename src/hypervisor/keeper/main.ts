@@ -11,10 +11,11 @@
 // The keeper can also hold the one connection a QEMU agent chardev accepts and share it with every
 // client through a socket in the VM directory (guest/mux.ts).
 
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { resolve } from "node:path";
 import { GuestMux } from "../../guest/mux.js";
+import { removeVmLeftovers } from "./clean-up.js";
 import { readKeeperCommands } from "./commands.js";
 import type { KeeperConfig } from "./config.js";
 import { ConsoleLogWriter } from "./console-log.js";
@@ -42,18 +43,7 @@ function main(): void {
   const mux = cfg.guestMux ? new GuestMux(cfg.guestMux.listen, cfg.guestMux.agent) : undefined;
   const cleanUp = (done: () => void) => {
     mux?.stop();
-    const removeDir = () => {
-      try {
-        rmSync(cfg.vmDir, { recursive: true, force: true });
-      } catch {
-        // best effort: `mvmctl ls` (and the TAP reaper) sweep what is left
-      }
-      done();
-    };
-    if (!cfg.tap) return removeDir();
-    execFile(process.env.MVM_IP_BIN || "ip", ["link", "del", "dev", cfg.tap], { timeout: 10_000 }, () =>
-      removeDir(),
-    );
+    removeVmLeftovers(cfg.vmDir, cfg.tap, done);
   };
 
   const consoleLog = new ConsoleLogWriter(resolve(cfg.cwd, cfg.console), cfg.consoleMaxBytes);

@@ -48,8 +48,12 @@ export interface QemuMachine {
   /** In guest order: the root disk (/dev/vda) first. */
   drives: QemuDrive[];
   forwards: QemuHostForward[];
-  /** The guest's serial console: QEMU's stdout, or a file. */
-  serial: { kind: "stdio" } | { kind: "file"; path: string };
+  /**
+   * The guest's serial console: QEMU's stdout, a file, or a unix socket QEMU listens on. QEMU waits
+   * for the socket's first client before the guest runs (no early output is lost) and drops output
+   * while no client is connected (the guest never blocks on a missing reader).
+   */
+  serial: { kind: "stdio" } | { kind: "file"; path: string } | { kind: "socket"; path: string };
   /** The unix socket QEMU listens on for the guest agent's virtio-serial port. */
   agentSocket: string;
   qmpSocket?: string;
@@ -87,7 +91,14 @@ export function qemuArgv(m: QemuMachine): string[] {
       `memory-backend-file,id=mem,size=${m.memMib}M,mem-path=${optionValue("memory file", m.memory.path)},share=${m.memory.shared ? "on" : "off"}`,
     );
   args.push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
-  args.push("-serial", m.serial.kind === "stdio" ? "stdio" : `file:${m.serial.path}`);
+  if (m.serial.kind === "socket")
+    args.push(
+      "-chardev",
+      `socket,id=console,path=${optionValue("console socket", m.serial.path)},server=on,wait=on`,
+      "-serial",
+      "chardev:console",
+    );
+  else args.push("-serial", m.serial.kind === "stdio" ? "stdio" : `file:${m.serial.path}`);
   args.push("-kernel", m.kernel);
   if (m.initrd) args.push("-initrd", m.initrd);
   args.push("-append", m.append);
@@ -148,6 +159,8 @@ export const QEMU_FILES = {
   /** The keeper's socket that shares the agent channel among clients (guest/mux.ts). */
   guest: "guest.sock",
   console: "console.log",
+  /** The console's socket, when the keeper reads the console from a socket (keeper/kept.ts). */
+  consoleSocket: "console.sock",
   log: "qemu.log",
   disk: "disk.qcow2",
   mem: "mem.bin",
@@ -167,6 +180,8 @@ export interface VmMachineOptions {
   /** RAM: QEMU's own ("anonymous"), a file of the VM dir ("shared": snapshotable), or a snapshot's mapped privately. */
   memory: "anonymous" | "shared" | "private";
   incoming: boolean;
+  /** The console on a socket (QEMU_FILES.consoleSocket) instead of QEMU's stdout. */
+  consoleSocket?: boolean;
 }
 
 /** The machine of an mvmctl VM: every file relative to the VM directory, where QEMU runs. */
@@ -195,8 +210,8 @@ export function vmMachine(cfg: VmConfig, o: VmMachineOptions): QemuMachine {
       ),
     ],
     forwards: cfg.ports.map((p) => ({ address: p.hostAddress ?? "127.0.0.1", host: p.host, guest: p.guest })),
-    // The console goes to QEMU's stdout, which the keeper writes into a bounded, rotated log.
-    serial: { kind: "stdio" },
+    // The console goes to QEMU's stdout or its socket; the keeper writes it into a bounded, rotated log.
+    serial: o.consoleSocket ? { kind: "socket", path: QEMU_FILES.consoleSocket } : { kind: "stdio" },
     agentSocket: QEMU_FILES.agent,
     qmpSocket: QEMU_FILES.qmp,
     ...(o.incoming ? { incoming: "defer" } : {}),

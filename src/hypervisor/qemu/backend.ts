@@ -26,7 +26,7 @@ import { requireTool } from "../../host/tools.js";
 import type { BackendCapabilities, HypervisorBackend, SnapshotFiles, VmConfig } from "../backend.js";
 import { imageSha256 } from "../image-digest.js";
 import { consoleLogMaxBytes } from "../keeper/console-log.js";
-import { startKeeper } from "../keeper/link.js";
+import { processKeeper } from "../keeper/kept.js";
 import {
   type Accel,
   AGENT_PORT_NAME,
@@ -261,16 +261,24 @@ export class QemuBackend implements HypervisorBackend {
     const accel = await this.accel(cfg.images.kernel);
     const memory = from ? "private" : cfg.snapshotable ? "shared" : "anonymous";
     const tbSizeMib = accel === "tcg" ? tcgTbSizeMib(this.env) : undefined;
+    const keeper = cfg.keeper ?? processKeeper;
     const args = qemuArgs(cfg, {
       accel,
       memory,
       incoming: Boolean(from),
+      consoleSocket: keeper.readsConsoleSocket,
       ...(tbSizeMib !== undefined ? { tbSizeMib } : {}),
     });
     const fingerprint = memory === "shared" ? await this.fingerprint(cfg) : undefined;
     const layout = QEMU_SNAPSHOT;
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    for (const f of [QEMU_FILES.qmp, QEMU_FILES.agent, QEMU_FILES.mem, QEMU_FILES.disk])
+    for (const f of [
+      QEMU_FILES.qmp,
+      QEMU_FILES.agent,
+      QEMU_FILES.consoleSocket,
+      QEMU_FILES.mem,
+      QEMU_FILES.disk,
+    ])
       await fs.rm(join(dir, f), { force: true });
     await linkInto(dir, QEMU_FILES.kernel, cfg.images.kernel);
     if (cfg.images.initrd) await linkInto(dir, QEMU_FILES.initrd, cfg.images.initrd);
@@ -306,14 +314,14 @@ export class QemuBackend implements HypervisorBackend {
     }
     mark("vm_dir");
 
-    const keeper = startKeeper(
+    const kept = keeper.start(
       {
         argv: [this.bin, ...args],
         cwd: dir,
         console: QEMU_FILES.console,
+        ...(keeper.readsConsoleSocket ? { consoleSocket: QEMU_FILES.consoleSocket } : { stdinPipe: true }),
         consoleMaxBytes: consoleLogMaxBytes(this.env),
         stderrLog: QEMU_FILES.log,
-        stdinPipe: true,
         vmDir: dir,
         setpriv: "/usr/bin/setpriv",
         guestMux: { listen: QEMU_FILES.guest, agent: QEMU_FILES.agent },
@@ -323,11 +331,11 @@ export class QemuBackend implements HypervisorBackend {
     );
     let vm: QemuVm | undefined;
     try {
-      const pid = await keeper.childPid;
+      const pid = await kept.childPid;
       mark("vmm_spawn");
       const rec: QemuRecord = {
         pid,
-        keeper_pid: keeper.pid,
+        keeper_pid: kept.keeperPid ?? 0,
         started_at: new Date().toISOString(),
         snapshotable: memory === "shared",
       };
@@ -335,14 +343,14 @@ export class QemuBackend implements HypervisorBackend {
       const qmp = await QmpClient.connectRetry(
         join(dir, QEMU_FILES.qmp),
         Date.now() + 15_000,
-        () => keeper.running,
+        () => kept.running,
       );
       mark("qmp_ready");
       vm = new QemuVm({
         name: cfg.name,
         dir,
         pid,
-        keeper,
+        keeper: kept,
         qmp,
         snapshotable: memory === "shared",
         bootArgs: fullBootArgs(cfg, accel),
@@ -359,9 +367,9 @@ export class QemuBackend implements HypervisorBackend {
       }
       return vm;
     } catch (e) {
-      const died = !keeper.running;
-      keeper.kill();
-      await Promise.race([keeper.exited, sleep(5000)]);
+      const died = !kept.running;
+      kept.kill();
+      await Promise.race([kept.exited, sleep(5000)]);
       // A raw socket error (EPIPE, ECONNRESET on QMP) means QEMU went away while we talked to it.
       if (!died && e instanceof MvmError) throw e;
       // QEMU itself gave up: its own words say why (bad image, port taken, incompatible state).

@@ -6,7 +6,7 @@ import { processArgv, pidAlive, runProgram, signalPid, sleep, whenGone } from ".
 import { requireTool } from "../../host/tools.js";
 import type { GuestNetwork } from "../../guest/channel.js";
 import type { SnapshotFiles, SnapshotResult, VmHandle, VmState } from "../backend.js";
-import type { KeeperLink } from "../keeper/link.js";
+import type { KeptProcess } from "../keeper/kept.js";
 import { QEMU_FILES } from "./args.js";
 import { QmpClient } from "./qmp.js";
 import { digHoles, fsyncFile, moveFile } from "../../host/files.js";
@@ -42,8 +42,8 @@ export interface QemuVmInit {
   name: string;
   dir: string;
   pid: number;
-  /** The keeper this process started (undefined when re-attached from another process). */
-  keeper?: KeeperLink;
+  /** The keeper of the QEMU this process started (undefined when re-attached from another process). */
+  keeper?: KeptProcess;
   /** The keeper's pid as recorded, for a re-attached VM. */
   keeperPid?: number;
   qmp?: QmpClient;
@@ -64,7 +64,7 @@ export class QemuVm implements VmHandle {
   readonly consoleLog: string;
   readonly qemuLog: string;
   readonly exited: Promise<void>;
-  private readonly keeper: KeeperLink | undefined;
+  private readonly keeper: KeptProcess | undefined;
   private qmp: QmpClient | undefined;
 
   constructor(private readonly init: QemuVmInit) {
@@ -80,7 +80,7 @@ export class QemuVm implements VmHandle {
   }
 
   get keeperPid(): number | undefined {
-    return this.keeper?.pid ?? this.init.keeperPid;
+    return this.keeper ? this.keeper.keeperPid : this.init.keeperPid;
   }
 
   get bootArgs(): string {
