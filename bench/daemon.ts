@@ -8,7 +8,7 @@
 //   3. Host memory per idle sandbox: the proportional set size (PSS) of every process the VM costs,
 //      less the guest RAM mapping itself (what the host pays beyond guest memory). Target: no
 //      per-VM Node process, so that the overhead is the VMM's alone.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ import { dirname, join } from "node:path";
 import { ensureTestKit } from "../test/helpers/fixtures.js";
 import { bareQemuToQmp } from "./bare-qemu.js";
 import { type BenchResult, CLI, median, timeProcess } from "./lib.js";
+import { type ServeProcess, startServe } from "./serve-process.js";
 
 function cli(args: string[], env: NodeJS.ProcessEnv): string {
   const r = spawnSync(process.execPath, [CLI, ...args], {
@@ -82,27 +83,11 @@ function pss(pid: number, guestKiB: number): { total: number; guest: number } {
   return { total, guest };
 }
 
-async function startDaemon(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; socket: string }> {
-  const child = spawn(process.execPath, [CLI, "serve", "--json"], {
-    env,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (d) => {
-      out += d;
-      if (out.includes("\n")) resolve(out.slice(0, out.indexOf("\n")));
-    });
-    child.once("exit", (code) => reject(new Error(`mvmctl serve exited (${code})`)));
-  });
-  return { child, socket: (JSON.parse(line) as { socket: string }).socket };
-}
-
 export async function benchDaemon(): Promise<BenchResult[]> {
   const root = mkdtempSync(join(tmpdir(), "mvm-bench-daemon-"));
   const data = join(root, "data");
   const env = { ...process.env, MVM_DATA_DIR: data, NO_COLOR: "1", MVM_QEMU_ACCEL: "tcg" };
-  let daemon: { child: ChildProcess; socket: string } | undefined;
+  let daemon: ServeProcess | undefined;
   try {
     const kit = await ensureTestKit();
     mkdirSync(data, { recursive: true });
@@ -110,7 +95,7 @@ export async function benchDaemon(): Promise<BenchResult[]> {
     cli(["template", "init", "web", "--local", "--offline", "--preset", "http", "--dir", root], env);
     cli(["template", "create", "web", "--flake", join(root, "web"), "--mem", "256", "--cpus", "1"], env);
     cli(["template", "build", "web", "--snapshot"], env);
-    daemon = await startDaemon(env);
+    daemon = await startServe(env);
     const sock = daemon.socket;
 
     const bare: number[] = [];
@@ -201,7 +186,7 @@ export async function benchDaemon(): Promise<BenchResult[]> {
       },
     ];
   } finally {
-    daemon?.child.kill("SIGTERM");
+    await daemon?.stop();
     spawnSync(process.execPath, [CLI, "down", "--all", "--no-daemon"], { env, stdio: "ignore" });
     rmSync(root, { recursive: true, force: true });
   }
