@@ -21,6 +21,8 @@ export interface VmInfo {
   ready_ms: number | null;
   labels: Record<string, string>;
   expires_at: string | null;
+  /** In the answer to a start only: how long each phase of the start took in the daemon. */
+  timings?: { phase: string; ms: number }[];
 }
 
 export interface TemplateInfo {

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { MvmError } from "../core/errors.js";
 import { pidAlive } from "../host/process.js";
+import { type PhaseTiming, Timeline } from "../host/timeline.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import { backendByName, type HypervisorChoice, selectBackend } from "../hypervisor/index.js";
@@ -40,6 +41,8 @@ export interface VmView {
   ready_ms: number | null;
   labels: Record<string, string>;
   expires_at: string | null;
+  /** In the answer to a create only: how long each phase of the start took in the daemon. */
+  timings?: PhaseTiming[];
 }
 
 function view(rec: VmRecord, meta: VmMeta): VmView {
@@ -173,6 +176,8 @@ export class VmService {
         `${mem} MiB more would exceed this host's ${maxMemMib} MiB for VMs (${used.mem_mib} MiB in use)`,
       );
     this.pending.set(name, mem);
+    const timeline = new Timeline();
+    timeline.mark("admission");
     let created = false;
     const expiresAt = body.ttl_ms ? new Date(Date.now() + body.ttl_ms).toISOString() : null;
     try {
@@ -185,6 +190,7 @@ export class VmService {
         ...(body.mem_mib !== undefined ? { memMib: body.mem_mib } : {}),
         ports: body.ports.map((p) => ({ host: p.host, guest: p.guest })),
         readyTimeoutMs: this.opts.readyTimeoutMs,
+        mark: timeline.mark,
         ...(this.opts.keeper ? { keeper: this.opts.keeper } : {}),
         onVm: (abort) => {
           // Called once the VM's directory is claimed: the name is this VM's from here on.
@@ -200,6 +206,7 @@ export class VmService {
       const meta: VmMeta = { labels: body.labels, env: body.env, expires_at: expiresAt };
       await writeVmMeta(started.dir, meta);
       await detachVm(started);
+      timeline.mark("detach");
       this.known.add(name);
       this.ended.delete(name);
       this.events.publish("vm.ready", {
@@ -208,7 +215,7 @@ export class VmService {
         mode: started.record.mode,
         ready_ms: started.record.ready_ms ?? null,
       });
-      return view(started.record, meta);
+      return { ...view(started.record, meta), timings: timeline.phases };
     } catch (e) {
       if (created)
         this.events.publish("vm.exited", { vm: name, template: body.template, reason: "start_failed" });

@@ -346,9 +346,21 @@ describe("mvmctl serve as a platform (Firecracker fake)", { skip }, () => {
     const stream = new Mvm({ socket: daemon.socket }).events({ types: ["vm.created", "vm.killed"] });
     await stream.opened;
     const evs = collect(stream);
-    const up = await cli(["up", "fcbox", "-d", "--name", "cli1", "--json"]);
+    const up = await cli(["up", "fcbox", "-d", "--name", "cli1", "--json", "--timings"]);
     assert.equal(up.code, 0, up.stderr);
-    assert.equal(JSON.parse(up.stdout).name, "cli1");
+    const upJson = JSON.parse(up.stdout) as {
+      name: string;
+      timings: { phase: string; ms: number }[];
+      timings_total_ms: number;
+    };
+    assert.equal(upJson.name, "cli1");
+    // --timings through the daemon: this process's phases, the daemon's, then the request's own cost.
+    const phases = upJson.timings.map((t) => t.phase);
+    assert.deepEqual(phases.slice(0, 3), ["cli_load", "template_resolve", "admission"]);
+    assert.deepEqual(phases.slice(-2), ["detach", "api_request"]);
+    for (const p of ["vmm_spawn", "readiness", "ready_record"]) assert.ok(phases.includes(p), p);
+    const sum = upJson.timings.reduce((a, t) => a + t.ms, 0);
+    assert.ok(Math.abs(sum - upJson.timings_total_ms) < 0.01, "the phases add up to the total");
     await evs.until("cli1 created by the daemon", (e) => e.vm === "cli1" && e.type === "vm.created");
     assert.ok(existsSync(join(data, "vms", "cli1", "api.json")), "the daemon started it");
     const ex = await cli(["exec", "cli1", "--", "sh", "-c", "echo out; echo err >&2; exit 4"]);

@@ -104,7 +104,6 @@ export function registerUp(program: Command, ctx: CliContext): void {
       // A detached start the API can express goes through a running daemon.
       const viaDaemon =
         opts.detach &&
-        !opts.timings &&
         !opts.cold &&
         opts.fallback !== false &&
         revision === undefined &&
@@ -112,6 +111,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         opts.readyTimeout === DEFAULT_READY_TIMEOUT_S &&
         opts.port.every((p) => p.hostAddress === undefined);
       const daemon = viaDaemon ? await runningDaemon(ctx, opts) : undefined;
+      timeline?.mark("template_resolve");
       if (daemon) {
         const { upThroughDaemon } = await import("./up-daemon.js");
         await upThroughDaemon(daemon, {
@@ -121,10 +121,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
           ...(opts.mem !== undefined ? { mem: opts.mem } : {}),
           ports: opts.port.map((p) => ({ host: p.host, guest: p.guest })),
           ...(opts.json ? { json: true } : {}),
+          ...(timeline ? { timeline } : {}),
         });
         return;
       }
-      timeline?.mark("template_resolve");
       const backend = await selectBackend(opts.hypervisor, ctx.paths);
       timeline?.mark("backend_select");
       let abort: (() => Promise<void>) | undefined;

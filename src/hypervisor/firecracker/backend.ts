@@ -270,6 +270,7 @@ export class FirecrackerBackend implements HypervisorBackend {
     configure: (api: FirecrackerApi, tap: TapDevice | undefined, bootArgs: string) => Promise<void>,
   ): Promise<FirecrackerVm> {
     const dir = resolve(cfg.dir);
+    const mark = cfg.mark ?? (() => {});
     const apiSock = join(dir, FC_FILES.apiSocket);
     const consolePath = join(dir, FC_FILES.console);
     let keeper: KeeperLink | undefined;
@@ -309,6 +310,7 @@ export class FirecrackerBackend implements HypervisorBackend {
       const bootArgs = fullBootArgs(cfg, tap);
       // Firecracker opens the log file, it does not create it.
       await fs.writeFile(join(dir, FC_FILES.log), "", { mode: 0o600 });
+      mark("vm_dir");
       // cwd = the VM dir: the relative drive and vsock paths resolve here, at boot and at restore.
       // The keeper (own session: a terminal Ctrl-C reaches mvmctl only) owns the process: if this
       // mvmctl dies before detach(), the VM dies with it and its TAP and directory go. Firecracker
@@ -331,14 +333,17 @@ export class FirecrackerBackend implements HypervisorBackend {
       const link = keeper;
       const pid = await link.childPid;
       await record(pid);
+      mark("vmm_spawn");
       const api = this.api(dir);
       await waitForApi(apiSock, () => link.exit, this.socketTimeoutMs, consolePath);
+      mark("api_ready");
       await api.putLogger({ log_path: FC_FILES.log, level: "Warning", show_level: true });
       try {
         await configure(api, tap, bootArgs);
       } catch (e) {
         throw await withConsoleHint(e, consolePath);
       }
+      mark("configure");
       if (tap && cfg.ports.length > 0) {
         const guestIp = (tap as TapDevice).guestIp;
         forwarderPid = await startForwarder({
