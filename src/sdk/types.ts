@@ -1,29 +1,8 @@
 // The API's objects as the SDK returns them (field names as on the wire).
 
-export interface PortMapping {
-  host: number;
-  guest: number;
-  host_address: string;
-}
+import type { VmInfo } from "../core/api-objects.js";
 
-export interface VmInfo {
-  name: string;
-  template: string;
-  revision: string;
-  backend: string;
-  mode: "restore" | "cold";
-  state: "running" | "starting" | "paused";
-  pid: number;
-  ports: PortMapping[];
-  cpus: number;
-  mem_mib: number;
-  created_at: string;
-  ready_ms: number | null;
-  labels: Record<string, string>;
-  expires_at: string | null;
-  /** In the answer to a start only: how long each phase of the start took in the daemon. */
-  timings?: { phase: string; ms: number }[];
-}
+export type { HostEvent, HostEventType, PortMapping, VmInfo } from "../core/api-objects.js";
 
 export interface TemplateInfo {
   name: string;
@@ -88,29 +67,6 @@ export interface FileStat {
 
 export interface FileEntry extends FileStat {
   path: string;
-}
-
-export type HostEventType =
-  | "vm.created"
-  | "vm.ready"
-  | "vm.paused"
-  | "vm.resumed"
-  | "vm.exited"
-  | "vm.killed"
-  | "vm.expired"
-  | "template.pull.started"
-  | "template.pull.progress"
-  | "template.pull.done"
-  | "template.pull.failed";
-
-/** One event of GET /v1/events; fields beyond these depend on the type. */
-export interface HostEvent {
-  id: number;
-  type: HostEventType;
-  time: string;
-  vm?: string;
-  template?: string;
-  [field: string]: unknown;
 }
 
 export interface PullResult {

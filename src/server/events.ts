@@ -3,42 +3,10 @@
 // (one GET /v1/events) has its own bounded queue: a subscriber that does not keep up is dropped, so a
 // slow client costs the daemon at most its queue, never an unbounded amount of memory.
 
-export type EventType =
-  | "vm.created"
-  | "vm.ready"
-  | "vm.paused"
-  | "vm.resumed"
-  | "vm.exited"
-  | "vm.killed"
-  | "vm.expired"
-  | "template.pull.started"
-  | "template.pull.progress"
-  | "template.pull.done"
-  | "template.pull.failed";
+import type { HostEvent, HostEventType } from "../core/api-objects.js";
 
-export const EVENT_TYPES: readonly EventType[] = [
-  "vm.created",
-  "vm.ready",
-  "vm.paused",
-  "vm.resumed",
-  "vm.exited",
-  "vm.killed",
-  "vm.expired",
-  "template.pull.started",
-  "template.pull.progress",
-  "template.pull.done",
-  "template.pull.failed",
-];
-
-export interface HostEvent {
-  /** Increases by one per event published by this daemon. */
-  id: number;
-  type: EventType;
-  time: string;
-  vm?: string;
-  template?: string;
-  [field: string]: unknown;
-}
+export type EventType = HostEventType;
+export { EVENT_TYPES, type HostEvent } from "../core/api-objects.js";
 
 export interface Subscriber {
   /** Takes one serialized event; returns false when it wants no more until it drains (like a stream). */

@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { VmInfo } from "../core/api-objects.js";
 import { MvmError } from "../core/errors.js";
 import { pidAlive } from "../host/process.js";
-import { type PhaseTiming, Timeline } from "../host/timeline.js";
+import { Timeline } from "../host/timeline.js";
 import type { DataPaths } from "../store/paths.js";
 import type { TemplateStore } from "../store/templates.js";
 import { backendByName, type HypervisorChoice, selectBackend } from "../hypervisor/index.js";
@@ -26,24 +27,8 @@ export interface HostLimits {
   maxMemMib: number;
 }
 
-export interface VmView {
-  name: string;
-  template: string;
-  revision: string;
-  backend: string;
-  mode: string;
-  state: "running" | "starting" | "paused";
-  pid: number;
-  ports: VmRecord["ports"];
-  cpus: number;
-  mem_mib: number;
-  created_at: string;
-  ready_ms: number | null;
-  labels: Record<string, string>;
-  expires_at: string | null;
-  /** In the answer to a create only: how long each phase of the start took in the daemon. */
-  timings?: PhaseTiming[];
-}
+/** A VM as the API shows it. */
+export type VmView = VmInfo;
 
 function view(rec: VmRecord, meta: VmMeta): VmView {
   return {
