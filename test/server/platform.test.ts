@@ -4,29 +4,19 @@
 // daemon, and the SDK without a daemon. Driven through the SDK and plain HTTP only.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { newSpec } from "../../src/core/spec.js";
 import { type HostEvent, Mvm, MvmError } from "../../src/sdk/index.js";
-import { writeChecksums } from "../../src/store/checksums.js";
 import { DataPaths } from "../../src/store/paths.js";
-import { TemplateStore } from "../../src/store/templates.js";
 import { runCli } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
-import { FAKE_SCRIPT, fixture } from "../hypervisor/firecracker/helpers.js";
+import { startHostAgent } from "../helpers/host-agent.js";
+import { FAKE_SCRIPT, fixture, kvmAccessible, templateOfFixture } from "../hypervisor/firecracker/helpers.js";
 
-function kvmAccessible(): boolean {
-  try {
-    accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 const skip = kvmAccessible()
   ? false
   : "needs a readable and writable /dev/kvm (the fake is probed like Firecracker)";
@@ -42,43 +32,6 @@ const fcEnv = {
   FAKE_FC_LOG: fx.log,
   FAKE_FC_GUEST_AGENT: agentSock,
 };
-
-/** A template whose current revision is the fixture's kernel and rootfs (the fake boots anything). */
-async function makeTemplate(paths: DataPaths, name: string): Promise<void> {
-  const store = new TemplateStore(paths);
-  await store.writeSpec(
-    newSpec({
-      template_id: name,
-      flake_ref: ".",
-      profile: "default",
-      role: "worker",
-      vcpus: 1,
-      mem_mib: 128,
-      data_disk_mib: 0,
-    }),
-  );
-  const rev = "0123456789abcdefghijklmnopqrstuv";
-  const dir = paths.revision(name, rev);
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(fx.kernel, join(dir, "vmlinux"));
-  copyFileSync(fx.rootfs, join(dir, "rootfs.ext4"));
-  await store.writeRevision(dir, {
-    schema_version: 1,
-    revision_hash: rev,
-    flake_ref: ".",
-    flake_lock_hash: "",
-    artifact_paths: { vmlinux: "vmlinux", rootfs: "rootfs.ext4", fc_base_config: "fc-base.json" },
-    built_at: "2026-11-25T00:00:00Z",
-    profile: "default",
-    role: "worker",
-    vcpus: 1,
-    mem_mib: 128,
-    data_disk_mib: 0,
-    snapshot: null,
-  });
-  await writeChecksums(dir, name, rev);
-  await store.setCurrent(name, rev);
-}
 
 /** Events of a stream, collected in the background; `until` waits for one that matches. */
 function collect(stream: AsyncIterable<HostEvent>) {
@@ -127,24 +80,8 @@ describe("mvmctl serve as a platform (Firecracker fake)", { skip }, () => {
 
   before(async () => {
     const kit = await ensureTestKit();
-    mkdirSync(join(fx.root, "agent-cfg"));
-    mkdirSync(join(fx.root, "agent-run"));
-    agent = spawn(
-      join(kit.dir, "mvm-agent"),
-      [
-        "--config-dir",
-        join(fx.root, "agent-cfg"),
-        "--run-dir",
-        join(fx.root, "agent-run"),
-        "--init-pid",
-        "2147483647",
-        "--listen-unix",
-        agentSock,
-        "serve",
-      ],
-      { stdio: ["ignore", "ignore", "inherit"] },
-    );
-    await makeTemplate(fx.paths, "fcbox");
+    agent = startHostAgent(kit.dir, fx.root, agentSock);
+    await templateOfFixture(fx, fx.paths, "fcbox");
     daemon = await startTestDaemon(data, ["--hypervisor", "firecracker", "--listen", "127.0.0.1:0"], fcEnv);
   });
 
@@ -395,7 +332,7 @@ describe("mvmctl serve as a platform (Firecracker fake)", { skip }, () => {
   });
 
   test("templates pull over the API from the daemon's registry, with progress events; file:// refused", async () => {
-    await makeTemplate(fx.paths, "fcpull");
+    await templateOfFixture(fx, fx.paths, "fcpull");
     assert.equal((await cli(["template", "push", "fcpull"])).code, 0);
     assert.equal((await cli(["template", "delete", "fcpull", "--yes"])).code, 0);
     const mvm = new Mvm({ socket: daemon.socket });
@@ -438,7 +375,7 @@ describe("mvmctl serve as a platform (Firecracker fake)", { skip }, () => {
 
   test("in-process SDK: no daemon, the same API in this process; close({ stopVms }) stops its VMs", async () => {
     const paths2 = new DataPaths(join(fx.root, "data2"));
-    await makeTemplate(paths2, "fcbox");
+    await templateOfFixture(fx, paths2, "fcbox");
     const saved = { ...process.env };
     Object.assign(process.env, fcEnv);
     try {

@@ -3,19 +3,18 @@
 // clients use one VM over connections of their own. A restore tells the guest its new name.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { newSpec } from "../../../src/core/spec.js";
-import { writeChecksums } from "../../../src/store/checksums.js";
 import { TemplateStore } from "../../../src/store/templates.js";
 import { FirecrackerBackend } from "../../../src/hypervisor/firecracker/backend.js";
 import { snapshotTemplate } from "../../../src/vm/snapshot.js";
 import { sha256 } from "../../helpers/scratch.js";
 import { runCli } from "../../helpers/cli.js";
 import { ensureTestKit } from "../../helpers/fixtures.js";
-import { FAKE_SCRIPT, fixture } from "./helpers.js";
+import { startHostAgent } from "../../helpers/host-agent.js";
+import { FAKE_SCRIPT, fixture, kvmAccessible, templateOfFixture } from "./helpers.js";
 
 const fx = fixture();
 const dataDir = fx.paths.root;
@@ -29,37 +28,13 @@ const env = {
 };
 let agent: ChildProcess | undefined;
 
-function kvmAccessible(): boolean {
-  try {
-    accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 const skip = kvmAccessible()
   ? false
   : "needs a readable and writable /dev/kvm (the fake is probed like Firecracker)";
 
 before(async () => {
   const kit = await ensureTestKit();
-  mkdirSync(join(fx.root, "agent-cfg"));
-  mkdirSync(join(fx.root, "agent-run"));
-  agent = spawn(
-    join(kit.dir, "mvm-agent"),
-    [
-      "--config-dir",
-      join(fx.root, "agent-cfg"),
-      "--run-dir",
-      join(fx.root, "agent-run"),
-      "--init-pid",
-      "2147483647",
-      "--listen-unix",
-      agentSock,
-      "serve",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  agent = startHostAgent(kit.dir, fx.root, agentSock);
 });
 
 after(async () => {
@@ -68,44 +43,8 @@ after(async () => {
   rmSync(fx.root, { recursive: true, force: true });
 });
 
-async function makeTemplate(name: string): Promise<void> {
-  const store = new TemplateStore(fx.paths);
-  await store.writeSpec(
-    newSpec({
-      template_id: name,
-      flake_ref: ".",
-      profile: "default",
-      role: "worker",
-      vcpus: 1,
-      mem_mib: 128,
-      data_disk_mib: 0,
-    }),
-  );
-  const rev = "0123456789abcdefghijklmnopqrstuv";
-  const dir = fx.paths.revision(name, rev);
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(fx.kernel, join(dir, "vmlinux"));
-  copyFileSync(fx.rootfs, join(dir, "rootfs.ext4"));
-  await store.writeRevision(dir, {
-    schema_version: 1,
-    revision_hash: rev,
-    flake_ref: ".",
-    flake_lock_hash: "",
-    artifact_paths: { vmlinux: "vmlinux", rootfs: "rootfs.ext4", fc_base_config: "fc-base.json" },
-    built_at: "2026-11-25T00:00:00Z",
-    profile: "default",
-    role: "worker",
-    vcpus: 1,
-    mem_mib: 128,
-    data_disk_mib: 0,
-    snapshot: null,
-  });
-  await writeChecksums(dir, name, rev);
-  await store.setCurrent(name, rev);
-}
-
 test("exec, concurrent execs on separate vsock connections, cp both ways, ps", { skip }, async () => {
-  await makeTemplate("fcbox");
+  await templateOfFixture(fx, fx.paths, "fcbox");
   const agentEnv = { ...env, FAKE_FC_GUEST_AGENT: agentSock };
   const up = await runCli(
     ["up", "--template", "fcbox", "--hypervisor", "firecracker", "--cold", "--name", "fc1", "-d"],
@@ -152,7 +91,7 @@ test("exec, concurrent execs on separate vsock connections, cp both ways, ps", {
 });
 
 test("a restore gives the guest the VM's name as hostname and a new machine id", { skip }, async () => {
-  await makeTemplate("fcsnap");
+  await templateOfFixture(fx, fx.paths, "fcsnap");
   const backend = new FirecrackerBackend({
     paths: fx.paths,
     network: "none",

@@ -3,8 +3,12 @@
 // fake's request log.
 
 import {
+  accessSync,
   chmodSync,
   closeSync,
+  constants,
+  copyFileSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -15,7 +19,10 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { newSpec } from "../../../src/core/spec.js";
+import { writeChecksums } from "../../../src/store/checksums.js";
 import { DataPaths } from "../../../src/store/paths.js";
+import { TemplateStore } from "../../../src/store/templates.js";
 import { FirecrackerBackend, type FirecrackerNetwork } from "../../../src/hypervisor/firecracker/backend.js";
 
 export const FAKE_SCRIPT = resolve(import.meta.dirname, "fake-firecracker.js");
@@ -132,4 +139,51 @@ export function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether /dev/kvm can be opened for reading and writing (the fake is probed like Firecracker). */
+export function kvmAccessible(): boolean {
+  try {
+    accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A template whose current revision is the fixture's kernel and rootfs (the fake boots anything). */
+export async function templateOfFixture(fx: Fixture, paths: DataPaths, name: string): Promise<void> {
+  const store = new TemplateStore(paths);
+  await store.writeSpec(
+    newSpec({
+      template_id: name,
+      flake_ref: ".",
+      profile: "default",
+      role: "worker",
+      vcpus: 1,
+      mem_mib: 128,
+      data_disk_mib: 0,
+    }),
+  );
+  const rev = "0123456789abcdefghijklmnopqrstuv";
+  const dir = paths.revision(name, rev);
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(fx.kernel, join(dir, "vmlinux"));
+  copyFileSync(fx.rootfs, join(dir, "rootfs.ext4"));
+  await store.writeRevision(dir, {
+    schema_version: 1,
+    revision_hash: rev,
+    flake_ref: ".",
+    flake_lock_hash: "",
+    artifact_paths: { vmlinux: "vmlinux", rootfs: "rootfs.ext4", fc_base_config: "fc-base.json" },
+    built_at: "2026-11-25T00:00:00Z",
+    profile: "default",
+    role: "worker",
+    vcpus: 1,
+    mem_mib: 128,
+    data_disk_mib: 0,
+    snapshot: null,
+  });
+  await writeChecksums(dir, name, rev);
+  await store.setCurrent(name, rev);
 }
