@@ -88,6 +88,7 @@ typedef struct {
 int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out, origin_t from);
 void reply_error(buf_t *reply, double id, int has_id, const char *code, const char *message);
 void reply_health(buf_t *reply, double id);
+extern int pending_shutdown; /* the host asked for a shutdown: the event loop signals init */
 
 /* network.c: post_restore's "network" (validated, then applied with `ip`, argv only). */
 typedef struct {
@@ -114,6 +115,7 @@ int cmd_supervise(const char *name);
 int conn_send(origin_t to, buf_t *body); /* -1 when that peer is gone */
 size_t conn_queued(origin_t to);
 int cmd_serve(void);
+extern const char *listen_unix;
 
 /* base64.c */
 long b64decode(const char *s, size_t n, unsigned char *out, size_t cap);
@@ -149,10 +151,8 @@ const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id
 /* snapshot.c: "prepare_snapshot" (free what a snapshot need not hold). */
 int snapshot_request(const jval_t *req, const char *type, double id, buf_t *reply);
 
-/* Set from the command line (tests run the agent on the host against a temp config). */
+/* config.c: set from the command line (tests run the agent on the host against a temp config). */
 extern const char *cfg_dir;
 extern const char *run_dir;
 extern pid_t init_pid;
-extern int pending_shutdown;
-extern const char *listen_unix;
 #endif

@@ -15,9 +15,6 @@
 
 #include "agent.h"
 
-const char *cfg_dir = MVM_CONFIG_DIR;
-const char *run_dir = MVM_RUN_DIR;
-pid_t init_pid = 1;
 int pending_shutdown; /* set by "shutdown"; serve.c signals init once the reply is written */
 
 static void reply_head(buf_t *r, double id, const char *type) {
