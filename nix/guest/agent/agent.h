@@ -84,9 +84,15 @@ typedef struct {
   unsigned gen;
 } origin_t;
 
-/* requests.c */
-int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out, origin_t from);
+/* reply.c: the shapes of replies and errors. */
+void reply_head(buf_t *reply, double id, const char *type); /* the caller adds its fields and "}" */
+void stream_frame_head(buf_t *b, double id, const char *type); /* a frame of an open stream (below) */
 void reply_error(buf_t *reply, double id, int has_id, const char *code, const char *message);
+const char *errno_code(int err);
+void reply_errno(buf_t *reply, double id, int err, const char *what, const char *path);
+
+/* requests.c: one request in, its reply out (the handlers below answer by type). */
+int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out, origin_t from);
 void reply_health(buf_t *reply, double id);
 extern int pending_shutdown; /* the host asked for a shutdown: the event loop signals init */
 
@@ -126,7 +132,6 @@ void buf_b64(buf_t *b, const unsigned char *p, size_t n); /* appends a JSON stri
  * with "ack" frames (a window of MVM_WINDOW bytes per stream). */
 #define MVM_CHUNK (48 * 1024)
 #define MVM_WINDOW (256 * 1024)
-void stream_frame_head(buf_t *b, double id, const char *type);
 
 /* procs.c: processes started by "exec". */
 int procs_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
@@ -143,8 +148,6 @@ int files_request(const jval_t *req, const char *type, double id, origin_t from,
 int filestreams_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
 int filestreams_pump(void); /* sends what the windows allow; 1 when more could be sent at once */
 void filestreams_conn_lost(int conn);
-const char *errno_code(int err);
-void reply_errno(buf_t *reply, double id, int err, const char *what, const char *path);
 int make_parents(const char *path); /* mkdir -p of the directory holding path */
 const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id);
 

@@ -19,35 +19,6 @@
 #define LIST_FRAME_BYTES (128 * 1024)
 #define MAX_REMOVE_DEPTH 256
 
-const char *errno_code(int err) {
-  switch (err) {
-    case ENOENT: return "not_found";
-    case EACCES:
-    case EPERM: return "permission_denied";
-    case EISDIR: return "is_directory";
-    case ENOTDIR: return "not_a_directory";
-    case EEXIST: return "already_exists";
-    case ENOTEMPTY: return "not_empty";
-    case ENAMETOOLONG: return "name_too_long";
-    case ENOSPC:
-    case EDQUOT: return "no_space";
-    case EROFS: return "read_only";
-    case ELOOP: return "too_many_links";
-    case EXDEV: return "cross_device";
-    case EBUSY: return "busy";
-    case EINVAL: return "invalid_argument";
-    case ENOEXEC: return "not_executable";
-    default: return "io_error";
-  }
-}
-
-void reply_errno(buf_t *reply, double id, int err, const char *what, const char *path) {
-  char msg[600];
-  if (path) snprintf(msg, sizeof msg, "%s %.512s: %s", what, path, strerror(err));
-  else snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  reply_error(reply, id, 1, errno_code(err), msg);
-}
-
 const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id) {
   const jval_t *v = json_get(req, key);
   if (!v || v->type != J_STR || v->str_len == 0 || v->str_len > 4095 || strlen(v->str) != v->str_len ||
