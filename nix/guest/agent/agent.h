@@ -133,6 +133,11 @@ void buf_b64(buf_t *b, const unsigned char *p, size_t n); /* appends a JSON stri
 #define MVM_CHUNK (48 * 1024)
 #define MVM_WINDOW (256 * 1024)
 
+/* paths.c: paths named by requests. */
+const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id); /* NULL: refused in reply */
+int mkdirs(char *path, mode_t mode); /* mkdir -p; a directory already there is fine */
+int make_parents(const char *path); /* mkdir -p of the directory holding path */
+
 /* procs.c: processes started by "exec". */
 int procs_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
 int procs_child_exited(pid_t pid, int status);
@@ -148,8 +153,6 @@ int files_request(const jval_t *req, const char *type, double id, origin_t from,
 int filestreams_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
 int filestreams_pump(void); /* sends what the windows allow; 1 when more could be sent at once */
 void filestreams_conn_lost(int conn);
-int make_parents(const char *path); /* mkdir -p of the directory holding path */
-const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id);
 
 /* snapshot.c: "prepare_snapshot" (free what a snapshot need not hold). */
 int snapshot_request(const jval_t *req, const char *type, double id, buf_t *reply);
