@@ -116,10 +116,12 @@ extern const char *clock_file;
 int cmd_exec_service(const char *name, int pre_start);
 int cmd_supervise(const char *name);
 
-/* serve.c: frames queued for a connection by the streams (exec output, file reads). */
+/* conn.c: frames queued for a connection by the streams (exec output, file reads). */
 #define MVM_OUT_LIMIT (512 * 1024) /* queued bytes above which a connection is not fed more */
 int conn_send(origin_t to, buf_t *body); /* -1 when that peer is gone */
 size_t conn_queued(origin_t to);
+
+/* serve.c: the event loop. */
 int cmd_serve(void);
 extern const char *listen_unix;
 
