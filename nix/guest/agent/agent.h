@@ -84,10 +84,17 @@ typedef struct {
   unsigned gen;
 } origin_t;
 
-/* requests.c */
-int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out, origin_t from);
+/* reply.c: the shapes of replies and errors. */
+void reply_head(buf_t *reply, double id, const char *type); /* the caller adds its fields and "}" */
+void stream_frame_head(buf_t *b, double id, const char *type); /* a frame of an open stream (below) */
 void reply_error(buf_t *reply, double id, int has_id, const char *code, const char *message);
+const char *errno_code(int err);
+void reply_errno(buf_t *reply, double id, int err, const char *what, const char *path);
+
+/* requests.c: one request in, its reply out (the handlers below answer by type). */
+int handle_request(const char *body, size_t len, buf_t *reply, int *defer_fresh, double *id_out, origin_t from);
 void reply_health(buf_t *reply, double id);
+extern int pending_shutdown; /* the host asked for a shutdown: the event loop signals init */
 
 /* network.c: post_restore's "network" (validated, then applied with `ip`, argv only). */
 typedef struct {
@@ -109,11 +116,14 @@ extern const char *clock_file;
 int cmd_exec_service(const char *name, int pre_start);
 int cmd_supervise(const char *name);
 
-/* serve.c: frames queued for a connection by the streams (exec output, file reads). */
+/* conn.c: frames queued for a connection by the streams (exec output, file reads). */
 #define MVM_OUT_LIMIT (512 * 1024) /* queued bytes above which a connection is not fed more */
 int conn_send(origin_t to, buf_t *body); /* -1 when that peer is gone */
 size_t conn_queued(origin_t to);
+
+/* serve.c: the event loop. */
 int cmd_serve(void);
+extern const char *listen_unix;
 
 /* base64.c */
 long b64decode(const char *s, size_t n, unsigned char *out, size_t cap);
@@ -124,7 +134,11 @@ void buf_b64(buf_t *b, const unsigned char *p, size_t n); /* appends a JSON stri
  * with "ack" frames (a window of MVM_WINDOW bytes per stream). */
 #define MVM_CHUNK (48 * 1024)
 #define MVM_WINDOW (256 * 1024)
-void stream_frame_head(buf_t *b, double id, const char *type);
+
+/* paths.c: paths named by requests. */
+const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id); /* NULL: refused in reply */
+int mkdirs(char *path, mode_t mode); /* mkdir -p; a directory already there is fine */
+int make_parents(const char *path); /* mkdir -p of the directory holding path */
 
 /* procs.c: processes started by "exec". */
 int procs_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
@@ -141,18 +155,12 @@ int files_request(const jval_t *req, const char *type, double id, origin_t from,
 int filestreams_request(const jval_t *req, const char *type, double id, origin_t from, buf_t *reply);
 int filestreams_pump(void); /* sends what the windows allow; 1 when more could be sent at once */
 void filestreams_conn_lost(int conn);
-const char *errno_code(int err);
-void reply_errno(buf_t *reply, double id, int err, const char *what, const char *path);
-int make_parents(const char *path); /* mkdir -p of the directory holding path */
-const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id);
 
 /* snapshot.c: "prepare_snapshot" (free what a snapshot need not hold). */
 int snapshot_request(const jval_t *req, const char *type, double id, buf_t *reply);
 
-/* Set from the command line (tests run the agent on the host against a temp config). */
+/* config.c: set from the command line (tests run the agent on the host against a temp config). */
 extern const char *cfg_dir;
 extern const char *run_dir;
 extern pid_t init_pid;
-extern int pending_shutdown;
-extern const char *listen_unix;
 #endif

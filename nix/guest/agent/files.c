@@ -19,47 +19,6 @@
 #define LIST_FRAME_BYTES (128 * 1024)
 #define MAX_REMOVE_DEPTH 256
 
-const char *errno_code(int err) {
-  switch (err) {
-    case ENOENT: return "not_found";
-    case EACCES:
-    case EPERM: return "permission_denied";
-    case EISDIR: return "is_directory";
-    case ENOTDIR: return "not_a_directory";
-    case EEXIST: return "already_exists";
-    case ENOTEMPTY: return "not_empty";
-    case ENAMETOOLONG: return "name_too_long";
-    case ENOSPC:
-    case EDQUOT: return "no_space";
-    case EROFS: return "read_only";
-    case ELOOP: return "too_many_links";
-    case EXDEV: return "cross_device";
-    case EBUSY: return "busy";
-    case EINVAL: return "invalid_argument";
-    case ENOEXEC: return "not_executable";
-    default: return "io_error";
-  }
-}
-
-void reply_errno(buf_t *reply, double id, int err, const char *what, const char *path) {
-  char msg[600];
-  if (path) snprintf(msg, sizeof msg, "%s %.512s: %s", what, path, strerror(err));
-  else snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  reply_error(reply, id, 1, errno_code(err), msg);
-}
-
-const char *req_path(const jval_t *req, const char *key, buf_t *reply, double id) {
-  const jval_t *v = json_get(req, key);
-  if (!v || v->type != J_STR || v->str_len == 0 || v->str_len > 4095 || strlen(v->str) != v->str_len ||
-      v->str[0] != '/') {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be an absolute path of at most 4095 bytes without NUL", key);
-    reply_error(reply, id, 1, "invalid_path", msg);
-    return NULL;
-  }
-  return v->str;
-}
-
 static const char *kind_of(mode_t m) {
   return S_ISREG(m) ? "file" : S_ISDIR(m) ? "dir" : S_ISLNK(m) ? "symlink" : "other";
 }
@@ -175,36 +134,6 @@ static void do_list(const jval_t *req, double id, origin_t from, buf_t *r) {
   flush_entries(&l, 1);
   buf_put(r, l.frame.data, l.frame.len);
   buf_free(&l.frame);
-}
-
-static int mkdirs(char *path, mode_t mode) {
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    int rc = mkdir(path, mode);
-    int err = errno;
-    *p = '/';
-    if (rc < 0 && err != EEXIST) return errno = err, -1;
-  }
-  if (mkdir(path, mode) < 0) {
-    struct stat st;
-    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-    return -1;
-  }
-  return 0;
-}
-
-int make_parents(const char *path) {
-  char *copy = strdup(path);
-  if (!copy) return errno = ENOMEM, -1;
-  char *slash = strrchr(copy, '/');
-  int rc = 0;
-  if (slash && slash != copy) {
-    *slash = 0;
-    rc = mkdirs(copy, 0755);
-  }
-  free(copy);
-  return rc;
 }
 
 static int mode_field(const jval_t *req, int fallback) {

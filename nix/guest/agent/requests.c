@@ -15,26 +15,7 @@
 
 #include "agent.h"
 
-const char *cfg_dir = MVM_CONFIG_DIR;
-const char *run_dir = MVM_RUN_DIR;
-pid_t init_pid = 1;
 int pending_shutdown; /* set by "shutdown"; serve.c signals init once the reply is written */
-
-static void reply_head(buf_t *r, double id, const char *type) {
-  buf_printf(r, "{\"id\":%.0f,\"ok\":true,\"type\":\"%s\"", id, type);
-}
-
-/* A frame of an open stream: the caller adds its fields, then ",\"more\":true}" or "}". */
-void stream_frame_head(buf_t *b, double id, const char *type) {
-  buf_printf(b, "{\"id\":%.0f,\"type\":\"%s\"", id, type);
-}
-
-void reply_error(buf_t *r, double id, int has_id, const char *code, const char *message) {
-  if (has_id) buf_printf(r, "{\"id\":%.0f,\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":", id, code);
-  else buf_printf(r, "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":", code);
-  buf_json_string(r, message, strlen(message));
-  buf_puts(r, "}}");
-}
 
 void reply_health(buf_t *r, double id) {
   int64_t now = now_ms();

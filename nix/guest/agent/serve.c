@@ -20,24 +20,12 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "conn.h"
 
-#define MAX_CONNS 16
 #define MAX_DEFERRED 32
 /* The signal pipe, two listeners, every connection, every check and three pipes per process. */
 #define MAX_POLL (3 + MAX_CONNS + MVM_MAX_CHECKS + 3 * MVM_MAX_PROCS)
 
-enum { C_SERIAL, C_STREAM };
-
-typedef struct {
-  int fd;
-  int kind;
-  int active;    /* stream: open; serial: a host is attached */
-  unsigned gen;  /* changes whenever the peer changes, so deferred replies never reach a new peer */
-  size_t skip;   /* bytes of an oversized frame still to discard */
-  buf_t in, out;
-} conn_t;
-
-static conn_t conns[MAX_CONNS];
 static int sigpipe_fds[2];
 static int serial_idx = -1;
 static int64_t next_serial_probe;
@@ -55,20 +43,6 @@ static void on_signal(int sig) {
   unsigned char c = (unsigned char)sig;
   (void)!write(sigpipe_fds[1], &c, 1);
   errno = saved;
-}
-
-static int add_conn(int fd, int kind) {
-  for (int i = 0; i < MAX_CONNS; i++) {
-    if (conns[i].fd >= 0) continue;
-    conns[i].fd = fd;
-    conns[i].kind = kind;
-    conns[i].active = kind == C_STREAM;
-    conns[i].gen++;
-    conns[i].skip = 0;
-    conns[i].in.len = conns[i].out.len = 0;
-    return i;
-  }
-  return -1;
 }
 
 /* The peer is gone: its streams end (file transfers) or detach (processes keep running). */
@@ -136,26 +110,6 @@ static int open_unix(const char *path) {
     return -1;
   }
   return fd;
-}
-
-static void queue_frame(conn_t *c, buf_t *body) {
-  unsigned char hdr[4] = {(unsigned char)(body->len >> 24), (unsigned char)(body->len >> 16),
-                          (unsigned char)(body->len >> 8), (unsigned char)body->len};
-  buf_put(&c->out, hdr, 4);
-  buf_put(&c->out, body->data, body->len);
-}
-
-int conn_send(origin_t to, buf_t *body) {
-  if (to.conn < 0 || to.conn >= MAX_CONNS) return -1;
-  conn_t *c = &conns[to.conn];
-  if (c->fd < 0 || !c->active || c->gen != to.gen) return -1;
-  queue_frame(c, body);
-  return 0;
-}
-
-size_t conn_queued(origin_t to) {
-  if (to.conn < 0 || to.conn >= MAX_CONNS) return 0;
-  return conns[to.conn].out.len;
 }
 
 static void close_conn(int i) {
