@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -27,6 +27,7 @@ import {
 } from "../../src/guest/files.js";
 import { GuestMux } from "../../src/guest/mux.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
+import { startHostAgent } from "../helpers/host-agent.js";
 
 // The real agent from the kit, run on this host with --listen-unix, against the host client: exec
 // (exit codes, signals, stdin, a terminal, timeouts, back-pressure, concurrency, processes that
@@ -42,22 +43,12 @@ before(async () => {
   mkdirSync(join(work, "cfg", "checks", "ok"), { recursive: true });
   writeFileSync(join(work, "cfg", "checks", "ok", "cmd"), "exit 0");
   writeFileSync(join(work, "cfg", "checks", "ok", "interval"), "1\n");
-  mkdirSync(join(work, "run"));
-  agent = spawn(
-    join(kit.dir, "mvm-agent"),
-    [
-      "--config-dir",
-      join(work, "cfg"),
-      "--run-dir",
-      join(work, "run"),
-      "--init-pid",
-      "2147483647",
-      "--listen-unix",
-      sock,
-      "serve",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  agent = startHostAgent({
+    kitDir: kit.dir,
+    configDir: join(work, "cfg"),
+    runDir: join(work, "run"),
+    socket: sock,
+  });
 });
 
 after(async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import { MvmError } from "../../src/core/errors.js";
 import { GuestChannel, GuestError } from "../../src/guest/channel.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
+import { startHostAgent } from "../helpers/host-agent.js";
 
 // The real agent binary from the kit, run on this host with --listen-unix, against the host client:
 // framing, errors, timeouts, and Firecracker's vsock handshake (through a stand-in that speaks
@@ -38,35 +39,20 @@ before(async () => {
   writeCheck("ok", "exit 0");
   writeCheck("bad", "echo 'it broke: \"x\"' >&2; exit 4");
   writeCheck("slow", "sleep 30", 1, 1);
-  mkdirSync(join(work, "run"));
   writeFileSync(
     ipBin,
     '#!/bin/sh\nfor a in "$@"; do printf \'%s\\n\' "$a"; done >>"$IP_CALLS"\necho >>"$IP_CALLS"\n' +
       '[ -f "$IP_FAIL_ON" ] && [ "$2" = "$(cat "$IP_FAIL_ON")" ] && { echo "RTNETLINK answers: nope" >&2; exit 2; }\nexit 0\n',
   );
   chmodSync(ipBin, 0o755);
-  agent = spawn(
-    join(kit.dir, "mvm-agent"),
-    [
-      "--config-dir",
-      join(work, "cfg"),
-      "--run-dir",
-      join(work, "run"),
-      "--init-pid",
-      "2147483647",
-      "--listen-unix",
-      sock,
-      "--ip-bin",
-      ipBin,
-      "--clock-file",
-      clockFile,
-      "serve",
-    ],
-    {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, IP_CALLS: ipCalls, IP_FAIL_ON: ipFailOn },
-    },
-  );
+  agent = startHostAgent({
+    kitDir: kit.dir,
+    configDir: join(work, "cfg"),
+    runDir: join(work, "run"),
+    socket: sock,
+    extraArgs: ["--ip-bin", ipBin, "--clock-file", clockFile],
+    env: { ...process.env, IP_CALLS: ipCalls, IP_FAIL_ON: ipFailOn },
+  });
 });
 
 after(async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,6 +9,7 @@ import type { GuestEndpoint } from "../../src/guest/endpoint.js";
 import { GuestChannel, GuestError } from "../../src/guest/channel.js";
 import { waitReady } from "../../src/guest/readiness.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
+import { startHostAgent } from "../helpers/host-agent.js";
 
 // Readiness against the real agent binary run on this host: a service that comes up after the
 // agent's first check (a cold boot) is ready as soon as it is, not a check interval later; and an
@@ -27,22 +28,12 @@ before(async () => {
   // Far longer than the wait below: only a check run on request can see the service come up.
   writeFileSync(join(d, "interval"), "600\n");
   writeFileSync(join(d, "timeout"), "5\n");
-  mkdirSync(join(work, "run"));
-  agent = spawn(
-    join(kit.dir, "mvm-agent"),
-    [
-      "--config-dir",
-      join(work, "cfg"),
-      "--run-dir",
-      join(work, "run"),
-      "--init-pid",
-      "2147483647",
-      "--listen-unix",
-      sock,
-      "serve",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  agent = startHostAgent({
+    kitDir: kit.dir,
+    configDir: join(work, "cfg"),
+    runDir: join(work, "run"),
+    socket: sock,
+  });
 });
 
 after(async () => {

@@ -80,7 +80,12 @@ describe("mvmctl serve as a platform (Firecracker fake)", { skip }, () => {
 
   before(async () => {
     const kit = await ensureTestKit();
-    agent = startHostAgent(kit.dir, fx.root, agentSock);
+    agent = startHostAgent({
+      kitDir: kit.dir,
+      configDir: join(fx.root, "agent-cfg"),
+      runDir: join(fx.root, "agent-run"),
+      socket: agentSock,
+    });
     await templateOfFixture(fx, fx.paths, "fcbox");
     daemon = await startTestDaemon(data, ["--hypervisor", "firecracker", "--listen", "127.0.0.1:0"], fcEnv);
   });

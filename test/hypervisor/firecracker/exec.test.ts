@@ -34,7 +34,12 @@ const skip = kvmAccessible()
 
 before(async () => {
   const kit = await ensureTestKit();
-  agent = startHostAgent(kit.dir, fx.root, agentSock);
+  agent = startHostAgent({
+    kitDir: kit.dir,
+    configDir: join(fx.root, "agent-cfg"),
+    runDir: join(fx.root, "agent-run"),
+    socket: agentSock,
+  });
 });
 
 after(async () => {
