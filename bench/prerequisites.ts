@@ -81,7 +81,7 @@ export const NEEDS: Record<string, BenchNeeds> = {
       { need: AWS, baseline: "aws s3 cp", leftOut: "the two S3 push throughput figures judged against it" },
     ],
   },
-  verify: { required: [program("sha256sum", "apt-get install coreutils")], baselines: [] },
+  verify: { required: [], baselines: [] },
   restore: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
   daemon: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
   e2b: { required: [NIX, MKE2FS, QEMU, QEMU_IMG, npmPackage("e2b")], baselines: [] },

@@ -1,8 +1,9 @@
 // `template verify` of a revision holding a 1 GiB dense rootfs and a 256 MiB memory image (sparse, as a
 // snapshot's usually is), hashing its files on every CPU against the same build hashing one file after
 // another (MVM_HASH_THREADS=1), alternating runs in the same process. Target: at least 1.5x.
-// Also measured, to say what bounds it: coreutils' sha256sum of the rootfs alone, the least any verify
-// that hashes whole files one per thread can take.
+// Also measured in this process, to say what bounds it: the time to hash the rootfs alone and the
+// memory image alone with the same code. SHA-256 of one file is serial, so hashing the two side by
+// side can at best take as long as the rootfs alone.
 // Run: npm run build && MVM_BENCH_ONLY=verify node dist/bench/run.js
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
@@ -10,6 +11,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "../test/helpers/cli.js";
 import { makeRevision } from "../test/helpers/registry/fixtures.js";
+import { sha256File } from "../src/host/file-hash.js";
 import { type BenchResult, CLI, median, printResult, timeProcess } from "./lib.js";
 
 const MiB = 1 << 20;
@@ -52,17 +54,27 @@ export async function benchVerify(runs = 5): Promise<BenchResult> {
     const load = loadavg()[0] ?? 0;
     const parallel: number[] = [];
     const serial: number[] = [];
-    const floor: number[] = [];
+    const rootfsAlone: number[] = [];
+    const memAlone: number[] = [];
+    const hashTime = async (file: string): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      await sha256File(join(fx.dir, file));
+      return Number(process.hrtime.bigint() - t0) / 1e9;
+    };
     for (let i = 0; i < runs; i++) {
       serial.push(verify("1"));
       parallel.push(verify());
-      floor.push(timeProcess("sha256sum", [join(fx.dir, "rootfs.ext4")]));
+      rootfsAlone.push(await hashTime("rootfs.ext4"));
+      memAlone.push(await hashTime("snapshot/mem.bin"));
     }
     const total = (rootfsBytes + memBytes) / MiB;
     const par = median(parallel);
     const one = median(serial);
-    const alone = median(floor);
+    const rootfs = median(rootfsAlone);
+    const mem = median(memAlone);
     const ratio = one / par;
+    // The most hashing the two side by side can save is the memory image's own time.
+    const best = one / (one - mem);
     return {
       group: "verify",
       name: "template verify, 1 GiB dense rootfs + 256 MiB memory image",
@@ -75,7 +87,7 @@ export async function benchVerify(runs = 5): Promise<BenchResult> {
       ratio,
       target: ">= 1.5x one thread",
       pass: ratio >= 1.5,
-      notes: `median of ${runs} alternating runs: ${par.toFixed(2)} s on ${availableParallelism()} CPUs, ${one.toFixed(2)} s on one thread; sha256sum of the rootfs alone ${alone.toFixed(2)} s. SHA-256 of one file is serial, so a verify that hashes files side by side takes at least as long as its largest file: here at most ${(one / alone).toFixed(2)}x (the one-thread verify over sha256sum of the rootfs alone). Load average at the start: ${load.toFixed(2)}`,
+      notes: `median of ${runs} alternating runs: ${par.toFixed(2)} s on ${availableParallelism()} CPUs, ${one.toFixed(2)} s on one thread. Hashing the rootfs alone takes ${rootfs.toFixed(2)} s and the memory image alone ${mem.toFixed(2)} s here; SHA-256 of one file is serial, so hashing them side by side saves at most the memory image's time: at best ${best.toFixed(2)}x for this revision (Node start-up and the rest of verify included). Load average at the start: ${load.toFixed(2)}`,
     };
   } finally {
     await fs.rm(home, { recursive: true, force: true });
