@@ -81,10 +81,10 @@ export const NEEDS: Record<string, BenchNeeds> = {
       { need: AWS, baseline: "aws s3 cp", leftOut: "the two S3 push throughput figures judged against it" },
     ],
   },
-  verify: { required: [], baselines: [] },
   restore: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
   daemon: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
   e2b: { required: [NIX, MKE2FS, QEMU, QEMU_IMG, npmPackage("e2b")], baselines: [] },
+  verify: { required: [], baselines: [] },
 };
 
 export interface Readiness {

@@ -23,11 +23,11 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: "template-list", run: () => benchTemplateList() },
   { name: "build-noop", run: () => benchBuildNoop() },
   { name: "registry", run: () => benchRegistry() },
-  { name: "verify", run: () => benchVerify() },
   { name: "restore", run: () => benchRestore() },
   { name: "exec", run: () => benchExec() },
   { name: "daemon", run: () => benchDaemon() },
   { name: "e2b", run: () => benchE2b() },
+  { name: "verify", run: () => benchVerify() },
 ];
 
 const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
