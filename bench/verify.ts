@@ -73,7 +73,7 @@ export async function benchVerify(runs = 5): Promise<BenchResult> {
     const rootfs = median(rootfsAlone);
     const mem = median(memAlone);
     const ratio = one / par;
-    // The most hashing the two side by side can save is the memory image's own time.
+    // Hashing the two side by side can save about the memory image's own time.
     const best = one / (one - mem);
     return {
       group: "verify",
@@ -87,7 +87,7 @@ export async function benchVerify(runs = 5): Promise<BenchResult> {
       ratio,
       target: ">= 1.5x one thread",
       pass: ratio >= 1.5,
-      notes: `median of ${runs} alternating runs: ${par.toFixed(2)} s on ${availableParallelism()} CPUs, ${one.toFixed(2)} s on one thread. Hashing the rootfs alone takes ${rootfs.toFixed(2)} s and the memory image alone ${mem.toFixed(2)} s here; SHA-256 of one file is serial, so hashing them side by side saves at most the memory image's time: at best ${best.toFixed(2)}x for this revision (Node start-up and the rest of verify included). Load average at the start: ${load.toFixed(2)}`,
+      notes: `median of ${runs} alternating runs: ${par.toFixed(2)} s on ${availableParallelism()} CPUs, ${one.toFixed(2)} s on one thread. Hashing the rootfs alone takes ${rootfs.toFixed(2)} s and the memory image alone ${mem.toFixed(2)} s here; SHA-256 of one file is serial, so hashing them side by side can save about the memory image's time, about ${best.toFixed(2)}x for this revision (Node start-up and the rest of verify included). Load average at the start: ${load.toFixed(2)}`,
     };
   } finally {
     await fs.rm(home, { recursive: true, force: true });
