@@ -84,6 +84,7 @@ export const NEEDS: Record<string, BenchNeeds> = {
   restore: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
   daemon: { required: [NIX, MKE2FS, QEMU, QEMU_IMG], baselines: [] },
   e2b: { required: [NIX, MKE2FS, QEMU, QEMU_IMG, npmPackage("e2b")], baselines: [] },
+  verify: { required: [], baselines: [] },
 };
 
 export interface Readiness {

@@ -16,6 +16,7 @@ import { benchRegistry } from "./registry.js";
 import { benchRestore } from "./restore.js";
 import { type ChartGroup, renderChart, renderMarkdown } from "./report.js";
 import { benchTemplateList } from "./template-list.js";
+import { benchVerify } from "./verify.js";
 
 const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }[] = [
   { name: "cli-startup", run: () => benchCliStartup() },
@@ -26,6 +27,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: "exec", run: () => benchExec() },
   { name: "daemon", run: () => benchDaemon() },
   { name: "e2b", run: () => benchE2b() },
+  { name: "verify", run: () => benchVerify() },
 ];
 
 const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
@@ -34,6 +36,7 @@ const GROUP_TITLES: Record<string, { title: string; unit: string }> = {
   memory: { title: "Peak RSS while transferring a 2 GiB artifact", unit: "MiB" },
   exec: { title: "exec round trip vs a health request", unit: "ms" },
   copy: { title: "cp of 50 MiB vs cat on the host", unit: "MiB/s" },
+  verify: { title: "template verify: files hashed side by side vs one after another", unit: "MiB/s" },
   daemon: { title: "The daemon: API create-to-ready and up -d", unit: "ms" },
   e2b: { title: "Sandbox create → first command: e2b SDK vs mvmctl SDK", unit: "ms" },
 };

@@ -19,7 +19,7 @@ import { toJson } from "../core/schema.js";
 import type { TemplateSpec } from "../core/spec.js";
 import { tempSibling } from "../host/files.js";
 import { exists, writeFileAtomic } from "../store/atomic.js";
-import { sha256File } from "../host/file-hash.js";
+import { sha256Files } from "../host/hash-pool.js";
 import { readChecksums, writeChecksums } from "../store/checksums.js";
 import type { TemplateStore } from "../store/templates.js";
 import { explainMissing, resolveAttribute } from "./attribute.js";
@@ -296,9 +296,10 @@ async function buildOutput(
 
 /** SHA-256 of those of `names` that exist in `dir`. */
 async function hashFiles(dir: string, names: readonly string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const n of names) if (await exists(join(dir, n))) out[n] = await sha256File(join(dir, n));
-  return out;
+  const present: string[] = [];
+  for (const n of names) if (await exists(join(dir, n))) present.push(n);
+  const digests = await sha256Files(present.map((n) => join(dir, n)));
+  return Object.fromEntries(present.map((n, i) => [n, digests[i] as string]));
 }
 
 /**
@@ -316,12 +317,12 @@ async function retireInPlace(dir: string, previous: TemplateRevision | undefined
 
 /** Checksums of the snapshot files in `dir`: as recorded when they are, else computed. */
 async function snapshotSums(dir: string, recorded: Record<string, string>): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of SNAPSHOT_FILES) {
-    if (!(await exists(join(dir, f)))) continue;
-    out[f] = recorded[f] ?? (await sha256File(join(dir, f)));
-  }
-  return out;
+  const present: string[] = [];
+  for (const f of SNAPSHOT_FILES) if (await exists(join(dir, f))) present.push(f);
+  const unrecorded = present.filter((f) => recorded[f] === undefined);
+  const digests = await sha256Files(unrecorded.map((f) => join(dir, f)));
+  const computed = Object.fromEntries(unrecorded.map((f, i) => [f, digests[i] as string]));
+  return Object.fromEntries(present.map((f) => [f, recorded[f] ?? (computed[f] as string)]));
 }
 
 /** True when fc-base.json or revision.json no longer matches what checksums.json records for it. */

@@ -12,7 +12,7 @@ import { formatBytes } from "../core/sizes.js";
 import { parseSpec, type TemplateSpec } from "../core/spec.js";
 import { fsyncDir, tempSibling } from "../host/files.js";
 import { writeFileAtomic } from "../store/atomic.js";
-import { sha256File } from "../host/file-hash.js";
+import { sha256Files } from "../host/hash-pool.js";
 import type { TemplateStore } from "../store/templates.js";
 import { withIdleTimeout } from "./idle.js";
 import { checkIndexIdentity, type RegistryLayout, type RemoteIndex } from "./index.js";
@@ -197,12 +197,13 @@ async function loadPulledRevision(
 /** Whether a local revision dir already holds exactly these files. */
 async function alreadyPresent(dir: string | undefined, index: RemoteIndex): Promise<boolean> {
   if (!dir) return false;
-  for (const [name, sha] of Object.entries(index.files)) {
+  const files = Object.entries(index.files);
+  for (const [name] of files) {
     const st = await fs.stat(join(dir, name)).catch(() => undefined);
     if (!st?.isFile() || st.size !== index.transfer[name]?.size) return false;
-    if ((await sha256File(join(dir, name))) !== sha) return false;
   }
-  return true;
+  const digests = await sha256Files(files.map(([name]) => join(dir, name)));
+  return files.every(([, sha], i) => digests[i] === sha);
 }
 
 export async function pullRevision(

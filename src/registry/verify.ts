@@ -6,6 +6,7 @@ import { MvmError } from "../core/errors.js";
 import { parseRevision } from "../core/revision.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { sha256File } from "../host/file-hash.js";
+import { sha256Files } from "../host/hash-pool.js";
 import { readChecksums } from "../store/checksums.js";
 import { templateHealth, unhealthyError } from "../store/health.js";
 import type { TemplateStore } from "../store/templates.js";
@@ -39,6 +40,21 @@ async function hashIfPresent(path: string): Promise<string | null> {
   const st = await fs.stat(path).catch(() => undefined);
   if (!st?.isFile()) return null;
   return sha256File(path);
+}
+
+/** SHA-256 of each of `paths` that is a file (null for the others), several files at once. */
+async function hashAllPresent(paths: readonly string[]): Promise<(string | null)[]> {
+  const present = await Promise.all(
+    paths.map((p) =>
+      fs.stat(p).then(
+        (st) => st.isFile(),
+        () => false,
+      ),
+    ),
+  );
+  const digests = await sha256Files(paths.filter((_, i) => present[i]));
+  let next = 0;
+  return present.map((isFile) => (isFile ? (digests[next++] as string) : null));
 }
 
 /**
@@ -90,9 +106,11 @@ export async function verifyLocal(
 ): Promise<VerifyResult> {
   const { rev, dir } = await localRevision(store, template, revision);
   const sums = await readChecksums(dir);
+  const listed = Object.entries(sums.files);
+  const hashed = await hashAllPresent(listed.map(([name]) => join(dir, name)));
   const files: VerifiedFile[] = [];
-  for (const [name, expected] of Object.entries(sums.files)) {
-    let actual = await hashIfPresent(join(dir, name));
+  for (const [i, [name, expected]] of listed.entries()) {
+    let actual = hashed[i] ?? null;
     // The original's push lists template.json, the template's spec, which stays beside the revisions:
     // it matches when the spec here, or the one this revision was built from, is what was pushed.
     if (name === SPEC_FILE && actual === null) {
@@ -132,11 +150,14 @@ export async function verifyRemote(
   const localNames = Object.keys(local?.files ?? {}).filter((n) => !(renamed && n === kernel));
   const names = new Set([...Object.keys(index.files), ...localNames]);
   const generated = await generatedShas(store, template, dir, index.layout);
+  const sorted = [...names].sort();
+  const localPath = (name: string) =>
+    join(dir, renamed && name === ORIGINAL_KERNEL ? (kernel as string) : name);
+  const hashed = await hashAllPresent(sorted.map(localPath));
   const files: VerifiedFile[] = [];
-  for (const name of [...names].sort()) {
+  for (const [i, name] of sorted.entries()) {
     const expected = index.files[name] ?? null;
-    const here = renamed && name === ORIGINAL_KERNEL ? (kernel as string) : name;
-    let actual = await hashIfPresent(join(dir, here));
+    let actual = hashed[i] ?? null;
     // Generated files match when they equal what push would send from this revision.
     if (expected !== null && actual !== expected && generated[name] === expected) actual = expected;
     let status: FileStatus;

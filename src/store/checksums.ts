@@ -6,6 +6,7 @@ import { type Checksums, newChecksums, parseChecksums } from "../core/checksums.
 import { MvmError } from "../core/errors.js";
 import { parseJsonFile, toJson } from "../core/schema.js";
 import { sha256File } from "../host/file-hash.js";
+import { sha256Files } from "../host/hash-pool.js";
 import { writeFileAtomic } from "./atomic.js";
 import { type DigestCache, fileIdentity } from "./digest-cache.js";
 
@@ -34,12 +35,14 @@ export async function writeChecksums(
 ): Promise<Checksums> {
   const files: Record<string, string> = {};
   const hashed: Parameters<DigestCache["remember"]>[0] = {};
-  for (const name of await presentArtifacts(dir)) {
-    const path = join(dir, name);
-    const before = await fileIdentity(path);
-    const sha256 = await sha256File(path);
+  const names = await presentArtifacts(dir);
+  const paths = names.map((name) => join(dir, name));
+  const before = await Promise.all(paths.map((path) => fileIdentity(path)));
+  const digests = await sha256Files(paths);
+  for (const [i, name] of names.entries()) {
+    const sha256 = digests[i] as string;
     files[name] = sha256;
-    hashed[path] = { sha256, before };
+    hashed[paths[i] as string] = { sha256, before: before[i] };
   }
   const sums = newChecksums(templateId, rev, files);
   await writeFileAtomic(join(dir, CHECKSUMS_FILE), toJson(sums));
@@ -82,12 +85,15 @@ export async function checksumsAfter(
   revisionJson: string,
   dropPrefix: string,
 ): Promise<Checksums> {
+  const kept = (await presentArtifacts(dir)).filter(
+    (name) => name !== "revision.json" && !name.startsWith(dropPrefix),
+  );
+  const replaced = Object.entries(replace);
+  const sources = [...kept.map((name) => join(dir, name)), ...replaced.map(([, path]) => path)];
+  const names = [...kept, ...replaced.map(([name]) => name)];
+  const digests = await sha256Files(sources);
   const files: Record<string, string> = {};
-  for (const name of await presentArtifacts(dir)) {
-    if (name === "revision.json" || name.startsWith(dropPrefix)) continue;
-    files[name] = await sha256File(join(dir, name));
-  }
-  for (const [name, path] of Object.entries(replace)) files[name] = await sha256File(path);
+  for (const [i, name] of names.entries()) files[name] = digests[i] as string;
   files["revision.json"] = createHash("sha256").update(revisionJson).digest("hex");
   return newChecksums(templateId, rev, files);
 }

@@ -55,7 +55,8 @@ describe("bench prerequisites", () => {
     assert.equal(lines[6], "ok    exec");
     assert.match(lines[7] ?? "", /^SKIP {2}daemon: needs nix .*qemu \(apt-get install qemu-system-x86/);
     assert.match(lines[8] ?? "", /^SKIP {2}e2b: needs nix .*qemu \(apt-get install qemu-system-x86/);
-    assert.equal(lines.length, 9);
+    assert.equal(lines[9], "ok    verify");
+    assert.equal(lines.length, 10);
     assert.equal(statSync(REPORT).mtimeMs, before, "the report is not rewritten by --check");
   });
 

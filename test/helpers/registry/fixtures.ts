@@ -27,6 +27,8 @@ export interface FixtureOptions {
   rootfsDataBytes?: number;
   kernelBytes?: number;
   snapshot?: boolean;
+  /** Size of snapshot/mem.bin (sparse, 512 KiB of data); 32 MiB unless given. */
+  memBytes?: number;
   rev?: string;
 }
 
@@ -109,11 +111,12 @@ export async function makeRevision(
   };
   if (opts.snapshot) {
     await fs.writeFile(join(dir, "snapshot/vmstate.bin"), randomBytes(100 * 1024));
-    await writeSparse(join(dir, "snapshot/mem.bin"), 32 << 20, 512 * 1024);
+    const memBytes = opts.memBytes ?? 32 << 20;
+    await writeSparse(join(dir, "snapshot/mem.bin"), memBytes, 512 * 1024);
     revision.snapshot = {
       created_at: "2026-11-25T12:01:00Z",
       vmstate_size_bytes: 100 * 1024,
-      mem_size_bytes: 32 << 20,
+      mem_size_bytes: memBytes,
       boot_args: "console=ttyS0",
       vcpus: 2,
       mem_mib: 512,
