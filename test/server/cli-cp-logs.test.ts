@@ -53,12 +53,12 @@ function treeManifest(root: string): string[] {
   return out;
 }
 
-/** Whether process `pid` has a file under `dir` open for reading only (as a reader of the log does). */
-function readsUnder(pid: number, dir: string): boolean {
+/** Whether process `pid` has `file` open for reading only (as a reader of the log does). */
+function reads(pid: number, file: string): boolean {
   try {
     return readdirSync(`/proc/${pid}/fd`).some((fd) => {
       try {
-        if (!readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${dir}/`)) return false;
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== file) return false;
         const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"));
         return flags !== null && (Number.parseInt(flags[1] as string, 8) & 0o3) === 0;
       } catch {
@@ -90,6 +90,8 @@ describe("cp and logs through a running daemon", () => {
   const accel = { MVM_QEMU_ACCEL: "tcg" };
   const cli = cliFor(data, accel);
   let daemon: TestDaemon;
+  /** The VM's console log (from its vm.json). */
+  let logPath = "";
 
   /** The CLI with the module recorder and the peak-RSS probe. */
   const traced = (args: string[]): Promise<Traced> =>
@@ -143,6 +145,9 @@ describe("cp and logs through a running daemon", () => {
     const up = await cli(["up", "--template", "box", "--name", "vm1", "-d", "--json"]);
     assert.equal(up.code, 0, up.stderr);
     assert.equal((JSON.parse(up.stdout) as { mode: string }).mode, "restore");
+    logPath = (JSON.parse(readFileSync(join(vmDir, "vm.json"), "utf8")) as { console_log: string })
+      .console_log;
+    assert.ok(logPath, "the VM record names its console log");
   });
 
   after(async () => {
@@ -276,8 +281,6 @@ describe("cp and logs through a running daemon", () => {
       "printf 'marker-one \\033[31mred\\033[0m \\033]0;title\\007\\n' > /dev/console",
     ]);
     assert.equal(put.code, 0, put.stderr);
-    const logPath = (JSON.parse(readFileSync(join(vmDir, "vm.json"), "utf8")) as { console_log: string })
-      .console_log;
     await waitFor("the marker in the console log", () =>
       readFileSync(logPath, "latin1").includes("marker-one"),
     );
@@ -316,7 +319,7 @@ describe("cp and logs through a running daemon", () => {
     assert.match(seen, /marker-one/);
 
     const pid = daemon.child.pid as number;
-    assert.equal(readsUnder(pid, vmDir), false, "nothing follows the log yet");
+    assert.equal(reads(pid, logPath), false, "nothing follows the log yet");
     let followed = "";
     const following = (async () => {
       for await (const chunk of vm.logs({ follow: true })) {
@@ -324,11 +327,11 @@ describe("cp and logs through a running daemon", () => {
         if (followed.includes("marker-two")) break;
       }
     })();
-    await waitFor("the daemon to hold the console log open", () => readsUnder(pid, vmDir), 30_000);
+    await waitFor("the daemon to hold the console log open", () => reads(pid, logPath), 30_000);
     await cli(["exec", "vm1", "--", "sh", "-c", "echo marker-two > /dev/console"]);
     await following;
     assert.match(followed, /marker-one[\s\S]*marker-two/);
-    await waitFor("the daemon to let go of the console log", () => !readsUnder(pid, vmDir), 10_000);
+    await waitFor("the daemon to let go of the console log", () => !reads(pid, logPath), 10_000);
   });
 
   test("logs -f through the daemon prints new output, lets go when killed, and ends with the VM", async () => {
@@ -348,21 +351,17 @@ describe("cp and logs through a running daemon", () => {
     const first = follow((d) => {
       out += d;
     });
-    await waitFor("the daemon to follow the console log", () => readsUnder(pid, vmDir), 30_000);
-    assert.equal(readsUnder(first.child.pid as number, vmDir), false, "the CLI does not read the log itself");
+    await waitFor("the daemon to follow the console log", () => reads(pid, logPath), 30_000);
     await cli(["exec", "vm1", "--", "sh", "-c", "printf 'marker-three \\033[2J\\n' > /dev/console"]);
     await waitFor("logs -f to print the new line", () => out.includes("marker-three"), 30_000);
     assert.match(out, /marker-three \\x1b\[2J\n/);
+    assert.equal(reads(first.child.pid as number, logPath), false, "the CLI does not read the log itself");
     first.child.kill("SIGTERM");
     await first.exited;
-    await waitFor(
-      "the daemon to stop following for a client that left",
-      () => !readsUnder(pid, vmDir),
-      10_000,
-    );
+    await waitFor("the daemon to stop following for a client that left", () => !reads(pid, logPath), 10_000);
 
     const second = follow();
-    await waitFor("the daemon to follow the console log again", () => readsUnder(pid, vmDir), 30_000);
+    await waitFor("the daemon to follow the console log again", () => reads(pid, logPath), 30_000);
     const down = await cli(["down", "vm1"]);
     assert.equal(down.code, 0, down.stderr);
     const ended = await Promise.race([
@@ -371,6 +370,6 @@ describe("cp and logs through a running daemon", () => {
     ]);
     second.child.kill("SIGKILL");
     assert.equal(ended, 0, "logs -f ends when the VM is gone");
-    assert.equal(readsUnder(pid, vmDir), false);
+    assert.equal(reads(pid, logPath), false);
   });
 });
