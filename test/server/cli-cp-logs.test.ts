@@ -26,6 +26,8 @@ import { cliFor, sha256 } from "../helpers/scratch.js";
 // reader) cannot have done the work itself, so it went through the daemon.
 
 const MiB = 1024 * 1024;
+/** The large file copied both ways. */
+const BIG = 50 * MiB;
 const HELPERS = resolve(import.meta.dirname, "..", "helpers");
 const RECORDER = join(HELPERS, "module-log.js");
 const PEAK_RSS = join(HELPERS, "peak-rss.js");
@@ -158,7 +160,7 @@ describe("cp and logs through a running daemon", () => {
 
   test("cp a 50 MiB file in and out through the daemon: streamed, modes kept, SHA-256 equal", async (t) => {
     const src = join(root, "big.bin");
-    writeFileSync(src, randomBytes(50 * MiB));
+    writeFileSync(src, randomBytes(BIG));
     chmodSync(src, 0o640);
     const up = await traced(["cp", src, "vm1:/tmp/big.bin", "--json"]);
     assert.equal(up.code, 0, up.stderr);
@@ -166,7 +168,7 @@ describe("cp and logs through a running daemon", () => {
     assert.deepEqual(JSON.parse(up.stdout), {
       files: 1,
       dirs: 0,
-      bytes: 50 * MiB,
+      bytes: BIG,
       skipped: 0,
       target: "/tmp/big.bin",
       direction: "to_guest",
@@ -187,7 +189,7 @@ describe("cp and logs through a running daemon", () => {
     const down = await traced(["cp", "vm1:/tmp/big.bin", back]);
     assert.equal(down.code, 0, down.stderr);
     viaDaemon(down);
-    assert.equal(down.stderr, `[mvm] Copied 1 file, ${50 * MiB} bytes to ${back}\n`);
+    assert.equal(down.stderr, `[mvm] Copied 1 file, ${BIG} bytes to ${back}\n`);
     assert.ok(down.peakRss < 150 * MiB, `cp from the guest peaked at ${down.peakRss} bytes`);
     t.diagnostic(
       `peak RSS of cp: ${(up.peakRss / MiB).toFixed(1)} MiB in, ${(down.peakRss / MiB).toFixed(1)} MiB out`,
