@@ -16,7 +16,7 @@ import { join, relative, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Mvm } from "../../src/sdk/index.js";
 import { CLI, type CliResult, tempDir } from "../helpers/cli.js";
-import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { createOfflineTemplate } from "../helpers/offline-template.js";
 import { cliFor, sha256 } from "../helpers/scratch.js";
 
@@ -271,6 +271,35 @@ describe("cp and logs through a running daemon", () => {
       assert.deepEqual([through.code, through.stderr], [direct.code, direct.stderr], what);
       assert.ok(!through.stderr.includes("    at "), `${what}: no stack trace`);
     }
+  });
+
+  test("files/mkdir, files/rename and logs over plain HTTP: bad parameters refused with a stable code", async () => {
+    const to = { socket: daemon.socket };
+    const refusals: [string, string, string][] = [
+      ["POST", "/v1/vms/vm1/files/rename?path=/tmp/a", "the to query parameter is required"],
+      ["POST", "/v1/vms/vm1/files/rename?path=/tmp/a&to=tmp/b", "to must be an absolute guest path"],
+      ["POST", "/v1/vms/vm1/files/mkdir?path=/tmp/a&mode=99999", "mode must be an integer from 0 to 4095"],
+      ["POST", "/v1/vms/vm1/files/mkdir?path=/tmp/a&parents=maybe", "parents must be true or false"],
+      ["GET", "/v1/vms/vm1/logs?follow=maybe", "follow must be true or false"],
+    ];
+    for (const [method, path, message] of refusals) {
+      const r = await http(to, method, path);
+      assert.equal(r.status, 400, path);
+      assert.deepEqual(r.json(), { error: { code: "invalid_request", message } }, path);
+    }
+    const ghost = await http(to, "GET", "/v1/vms/nope/logs");
+    assert.equal(ghost.status, 404);
+    assert.equal(errorCode(ghost), "vm_not_found");
+    const made = await http(to, "POST", "/v1/vms/vm1/files/mkdir?path=/tmp/made/deep&parents=true&mode=448");
+    assert.equal(made.status, 204);
+    const moved = await http(to, "POST", "/v1/vms/vm1/files/rename?path=/tmp/made&to=/tmp/moved");
+    assert.equal(moved.status, 204);
+    const st = await http(to, "GET", "/v1/vms/vm1/files/stat?path=/tmp/moved/deep");
+    assert.equal(st.status, 200);
+    assert.deepEqual([st.json().kind, st.json().mode], ["dir", 0o700]);
+    const again = await http(to, "POST", "/v1/vms/vm1/files/rename?path=/tmp/made&to=/tmp/moved2");
+    assert.equal(again.status, 404);
+    assert.equal(errorCode(again), "guest_not_found");
   });
 
   test("logs through the daemon: the same sanitised and --raw output as directly; a missing VM", async () => {
