@@ -72,16 +72,26 @@ export async function daemonFs(endpoint: Endpoint, name: string): Promise<GuestF
     read: (path, out) =>
       apiStep(async () => {
         const res = await vm.files.readStream(path);
+        // A failure of the local file is reported as it is, not as the daemon's.
+        let local: Error | undefined;
+        const onError = (e: Error) => {
+          local ??= e;
+        };
+        out.on("error", onError);
         let bytes = 0;
         try {
           for await (const chunk of res) {
             bytes += (chunk as Buffer).length;
             if (!out.write(chunk)) await drained(out);
+            if (local) throw local;
           }
         } catch (e) {
           res.destroy();
+          if (local) throw local;
           if (e instanceof MvmError) throw e;
           throw new MvmError("network", `the daemon ended the copy of ${path} early`);
+        } finally {
+          out.off("error", onError);
         }
         return bytes;
       }),
