@@ -28,6 +28,11 @@ import { cliFor, sha256 } from "../helpers/scratch.js";
 const MiB = 1024 * 1024;
 /** The large file copied both ways. */
 const BIG = 50 * MiB;
+/**
+ * Peak RSS a copy of BIG may reach: the CLI itself (with the module recorder) peaks at 75–105 MiB
+ * here whatever the file's size, so a copy that held the whole file would exceed this.
+ */
+const PEAK_BOUND = 128 * MiB;
 const HELPERS = resolve(import.meta.dirname, "..", "helpers");
 const RECORDER = join(HELPERS, "module-log.js");
 const PEAK_RSS = join(HELPERS, "peak-rss.js");
@@ -174,7 +179,7 @@ describe("cp and logs through a running daemon", () => {
       direction: "to_guest",
       vm: "vm1",
     });
-    assert.ok(up.peakRss < 150 * MiB, `cp to the guest peaked at ${up.peakRss} bytes`);
+    assert.ok(up.peakRss < PEAK_BOUND, `cp to the guest peaked at ${up.peakRss} bytes`);
     const inGuest = await cli([
       "exec",
       "vm1",
@@ -190,7 +195,7 @@ describe("cp and logs through a running daemon", () => {
     assert.equal(down.code, 0, down.stderr);
     viaDaemon(down);
     assert.equal(down.stderr, `[mvm] Copied 1 file, ${BIG} bytes to ${back}\n`);
-    assert.ok(down.peakRss < 150 * MiB, `cp from the guest peaked at ${down.peakRss} bytes`);
+    assert.ok(down.peakRss < PEAK_BOUND, `cp from the guest peaked at ${down.peakRss} bytes`);
     t.diagnostic(
       `peak RSS of cp: ${(up.peakRss / MiB).toFixed(1)} MiB in, ${(down.peakRss / MiB).toFixed(1)} MiB out`,
     );
