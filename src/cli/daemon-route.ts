@@ -6,7 +6,7 @@ import { type Call, callJson, type Endpoint, send } from "../sdk/transport.js";
 import type { CliContext } from "./context.js";
 
 // The CLI and a running daemon: when `mvmctl serve` listens on the data dir's socket, `up -d`, `ls`,
-// `down` and `exec` go through it (so its events, limits and bookkeeping see them); otherwise, or with
+// `down`, `exec`, `cp` and `logs` go through it (so its events, limits and bookkeeping see them); otherwise, or with
 // --no-daemon (or MVM_NO_DAEMON=1), they work on the VM directories directly. Either way the VMs are
 // the same ordinary VMs.
 

@@ -4,16 +4,7 @@ import { basename, dirname, join, posix } from "node:path";
 import { finished } from "node:stream/promises";
 import { MvmError } from "../core/errors.js";
 import { sanitize } from "../core/untrusted-text.js";
-import { type GuestChannel, GuestError } from "./channel.js";
-import {
-  listGuest,
-  mkdirGuest,
-  readGuestFile,
-  removeGuest,
-  renameGuest,
-  statGuest,
-  writeGuestFile,
-} from "./files.js";
+import type { GuestFs } from "./guest-fs.js";
 
 // `mvmctl cp`: files and directory trees between the host and a guest, with their permission bits.
 // A copy becomes visible whole or not at all: a file is written to a temporary name and renamed, a
@@ -39,13 +30,8 @@ const tempName = (target: string) =>
 const guestTempName = (target: string) =>
   posix.join(posix.dirname(target), `.${posix.basename(target)}.mvm-cp-${randomBytes(4).toString("hex")}`);
 
-async function guestKind(ch: GuestChannel, path: string): Promise<string | undefined> {
-  try {
-    return (await statGuest(ch, path)).kind;
-  } catch (e) {
-    if (e instanceof GuestError && e.code === "not_found") return undefined;
-    throw e;
-  }
+async function guestKind(g: GuestFs, path: string): Promise<string | undefined> {
+  return (await g.stat(path))?.kind;
 }
 
 async function hostKind(path: string): Promise<"file" | "dir" | "other" | undefined> {
@@ -58,7 +44,7 @@ async function hostKind(path: string): Promise<"file" | "dir" | "other" | undefi
 }
 
 /** Copies a host file or tree to `dst` in the guest (into it, when it is an existing directory). */
-export async function copyToGuest(ch: GuestChannel, src: string, dst: string): Promise<CopyStats> {
+export async function copyToGuest(g: GuestFs, src: string, dst: string): Promise<CopyStats> {
   const st = await fs.stat(src).catch((e: NodeJS.ErrnoException) => {
     throw new MvmError(
       "not_found",
@@ -67,26 +53,26 @@ export async function copyToGuest(ch: GuestChannel, src: string, dst: string): P
   });
   if (!st.isFile() && !st.isDirectory())
     throw new MvmError("unsupported", `${src} is neither a file nor a directory`);
-  const dstKind = await guestKind(ch, dst);
+  const dstKind = await guestKind(g, dst);
   const target = dstKind === "dir" ? posix.join(dst, basename(src)) : dst;
   const stats: CopyStats = { files: 0, dirs: 0, bytes: 0, skipped: 0, target };
   if (st.isFile()) {
-    if ((await guestKind(ch, target)) === "dir")
+    if ((await guestKind(g, target)) === "dir")
       throw new MvmError("exists", `${target} is a directory in the guest`);
-    stats.bytes = await writeGuestFile(ch, target, createReadStream(src), { mode: st.mode & 0o7777 });
+    stats.bytes = await g.write(target, createReadStream(src), { mode: st.mode & 0o7777 });
     stats.files = 1;
     return stats;
   }
   if (dstKind !== "dir" && dst.endsWith("/"))
     throw new MvmError("not_found", `guest directory ${dst} does not exist`);
-  if ((await guestKind(ch, target)) !== undefined)
+  if ((await guestKind(g, target)) !== undefined)
     throw new MvmError("exists", `${target} already exists in the guest`, {
       hint: "Remove it first, or copy to a path that does not exist yet.",
     });
   const stage = guestTempName(target);
   const dirModes: Array<[string, number]> = [];
   try {
-    await mkdirGuest(ch, stage, { mode: 0o700 });
+    await g.mkdir(stage, { mode: 0o700 });
     dirModes.push([stage, st.mode & 0o7777]);
     const walk = async (hostDir: string, guestDir: string, depth: number): Promise<void> => {
       const entries = (await fs.readdir(hostDir, { withFileTypes: true })).sort((a, b) =>
@@ -99,23 +85,23 @@ export async function copyToGuest(ch: GuestChannel, src: string, dst: string): P
           if (depth >= MAX_TREE_DEPTH)
             throw new MvmError("usage", `${src} is more than ${MAX_TREE_DEPTH} levels deep`);
           const mode = (await fs.lstat(hp)).mode & 0o7777;
-          await mkdirGuest(ch, gp, { mode: 0o700 });
+          await g.mkdir(gp, { mode: 0o700 });
           dirModes.push([gp, mode]);
           stats.dirs++;
           await walk(hp, gp, depth + 1);
         } else if (e.isFile()) {
           const mode = (await fs.lstat(hp)).mode & 0o7777;
-          stats.bytes += await writeGuestFile(ch, gp, createReadStream(hp), { mode, atomic: false });
+          stats.bytes += await g.write(gp, createReadStream(hp), { mode, atomic: false });
           stats.files++;
         } else stats.skipped++;
       }
     };
     await walk(src, stage, 1);
     // Directory modes last, deepest first: a read-only directory must not stop its own copy.
-    for (const [p, mode] of dirModes.reverse()) await mkdirGuest(ch, p, { mode, parents: true });
-    await renameGuest(ch, stage, target);
+    for (const [p, mode] of dirModes.reverse()) await g.mkdir(p, { mode, parents: true });
+    await g.rename(stage, target);
   } catch (e) {
-    await removeGuest(ch, stage, { recursive: true }).catch(() => {});
+    await g.remove(stage, { recursive: true }).catch(() => {});
     throw e;
   }
   return stats;
@@ -132,13 +118,13 @@ function safeRelative(p: string): string[] {
   return parts;
 }
 
-async function readInto(ch: GuestChannel, guestPath: string, hostPath: string): Promise<number> {
+async function readInto(g: GuestFs, guestPath: string, hostPath: string): Promise<number> {
   const out = createWriteStream(hostPath, { flags: "wx", mode: 0o600 });
   try {
-    const r = await readGuestFile(ch, guestPath, out);
+    const bytes = await g.read(guestPath, out);
     out.end();
     await finished(out);
-    return r.bytes;
+    return bytes;
   } catch (e) {
     out.destroy();
     throw e;
@@ -146,12 +132,9 @@ async function readInto(ch: GuestChannel, guestPath: string, hostPath: string): 
 }
 
 /** Copies a guest file or tree to `dst` on the host (into it, when it is an existing directory). */
-export async function copyFromGuest(ch: GuestChannel, src: string, dst: string): Promise<CopyStats> {
-  const srcStat = await statGuest(ch, src).catch((e) => {
-    if (e instanceof GuestError && e.code === "not_found")
-      throw new MvmError("not_found", `${src} does not exist in the guest`);
-    throw e;
-  });
+export async function copyFromGuest(g: GuestFs, src: string, dst: string): Promise<CopyStats> {
+  const srcStat = await g.stat(src);
+  if (!srcStat) throw new MvmError("not_found", `${src} does not exist in the guest`);
   const dstKind = await hostKind(dst);
   const name = posix.basename(src) || "root";
   const target = dstKind === "dir" ? join(dst, name) : dst;
@@ -167,7 +150,7 @@ export async function copyFromGuest(ch: GuestChannel, src: string, dst: string):
     if ((await hostKind(target)) === "dir") throw new MvmError("exists", `${target} is a directory`);
     const tmp = tempName(target);
     try {
-      stats.bytes = await readInto(ch, src, tmp);
+      stats.bytes = await readInto(g, src, tmp);
       await fs.chmod(tmp, srcStat.mode & 0o777);
       await fs.rename(tmp, target);
     } catch (e) {
@@ -181,7 +164,7 @@ export async function copyFromGuest(ch: GuestChannel, src: string, dst: string):
     throw new MvmError("exists", `${target} already exists`, {
       hint: "Remove it first, or copy to a path that does not exist yet.",
     });
-  const entries = await listGuest(ch, src, MAX_TREE_DEPTH);
+  const entries = await g.list(src, MAX_TREE_DEPTH);
   const stage = tempName(target);
   const dirModes: Array<[string, number]> = [[stage, srcStat.mode & 0o777]];
   try {
@@ -193,7 +176,7 @@ export async function copyFromGuest(ch: GuestChannel, src: string, dst: string):
         dirModes.push([local, e.mode & 0o777]);
         stats.dirs++;
       } else if (e.kind === "file") {
-        stats.bytes += await readInto(ch, posix.join(src, e.path), local);
+        stats.bytes += await readInto(g, posix.join(src, e.path), local);
         await fs.chmod(local, e.mode & 0o777);
         stats.files++;
       } else stats.skipped++;

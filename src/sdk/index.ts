@@ -3,7 +3,7 @@ export { type MvmOptions, Mvm, type PullRef, type StartOptions } from "./client.
 export { MvmError } from "./errors.js";
 export { EventStream } from "./events.js";
 export type { InProcessOptions } from "./in-process.js";
-export { type ExecOptions, Sandbox } from "./sandbox.js";
+export { type ExecOptions, type LogsOptions, Sandbox } from "./sandbox.js";
 export type {
   ExecFrame,
   ExecResult,

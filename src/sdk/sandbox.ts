@@ -82,6 +82,37 @@ export async function* frames(res: IncomingMessage): AsyncGenerator<ExecFrame> {
   }
 }
 
+export interface LogsOptions {
+  /** Keep the request open and yield new output until the VM is gone. */
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+/** A VM's console output from GET /v1/vms/{name}/logs, chunk by chunk. */
+export async function* consoleLogs(
+  endpoint: Endpoint,
+  name: string,
+  opts: LogsOptions = {},
+): AsyncGenerator<Buffer> {
+  const res = await send(endpoint, {
+    method: "GET",
+    path: `/v1/vms/${encodeURIComponent(name)}/logs`,
+    query: opts.follow ? { follow: "true" } : {},
+    accept: "application/octet-stream",
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  try {
+    for await (const chunk of res) yield chunk as Buffer;
+  } catch (e) {
+    if (opts.signal?.aborted) throw new MvmError("aborted", "the request was aborted", 0, { cause: e });
+    throw new MvmError("connection_failed", "the daemon ended the log stream early", res.statusCode ?? 0, {
+      cause: e,
+    });
+  } finally {
+    res.destroy();
+  }
+}
+
 /** A running VM (sandbox) on a daemon. `await using vm = …` stops it when the scope ends. */
 export class Sandbox {
   constructor(
@@ -165,6 +196,26 @@ export class Sandbox {
           query: { path, ...(opts.depth ? { depth: String(opts.depth) } : {}) },
         })
       ).entries,
+    /** Makes a guest directory (with `mode`; its missing parents too with `parents`). */
+    mkdir: async (path: string, opts: { mode?: number; parents?: boolean } = {}): Promise<void> => {
+      await send(this.endpoint, {
+        method: "POST",
+        path: this.path("/files/mkdir"),
+        query: {
+          path,
+          ...(opts.mode !== undefined ? { mode: String(opts.mode) } : {}),
+          ...(opts.parents ? { parents: "true" } : {}),
+        },
+      }).then((r) => r.resume());
+    },
+    /** Renames a guest file or directory (replacing `to` as rename(2) does). */
+    rename: async (from: string, to: string): Promise<void> => {
+      await send(this.endpoint, {
+        method: "POST",
+        path: this.path("/files/rename"),
+        query: { path: from, to },
+      }).then((r) => r.resume());
+    },
     remove: async (path: string, opts: { recursive?: boolean } = {}): Promise<void> => {
       await send(this.endpoint, {
         method: "DELETE",
@@ -173,6 +224,15 @@ export class Sandbox {
       }).then((r) => r.resume());
     },
   };
+
+  /**
+   * The VM's console output as the guest wrote it (escape sequences and all), in chunks: what the
+   * log holds now, then, with `follow`, new output as it comes until the VM is gone. Ending the loop
+   * early (or `signal`) closes the request, and the daemon stops reading.
+   */
+  logs(opts: LogsOptions = {}): AsyncGenerator<Buffer> {
+    return consoleLogs(this.endpoint, this.name, opts);
+  }
 
   /** The host URL that reaches `guestPort` (forwarded with `ports` at start). */
   url(guestPort: number): string {

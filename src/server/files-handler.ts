@@ -13,14 +13,14 @@ import type { VmService } from "./vm-service.js";
 
 export const DEFAULT_MAX_UPLOAD = 1024 * 1024 * 1024;
 
-function boolParam(q: URLSearchParams, key: string): boolean {
+export function boolParam(q: URLSearchParams, key: string): boolean {
   const v = q.get(key);
   if (v === null || v === "false" || v === "0") return false;
   if (v === "true" || v === "1") return true;
   throw new ApiError(400, "invalid_request", `${key} must be true or false`);
 }
 
-function intParam(q: URLSearchParams, key: string, min: number, max: number): number | undefined {
+export function intParam(q: URLSearchParams, key: string, min: number, max: number): number | undefined {
   const v = q.get(key);
   if (v === null) return undefined;
   if (!/^\d{1,10}$/.test(v) || Number(v) < min || Number(v) > max)
@@ -28,7 +28,7 @@ function intParam(q: URLSearchParams, key: string, min: number, max: number): nu
   return Number(v);
 }
 
-async function withGuest<T>(
+export async function withGuest<T>(
   vms: VmService,
   name: string,
   fn: (ch: Awaited<ReturnType<typeof connectVmGuest>>["channel"]) => Promise<T>,

@@ -5,7 +5,9 @@ import { readJsonObject, sendJson } from "./body.js";
 import { handleEvents } from "./events-handler.js";
 import { handleExec } from "./exec-handler.js";
 import { handleFiles } from "./files-handler.js";
+import { handleMkdir, handleRename } from "./files-tree-handler.js";
 import { hostInfo } from "./host-info.js";
+import { handleLogs } from "./logs-handler.js";
 import { handlePull, TemplatePuller } from "./pull-handler.js";
 import type { Route } from "./router.js";
 import { listTemplates, templateView } from "./templates-handler.js";
@@ -150,5 +152,20 @@ export function apiRoutes(vms: VmService, opts: { maxUpload: number }): Route[] 
     { method: "DELETE", path: "/v1/vms/{name}/files", handler: files("remove") },
     { method: "GET", path: "/v1/vms/{name}/files/stat", handler: files("stat") },
     { method: "GET", path: "/v1/vms/{name}/files/list", handler: files("list") },
+    {
+      method: "POST",
+      path: "/v1/vms/{name}/files/mkdir",
+      handler: (_req, res, p, q) => handleMkdir(vms, vmName(p), q, res),
+    },
+    {
+      method: "POST",
+      path: "/v1/vms/{name}/files/rename",
+      handler: (_req, res, p, q) => handleRename(vms, vmName(p), q, res),
+    },
+    {
+      method: "GET",
+      path: "/v1/vms/{name}/logs",
+      handler: (_req, res, p, q) => handleLogs(vms, vmName(p), q, res),
+    },
   ];
 }

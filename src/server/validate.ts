@@ -164,9 +164,9 @@ export function parseExec(body: Record<string, unknown>): ExecBody {
 }
 
 /** A guest path from a query string: absolute, bounded, no NUL. */
-export function parseGuestPath(v: string | null): string {
-  if (v === null || v === "") throw bad("the path query parameter is required");
-  const s = str(v, "path", 4096);
-  if (!s.startsWith("/")) throw bad("path must be an absolute guest path");
+export function parseGuestPath(v: string | null, param = "path"): string {
+  if (v === null || v === "") throw bad(`the ${param} query parameter is required`);
+  const s = str(v, param, 4096);
+  if (!s.startsWith("/")) throw bad(`${param} must be an absolute guest path`);
   return s;
 }

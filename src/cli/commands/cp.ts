@@ -2,9 +2,10 @@ import type { Command } from "commander";
 import { usageError } from "../../core/errors.js";
 import { identProblem } from "../../core/names.js";
 import { info, printJson } from "../ui/output.js";
-import { connectVmGuest } from "../../vm/guest-connect.js";
 import { type CopyStats, copyFromGuest, copyToGuest } from "../../guest/copy.js";
+import type { GuestFs } from "../../guest/guest-fs.js";
 import type { CliContext } from "../context.js";
+import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 
 interface Endpoint {
   vm?: string;
@@ -38,7 +39,12 @@ export function registerCp(program: Command, ctx: CliContext): void {
     .argument("<src>", "host path or VM:/guest/path")
     .argument("<dst>", "host path or VM:/guest/path (an existing directory receives the copy inside it)")
     .option("--json", "print what was copied as JSON")
-    .action(async (srcArg: string, dstArg: string, opts: { json?: boolean }) => {
+    .option("--no-daemon", NO_DAEMON_HELP)
+    .addHelpText(
+      "after",
+      "\nWhile a daemon ('mvmctl serve') runs for this data dir, the copy goes through its files API\n(streamed both ways); --no-daemon (or MVM_NO_DAEMON=1) talks to the guest directly.",
+    )
+    .action(async (srcArg: string, dstArg: string, opts: { json?: boolean; daemon?: boolean }) => {
       const src = endpoint(srcArg);
       const dst = endpoint(dstArg);
       if (Boolean(src.vm) === Boolean(dst.vm))
@@ -47,15 +53,24 @@ export function registerCp(program: Command, ctx: CliContext): void {
           "e.g. mvmctl cp ./app.conf web:/etc/app.conf",
         );
       const vm = (src.vm ?? dst.vm) as string;
-      const { channel } = await connectVmGuest(ctx.paths, vm);
-      try {
-        const stats = src.vm
-          ? await copyFromGuest(channel, src.path, dst.path)
-          : await copyToGuest(channel, src.path, dst.path);
-        if (opts.json) printJson({ ...stats, direction: src.vm ? "from_guest" : "to_guest", vm });
-        else info(`Copied ${summary(stats)} to ${src.vm ? stats.target : `${vm}:${stats.target}`}`);
-      } finally {
-        channel.close();
+      const copy = (g: GuestFs) =>
+        src.vm ? copyFromGuest(g, src.path, dst.path) : copyToGuest(g, src.path, dst.path);
+      let stats: CopyStats;
+      const daemon = await runningDaemon(ctx, opts);
+      if (daemon) {
+        const { daemonFs } = await import("./cp-daemon.js");
+        stats = await copy(await daemonFs(daemon, vm));
+      } else {
+        const { connectVmGuest } = await import("../../vm/guest-connect.js");
+        const { channelFs } = await import("../../guest/guest-fs.js");
+        const { channel } = await connectVmGuest(ctx.paths, vm);
+        try {
+          stats = await copy(channelFs(channel));
+        } finally {
+          channel.close();
+        }
       }
+      if (opts.json) printJson({ ...stats, direction: src.vm ? "from_guest" : "to_guest", vm });
+      else info(`Copied ${summary(stats)} to ${src.vm ? stats.target : `${vm}:${stats.target}`}`);
     });
 }

@@ -94,14 +94,14 @@ async function copyOut(
   fh: fs.FileHandle,
   from: number,
   to: number,
-  out: (b: Buffer) => void,
+  out: (b: Buffer) => unknown,
 ): Promise<number> {
   let pos = from;
   const buf = Buffer.alloc(64 * 1024);
   while (pos < to) {
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), pos);
     if (bytesRead === 0) break;
-    out(Buffer.from(buf.subarray(0, bytesRead)));
+    await out(Buffer.from(buf.subarray(0, bytesRead)));
     pos += bytesRead;
   }
   return pos;
@@ -117,7 +117,7 @@ async function openIfThere(path: string): Promise<fs.FileHandle | undefined> {
 }
 
 /** Everything a console log holds now, oldest first (the rotated half, then the current file). */
-export async function readConsoleLog(path: string, out: (b: Buffer) => void): Promise<void> {
+export async function readConsoleLog(path: string, out: (b: Buffer) => unknown): Promise<void> {
   let current = await openIfThere(path);
   const older = await openIfThere(previousLogPath(path));
   try {
@@ -149,7 +149,7 @@ export interface FollowOptions {
  */
 export async function followConsoleLog(
   path: string,
-  out: (b: Buffer) => void,
+  out: (b: Buffer) => unknown,
   opts: FollowOptions = {},
 ): Promise<void> {
   const pollMs = opts.pollMs ?? 200;
