@@ -2,20 +2,15 @@ import type { Command } from "commander";
 import { parseTemplateRef } from "../../core/refs.js";
 import { resolveRef } from "../../store/refs.js";
 import { resolveUpTarget } from "../../manifest/up-target.js";
+import { hypervisorHelp, parseHypervisor } from "../../hypervisor/index.js";
+import { Timeline } from "../../host/timeline.js";
 import type { PortForward } from "../../hypervisor/backend.js";
-import { hypervisorHelp, parseHypervisor, selectBackend } from "../../hypervisor/index.js";
-import { detachVm, type StartedVm, startVm } from "../../vm/start.js";
-import { removeVmDir } from "../../vm/records.js";
-import { Timeline, timelineLines } from "../../host/timeline.js";
-import { info, printJson, printLine, success } from "../ui/output.js";
-import { consolePrinter } from "../ui/sanitize.js";
-import { followConsoleLog } from "../../hypervisor/keeper/console-log.js";
 import type { CliContext } from "../context.js";
 import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 import * as parse from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parsePort, parseReadyTimeout } from "../vm-options.js";
 
-interface UpOpts {
+export interface UpOpts {
   template?: string;
   name?: string;
   detach?: boolean;
@@ -31,29 +26,6 @@ interface UpOpts {
   /** false with --no-daemon. */
   daemon: boolean;
   timings?: boolean;
-}
-
-function portsText(started: StartedVm): string {
-  const p = started.record.ports.map((x) => `${x.host_address}:${x.host}->${x.guest}`);
-  return p.length ? p.join(", ") : "none";
-}
-
-/** Copies the console log to stdout (sanitised: it is the guest's output) as it grows, until `stop` is called. */
-function followConsole(path: string): () => void {
-  let stopped = false;
-  const out = consolePrinter(process.stdout, false);
-  void followConsoleLog(path, out.write, { stopped: () => stopped })
-    .catch(() => {})
-    .finally(() => out.end());
-  return () => {
-    stopped = true;
-  };
-}
-
-/** The start's phases on stderr (stdout carries the result, or the console in the foreground). */
-function printTimeline(timeline: Timeline): void {
-  info("timings:");
-  for (const line of timelineLines(timeline.phases)) info(`  ${line}`);
 }
 
 export function registerUp(program: Command, ctx: CliContext): void {
@@ -125,80 +97,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
         });
         return;
       }
-      const backend = await selectBackend(opts.hypervisor, ctx.paths);
-      timeline?.mark("backend_select");
-      let abort: (() => Promise<void>) | undefined;
-      let interrupted = false;
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (interrupted) return;
-        interrupted = true;
-        info(`${sig === "SIGINT" ? "Interrupted" : sig}: stopping the VM`);
-        const done = () => process.exit(130);
-        if (abort) abort().then(done, done);
-        else done();
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
-      const quiet = Boolean(opts.json);
-      const started = await startVm(ctx.store, ctx.paths, backend, {
+      const { upDirect } = await import("./up-direct.js");
+      await upDirect(ctx, {
         template: ref.name,
         ...(revision !== undefined ? { revision } : {}),
-        ...(opts.name !== undefined ? { name: opts.name } : {}),
-        cold: Boolean(opts.cold),
-        noFallback: opts.fallback === false,
-        ...(opts.cpus !== undefined ? { vcpus: opts.cpus } : {}),
-        ...(opts.mem !== undefined ? { memMib: opts.mem } : {}),
-        ports: opts.port,
-        readyTimeoutMs: opts.readyTimeout * 1000,
-        // The reason for a cold boot is always said (one line), even with --json (on stderr).
-        onProgress: (m) => (quiet && !m.startsWith("Cold boot:") ? undefined : info(m)),
-        onVm: (a) => {
-          abort = a;
-        },
-        ...(timeline ? { mark: timeline.mark } : {}),
+        opts,
+        ...(timeline ? { timeline } : {}),
       });
-      const r = started.record;
-      if (opts.detach) {
-        await detachVm(started);
-        timeline?.mark("detach");
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-        if (opts.json)
-          printJson({
-            name: r.name,
-            backend: r.backend,
-            mode: r.mode,
-            ready_ms: r.ready_ms,
-            ports: r.ports,
-            pid: r.pid,
-            ...(timeline ? { timings: timeline.phases, timings_total_ms: timeline.totalMs } : {}),
-          });
-        else {
-          success(`VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms)`);
-          printLine(`name:  ${r.name}`);
-          printLine(`mode:  ${r.mode}`);
-          printLine(`ready: ${r.ready_ms} ms`);
-          printLine(`ports: ${portsText(started)}`);
-          if (timeline) printTimeline(timeline);
-        }
-        return;
-      }
-      // Foreground: stream the console until Ctrl-C (stop the VM) or the VM ends by itself.
-      success(
-        `VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms); ports: ${portsText(started)}; Ctrl-C stops it`,
-      );
-      if (timeline) printTimeline(timeline);
-      const stopFollow = followConsole(started.vm.consoleLog);
-      abort = async () => {
-        stopFollow();
-        await started.vm.stop({ graceMs: 2000 }).catch(() => {});
-        await removeVmDir(started.dir).catch(() => {});
-      };
-      await started.vm.exited;
-      if (!interrupted) {
-        stopFollow();
-        await removeVmDir(started.dir).catch(() => {});
-        info(`VM ${r.name} stopped`);
-      }
     });
 }
