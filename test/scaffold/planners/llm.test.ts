@@ -189,8 +189,10 @@ describe("LLM planners over the wire", () => {
   });
 
   test("a plan that breaks the schema is refused with the field named", async () => {
+    // A file the hostile health path would create if it ever reached a shell.
+    const marker = join(tempDir("mvm-llm-marker-"), "touched");
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ health_path: "/$(touch /tmp/x)" }, /health_path/],
+      [{ health_path: `/$(touch ${marker})` }, /health_path/],
       [{ health_path: '/"; rm -rf /' }, /health_path/],
       [{ python_entrypoint: "../../etc/x.py" }, /python_entrypoint/],
       [{ features: ["python", "redis"] }, /features/],
@@ -208,7 +210,7 @@ describe("LLM planners over the wire", () => {
       assert.match(r.stderr, field);
       assert.deepEqual(readdirSync(parent), []);
     }
-    assert.ok(!existsSync("/tmp/x") || readFileSync("/tmp/x", "utf8") !== "pwned");
+    assert.ok(!existsSync(marker), "no shell ran the plan's text");
   });
 
   test("HTTP 500 then success: one retry", async () => {
