@@ -5,7 +5,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { KIT_INPUT, LIBRARY_INPUT } from "../src/builder/flake-inputs.js";
 import { requireTool } from "../src/host/tools.js";
+import { ensureKit, nixLibraryDir } from "../src/kit/index.js";
+import { DataPaths } from "../src/store/paths.js";
 import { type BenchResult, CLI, median, printResult, timeProcess } from "./lib.js";
 
 function cli(args: string[], env: NodeJS.ProcessEnv): void {
@@ -23,9 +26,22 @@ export async function benchBuildNoop(runs = 9): Promise<BenchResult> {
   );
   cli(["template", "create", "noop", "--flake", flake], env);
   cli(["template", "build", "noop"], env); // the real build; everything after is a no-op
-  const nixArgs = ["--extra-experimental-features", "nix-command flakes", "--option", "substituters", ""];
+  // The nix options `template build` passes: offline, no binary caches, and the scaffolded flake's
+  // library and kit inputs pointed at this machine's copies (the kit the build above made).
+  const kit = await ensureKit(new DataPaths(join(root, "data")));
+  const nixArgs = [
+    "--extra-experimental-features",
+    "nix-command flakes",
+    "--offline",
+    "--option",
+    "substituters",
+    "",
+  ];
   if (process.getuid?.() === 0) nixArgs.push("--option", "build-users-group", "");
-  nixArgs.push("build", "--json", "--no-link", `path:${flake}#packages.x86_64-linux.default`);
+  nixArgs.push("build", "--json", "--no-link");
+  nixArgs.push("--override-input", LIBRARY_INPUT, `path:${nixLibraryDir()}`);
+  nixArgs.push("--override-input", KIT_INPUT, `path:${kit.dir}`);
+  nixArgs.push(`path:${flake}#packages.x86_64-linux.default`);
   const nix = requireTool("nix", env); // the nix mvmctl runs (MVM_NIX, else PATH)
   timeProcess(nix, nixArgs, env); // warm caches on both sides
   timeProcess(process.execPath, [CLI, "template", "build", "noop"], env);

@@ -169,7 +169,7 @@ export async function benchRegistry(aws: string | undefined = AWS.find(process.e
     const s3Push = await measured(
       process.execPath,
       [CLI, "template", "push", "dense", "--registry", s3.url("bench"), "--json"],
-      { ...denseEnv, ...s3Env(s3) },
+      { ...s3Env(s3), MVM_DATA_DIR: denseHome },
     );
     const s3Tp = denseBytes / MiB / s3Push.seconds;
     const awsTp = awsRun ? denseBytes / MiB / awsRun.seconds : undefined;
