@@ -149,7 +149,11 @@ export async function buildTemplate(
         },
       };
       if (source.localDir) {
-        const inputs = await readFlakeInputs(source.localDir, ctx);
+        const inputs = await readFlakeInputs(
+          source.localDir,
+          ctx,
+          join(store.paths.root, "cache", "flake-inputs"),
+        );
         ctx.offline = offlineOverride() ?? inputs.allLocal;
         const overrides = await offlineInputOverrides(inputs, store.paths, deps, ctx, step);
         for (const note of overrides.notes) step(note);

@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { writeFileAtomic } from "../store/atomic.js";
 import type { NixContext } from "./nix/ops.js";
 import { nixFlakeInputs } from "./nix/ops.js";
 
@@ -97,8 +99,46 @@ function fromInputs(inputs: Record<string, unknown>, flakeDir: string): FlakeInp
   return { allLocal, hasLibrary: LIBRARY_INPUT in inputs, hasKit: KIT_INPUT in inputs, kitPath, libraryPath };
 }
 
-/** Reads the inputs of the flake in `flakeDir`. */
-export async function readFlakeInputs(flakeDir: string, ctx: NixContext): Promise<FlakeInputs> {
+/**
+ * flake.nix's `inputs` as nix evaluates them, remembered in `cacheDir` under the SHA-256 of the file's
+ * text: a flake's inputs are literals, so the same text always evaluates to the same inputs, and an
+ * unchanged flake is not evaluated again (a no-op build then runs one nix process, not two).
+ */
+async function evaluatedInputs(
+  flakeNix: string,
+  text: string,
+  ctx: NixContext,
+  cacheDir: string | undefined,
+): Promise<Record<string, unknown>> {
+  const file = cacheDir
+    ? join(cacheDir, `${createHash("sha256").update(text).digest("hex")}.json`)
+    : undefined;
+  if (file) {
+    const known = await fs
+      .readFile(file, "utf8")
+      .then((t) => JSON.parse(t) as unknown)
+      .catch(() => undefined); // missing or damaged: evaluate again
+    if (known !== null && typeof known === "object" && !Array.isArray(known))
+      return known as Record<string, unknown>;
+  }
+  const inputs = await nixFlakeInputs(flakeNix, ctx);
+  if (file)
+    await fs
+      .mkdir(dirname(file), { recursive: true })
+      .then(() => writeFileAtomic(file, JSON.stringify(inputs)))
+      .catch(() => {}); // a hint only: the next build evaluates again
+  return inputs;
+}
+
+/**
+ * Reads the inputs of the flake in `flakeDir`; `cacheDir` (under the data dir) remembers what
+ * flake.nix's text evaluated to.
+ */
+export async function readFlakeInputs(
+  flakeDir: string,
+  ctx: NixContext,
+  cacheDir?: string,
+): Promise<FlakeInputs> {
   const text = await fs.readFile(join(flakeDir, "flake.lock"), "utf8").catch(() => undefined);
   if (text !== undefined) {
     try {
@@ -110,10 +150,11 @@ export async function readFlakeInputs(flakeDir: string, ctx: NixContext): Promis
     }
   }
   const flakeNix = join(flakeDir, "flake.nix");
+  const flakeText = await fs.readFile(flakeNix, "utf8");
   // No `inputs` anywhere in the file: nothing to evaluate (saves a nix process on every build).
-  if (!(await fs.readFile(flakeNix, "utf8")).includes("inputs"))
+  if (!flakeText.includes("inputs"))
     return { allLocal: true, hasLibrary: false, hasKit: false, kitPath: undefined, libraryPath: undefined };
-  return fromInputs(await nixFlakeInputs(flakeNix, ctx), flakeDir);
+  return fromInputs(await evaluatedInputs(flakeNix, flakeText, ctx, cacheDir), flakeDir);
 }
 
 async function mentionsKit(flakeDir: string): Promise<boolean> {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, readFileSync, renameSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { before, describe, test } from "node:test";
 import { VERSION } from "../../src/cli/version.js";
 import { nixLibraryDir } from "../../src/kit/index.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
-import { cliFor, scratch } from "../helpers/scratch.js";
+import { cliFor, scratch, sha256 } from "../helpers/scratch.js";
 
 // A scaffolded project names mvmctl's Nix library by the release's published flake and the guest kit
 // by a stand-in, never by a path on this host; `mvmctl build` supplies both (--override-input) from
@@ -73,6 +73,18 @@ describe("scaffolded flakes and the inputs the build supplies", () => {
     assert.equal(again.code, 0, again.stderr);
     const two = JSON.parse(again.stdout) as BuildJson;
     assert.equal(two.revision_hash, one.revision_hash, "the same guest");
+    // flake.nix's inputs were evaluated once; the same text is not evaluated again.
+    const evaluates = (logPath: string) =>
+      / eval --json --file \S+flake\.nix inputs$/m.test(readFileSync(logPath, "utf8"));
+    assert.ok(evaluates(one.log), "the first build evaluates flake.nix's inputs");
+    assert.ok(!evaluates(two.log), "an unchanged flake.nix is not evaluated again");
+    const cached = join(data, "cache", "flake-inputs", `${sha256(join(moved, "flake.nix"))}.json`);
+    assert.ok(existsSync(cached), "remembered under the digest of flake.nix's text");
+    // A damaged entry is not trusted: the inputs are evaluated again.
+    writeFileSync(cached, "[1,2");
+    const three = await cli(["build", "--json"], { cwd: moved });
+    assert.equal(three.code, 0, three.stderr);
+    assert.ok(evaluates((JSON.parse(three.stdout) as BuildJson).log), "evaluated again");
     assert.equal(two.manifest, join(moved, "mvm.toml"));
     assert.equal(two.moved_from, join(first, "libref", "mvm.toml"));
     const text = await cli(["build"], { cwd: moved });
