@@ -1,7 +1,6 @@
 import { promises as fs } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { withRegistry } from "../../../registry/open.js";
 import { type TemplateHealthStatus, templateHealth } from "../../../store/health.js";
 import type { TemplateStore } from "../../../store/templates.js";
 import { paint, printJson, printLine } from "../../ui/output.js";
@@ -58,6 +57,8 @@ async function rows(store: TemplateStore, names: string[]): Promise<TemplateRow[
 
 /** `list --remote`: the templates and revisions a registry holds. */
 async function listRemote(ctx: CliContext, registry: string | undefined, json: boolean): Promise<void> {
+  // The registry code is loaded only here: a local listing does not need it.
+  const { withRegistry } = await import("../../../registry/open.js");
   await withRegistry(registry, ctx.paths.registry, async (transport) => {
     const templates = await transport.list();
     if (json) {
