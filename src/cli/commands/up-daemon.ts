@@ -1,9 +1,9 @@
 import type { Endpoint } from "../../sdk/transport.js";
 import type { VmInfo } from "../../sdk/types.js";
 import { performance } from "node:perf_hooks";
-import { type PhaseTiming, type Timeline, timelineLines } from "../../host/timeline.js";
-import { info, printJson, printLine, success } from "../ui/output.js";
+import type { PhaseTiming, Timeline } from "../../host/timeline.js";
 import { daemonCall } from "../daemon-route.js";
+import { printReady } from "./up-report.js";
 
 // `mvmctl up -d` through the data dir's daemon: the same request as POST /v1/vms, the same output as
 // a direct start.
@@ -45,28 +45,9 @@ export async function upThroughDaemon(endpoint: Endpoint, req: DaemonUp): Promis
   const timings = req.timeline
     ? joinedTimeline(req.timeline, performance.now() - t0, r.timings ?? [])
     : undefined;
-  if (req.json) {
-    printJson({
-      name: r.name,
-      backend: r.backend,
-      mode: r.mode,
-      ready_ms: r.ready_ms,
-      ports: r.ports,
-      pid: r.pid,
-      ...(timings
-        ? { timings, timings_total_ms: Math.round(timings.reduce((sum, p) => sum + p.ms, 0) * 1000) / 1000 }
-        : {}),
-    });
-    return;
-  }
-  const ports = r.ports.map((x) => `${x.host_address}:${x.host}->${x.guest}`).join(", ") || "none";
-  success(`VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms)`);
-  printLine(`name:  ${r.name}`);
-  printLine(`mode:  ${r.mode}`);
-  printLine(`ready: ${r.ready_ms} ms`);
-  printLine(`ports: ${ports}`);
-  if (timings) {
-    info("timings (through the daemon):");
-    for (const line of timelineLines(timings)) info(`  ${line}`);
-  }
+  printReady(
+    r,
+    Boolean(req.json),
+    timings ? { title: "timings (through the daemon)", phases: timings } : undefined,
+  );
 }

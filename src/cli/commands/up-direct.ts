@@ -1,12 +1,12 @@
 import { followConsoleLog } from "../../hypervisor/keeper/console-log.js";
 import { selectBackend } from "../../hypervisor/index.js";
-import { type Timeline, timelineLines } from "../../host/timeline.js";
+import type { Timeline } from "../../host/timeline.js";
 import { removeVmDir } from "../../vm/records.js";
 import { detachVm, type StartedVm, startVm } from "../../vm/start.js";
 import type { CliContext } from "../context.js";
-import { info, printJson, printLine, success } from "../ui/output.js";
+import { info, success } from "../ui/output.js";
 import { consolePrinter } from "../ui/sanitize.js";
-import type { UpOpts } from "./up.js";
+import { printReady, printTimeline, type UpOpts } from "./up-report.js";
 
 // `mvmctl up` started by this process (no daemon, or a flag the API does not carry): the VM's keeper
 // process owns it; in the foreground the console is streamed until Ctrl-C, with -d it is handed over.
@@ -27,12 +27,6 @@ function followConsole(path: string): () => void {
   return () => {
     stopped = true;
   };
-}
-
-/** The start's phases on stderr (stdout carries the result, or the console in the foreground). */
-function printTimeline(timeline: Timeline): void {
-  info("timings:");
-  for (const line of timelineLines(timeline.phases)) info(`  ${line}`);
 }
 
 export interface DirectUp {
@@ -83,31 +77,14 @@ export async function upDirect(ctx: CliContext, req: DirectUp): Promise<void> {
     timeline?.mark("detach");
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    if (opts.json)
-      printJson({
-        name: r.name,
-        backend: r.backend,
-        mode: r.mode,
-        ready_ms: r.ready_ms,
-        ports: r.ports,
-        pid: r.pid,
-        ...(timeline ? { timings: timeline.phases, timings_total_ms: timeline.totalMs } : {}),
-      });
-    else {
-      success(`VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms)`);
-      printLine(`name:  ${r.name}`);
-      printLine(`mode:  ${r.mode}`);
-      printLine(`ready: ${r.ready_ms} ms`);
-      printLine(`ports: ${portsText(started)}`);
-      if (timeline) printTimeline(timeline);
-    }
+    printReady(r, Boolean(opts.json), timeline ? { title: "timings", phases: timeline.phases } : undefined);
     return;
   }
   // Foreground: stream the console until Ctrl-C (stop the VM) or the VM ends by itself.
   success(
     `VM ${r.name} is ready (${r.mode}, ${r.ready_ms} ms); ports: ${portsText(started)}; Ctrl-C stops it`,
   );
-  if (timeline) printTimeline(timeline);
+  if (timeline) printTimeline("timings", timeline.phases);
   const stopFollow = followConsole(started.vm.consoleLog);
   abort = async () => {
     stopFollow();

@@ -4,29 +4,11 @@ import { resolveRef } from "../../store/refs.js";
 import { resolveUpTarget } from "../../manifest/up-target.js";
 import { hypervisorHelp, parseHypervisor } from "../../hypervisor/index.js";
 import { Timeline } from "../../host/timeline.js";
-import type { PortForward } from "../../hypervisor/backend.js";
 import type { CliContext } from "../context.js";
+import type { UpOpts } from "./up-report.js";
 import { NO_DAEMON_HELP, runningDaemon } from "../daemon-route.js";
 import * as parse from "../parse.js";
 import { DEFAULT_READY_TIMEOUT_S, parsePort, parseReadyTimeout } from "../vm-options.js";
-
-export interface UpOpts {
-  template?: string;
-  name?: string;
-  detach?: boolean;
-  port: PortForward[];
-  cold?: boolean;
-  /** false with --no-fallback. */
-  fallback: boolean;
-  cpus?: number;
-  mem?: number;
-  hypervisor: ReturnType<typeof parseHypervisor>;
-  readyTimeout: number;
-  json?: boolean;
-  /** false with --no-daemon. */
-  daemon: boolean;
-  timings?: boolean;
-}
 
 export function registerUp(program: Command, ctx: CliContext): void {
   program
