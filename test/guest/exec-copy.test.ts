@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GuestChannel } from "../../src/guest/channel.js";
-import { cliFor, sha256 } from "../helpers/scratch.js";
+import { cliFor, sha256, treeManifest } from "../helpers/scratch.js";
 import { CLI, runCli, tempDir } from "../helpers/cli.js";
 import { createOfflineTemplate } from "../helpers/offline-template.js";
 
@@ -21,23 +21,6 @@ interface PsEntry {
   command: string;
   running: boolean;
   attached: boolean;
-}
-
-/** Every regular file and directory under `root` with its mode (and content hash for files). */
-function treeManifest(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(d, e.name);
-      const mode = (statSync(p).mode & 0o777).toString(8);
-      if (e.isDirectory()) {
-        out.push(`d ${relative(root, p)} ${mode}`);
-        walk(p);
-      } else if (e.isFile()) out.push(`f ${relative(root, p)} ${mode} ${sha256(p)}`);
-    }
-  };
-  walk(root);
-  return out;
 }
 
 describe("exec, cp and ps in a VM started by up -d", () => {

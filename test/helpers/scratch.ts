@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { type CliResult, runCli, tempDir } from "./cli.js";
 
 export function nonce(): string {
@@ -50,4 +50,21 @@ export function scratch(prefix: string): string {
   const d = tempDir(prefix);
   scratchDirs.push(d);
   return d;
+}
+
+/** Every regular file and directory under `root` with its mode (and content hash for files), sorted. */
+export function treeManifest(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(d, e.name);
+      const mode = (statSync(p).mode & 0o777).toString(8);
+      if (e.isDirectory()) {
+        out.push(`d ${relative(root, p)} ${mode}`);
+        walk(p);
+      } else if (e.isFile()) out.push(`f ${relative(root, p)} ${mode} ${sha256(p)}`);
+    }
+  };
+  walk(root);
+  return out;
 }

@@ -12,13 +12,13 @@ import {
   writeFileSync,
 } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Mvm } from "../../src/sdk/index.js";
 import { CLI, type CliResult, tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { createOfflineTemplate } from "../helpers/offline-template.js";
-import { cliFor, sha256 } from "../helpers/scratch.js";
+import { cliFor, sha256, treeManifest } from "../helpers/scratch.js";
 
 // `mvmctl cp` and `mvmctl logs` while a daemon runs for the data dir, on QEMU (TCG): one template
 // built and snapshotted, one VM restored for the whole file. Each command runs as a user runs it, with
@@ -41,23 +41,6 @@ interface Traced extends CliResult {
   /** dist-relative files of the modules the CLI loaded. */
   modules: string[];
   peakRss: number;
-}
-
-/** Every regular file and directory under `root` with its mode (and content hash for files). */
-function treeManifest(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(d, e.name);
-      const mode = (statSync(p).mode & 0o777).toString(8);
-      if (e.isDirectory()) {
-        out.push(`d ${relative(root, p)} ${mode}`);
-        walk(p);
-      } else if (e.isFile()) out.push(`f ${relative(root, p)} ${mode} ${sha256(p)}`);
-    }
-  };
-  walk(root);
-  return out;
 }
 
 /** Whether process `pid` has `file` open for reading only (as a reader of the log does). */
