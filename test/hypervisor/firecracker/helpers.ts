@@ -7,8 +7,6 @@ import {
   chmodSync,
   closeSync,
   constants,
-  copyFileSync,
-  mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -19,10 +17,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { newSpec } from "../../../src/core/spec.js";
-import { writeChecksums } from "../../../src/store/checksums.js";
 import { DataPaths } from "../../../src/store/paths.js";
-import { TemplateStore } from "../../../src/store/templates.js";
+import { templateFromImages } from "../../helpers/template.js";
 import { FirecrackerBackend, type FirecrackerNetwork } from "../../../src/hypervisor/firecracker/backend.js";
 
 export const FAKE_SCRIPT = resolve(import.meta.dirname, "fake-firecracker.js");
@@ -153,37 +149,5 @@ export function kvmAccessible(): boolean {
 
 /** A template whose current revision is the fixture's kernel and rootfs (the fake boots anything). */
 export async function templateOfFixture(fx: Fixture, paths: DataPaths, name: string): Promise<void> {
-  const store = new TemplateStore(paths);
-  await store.writeSpec(
-    newSpec({
-      template_id: name,
-      flake_ref: ".",
-      profile: "default",
-      role: "worker",
-      vcpus: 1,
-      mem_mib: 128,
-      data_disk_mib: 0,
-    }),
-  );
-  const rev = "0123456789abcdefghijklmnopqrstuv";
-  const dir = paths.revision(name, rev);
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(fx.kernel, join(dir, "vmlinux"));
-  copyFileSync(fx.rootfs, join(dir, "rootfs.ext4"));
-  await store.writeRevision(dir, {
-    schema_version: 1,
-    revision_hash: rev,
-    flake_ref: ".",
-    flake_lock_hash: "",
-    artifact_paths: { vmlinux: "vmlinux", rootfs: "rootfs.ext4", fc_base_config: "fc-base.json" },
-    built_at: "2026-11-25T00:00:00Z",
-    profile: "default",
-    role: "worker",
-    vcpus: 1,
-    mem_mib: 128,
-    data_disk_mib: 0,
-    snapshot: null,
-  });
-  await writeChecksums(dir, name, rev);
-  await store.setCurrent(name, rev);
+  await templateFromImages(paths, name, { kernel: fx.kernel, rootfs: fx.rootfs });
 }
