@@ -99,6 +99,10 @@ export function explainMisses(results: BenchResult[]): string[] {
       out.push(
         `${n}: both clients send to s3rver, a single Node process that writes each part to its own disk on the same 2 cores; parts in flight cannot go faster than it stores them.`,
       );
+    else if (n.startsWith("Sandbox.create"))
+      out.push(
+        `${n}: ${r.notes ?? ""}. Both sides restore the same template and run the same /bin/bash command under TCG; the E2B path adds its REST create, the envd request and Connect's streaming frames. Twenty samples of a ~800 ms TCG start vary by tens of milliseconds between runs (this row has been within the target in earlier runs), so the difference sits at the edge of what the run can resolve.`,
+      );
     else if (n.startsWith("template verify"))
       out.push(
         `${n}: SHA-256 of one file runs on one core, so a verify that hashes the files side by side cannot end before the rootfs alone is hashed; the memory image (and the small files) is all the work a second thread can take, so the gain is bounded by that image's share of the hashing (the figures are in the notes above), and by what the other processes on the 2 cores leave free.`,
