@@ -9,13 +9,13 @@
 //    push and pull; target at most 100 MiB each.
 // Run: npm run build && node dist/bench/registry.js
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { promises as fs, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../test/helpers/cli.js";
 import { makeRevision } from "../test/helpers/registry/fixtures.js";
 import { startFaultyProxy } from "../test/helpers/registry/proxy.js";
 import { type S3Server, startS3 } from "../test/helpers/registry/servers.js";
+import { denseRevision } from "./dense-revision.js";
 import { type BenchResult, CLI, printResult } from "./lib.js";
 import { AWS } from "./prerequisites.js";
 
@@ -61,16 +61,6 @@ async function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv): Pr
   return { seconds, peakRssMiB: peak, stdout };
 }
 
-async function denseFile(path: string, bytes: number): Promise<void> {
-  const fh = await fs.open(path, "w");
-  try {
-    for (let off = 0; off < bytes; off += 8 * MiB)
-      await fh.write(randomBytes(Math.min(8 * MiB, bytes - off)));
-  } finally {
-    await fh.close();
-  }
-}
-
 function s3Env(s3: S3Server, endpoint = s3.endpoint): NodeJS.ProcessEnv {
   return { ...process.env, ...s3.env, MVM_TEMPLATE_REGISTRY_ENDPOINT: endpoint, NO_COLOR: "1" };
 }
@@ -87,16 +77,8 @@ export async function benchRegistry(aws: string | undefined = AWS.find(process.e
 
     // A dense revision: every byte of its 1 GiB rootfs travels, so this measures the transport itself.
     const denseHome = tempDir("mvm-bench-dense-");
-    const dense = await makeRevision(denseHome, "dense", { rootfsBytes: 16 * MiB, rootfsDataBytes: MiB });
     const denseBytes = 1024 * MiB;
-    await denseFile(join(dense.dir, "rootfs.ext4"), denseBytes);
-    // revision.json records the rootfs's size (a pull checks it): the dense file's, not the fixture's.
-    const revFile = join(dense.dir, "revision.json");
-    const revJson = JSON.parse(await fs.readFile(revFile, "utf8")) as {
-      artifact_paths: { sizes: { rootfs_bytes: number } };
-    };
-    revJson.artifact_paths.sizes.rootfs_bytes = denseBytes;
-    await fs.writeFile(revFile, `${JSON.stringify(revJson, null, 2)}\n`);
+    const dense = await denseRevision(denseHome, "dense", denseBytes);
     const { writeChecksums } = await import("../src/store/checksums.js");
     const { DigestCache } = await import("../src/store/digest-cache.js");
     const { DataPaths } = await import("../src/store/paths.js");

@@ -1,44 +1,19 @@
-// `template verify` of a revision holding a 1 GiB dense rootfs and a 256 MiB memory image (sparse, as a
-// snapshot's usually is), hashing its files on every CPU against the same build hashing one file after
-// another (MVM_HASH_THREADS=1), alternating runs in the same process. Target: at least 1.5x.
-// Also measured in this process, to say what bounds it: the time to hash the rootfs alone and the
-// memory image alone with the same code. SHA-256 of one file is serial, so hashing the two side by
-// side can at best take as long as the rootfs alone.
-// Run: npm run build && MVM_BENCH_ONLY=verify node dist/bench/run.js
-import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "../test/helpers/cli.js";
-import { makeRevision } from "../test/helpers/registry/fixtures.js";
 import { sha256File } from "../src/host/file-hash.js";
+import { denseRevision } from "./dense-revision.js";
 import { type BenchResult, CLI, median, printResult, timeProcess } from "./lib.js";
 
 const MiB = 1 << 20;
-
-async function denseFile(path: string, bytes: number): Promise<void> {
-  const fh = await fs.open(path, "w");
-  try {
-    for (let off = 0; off < bytes; off += 8 * MiB)
-      await fh.write(randomBytes(Math.min(8 * MiB, bytes - off)));
-  } finally {
-    await fh.close();
-  }
-}
 
 export async function benchVerify(runs = 5): Promise<BenchResult> {
   const home = tempDir("mvm-bench-verify-");
   try {
     const rootfsBytes = 1024 * MiB;
     const memBytes = 256 * MiB;
-    const fx = await makeRevision(home, "big", { snapshot: true, memBytes, rootfsBytes: 16 * MiB });
-    await denseFile(join(fx.dir, "rootfs.ext4"), rootfsBytes);
-    const revFile = join(fx.dir, "revision.json");
-    const rev = JSON.parse(await fs.readFile(revFile, "utf8")) as {
-      artifact_paths: { sizes: { rootfs_bytes: number } };
-    };
-    rev.artifact_paths.sizes.rootfs_bytes = rootfsBytes;
-    await fs.writeFile(revFile, `${JSON.stringify(rev, null, 2)}\n`);
+    const fx = await denseRevision(home, "big", rootfsBytes, { snapshot: true, memBytes });
     const { writeChecksums } = await import("../src/store/checksums.js");
     await writeChecksums(fx.dir, "big", fx.rev);
 
