@@ -6,7 +6,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GuestChannel } from "../../src/guest/channel.js";
-import { cliFor, sha256, treeManifest } from "../helpers/scratch.js";
+import { cliFor, sha256, treeManifest, writeSampleTree } from "../helpers/scratch.js";
 import { CLI, runCli, tempDir } from "../helpers/cli.js";
 import { createOfflineTemplate } from "../helpers/offline-template.js";
 
@@ -200,13 +200,7 @@ describe("exec, cp and ps in a VM started by up -d", () => {
 
   test("cp a directory tree in and out: same files, contents and modes", async () => {
     const tree = join(root, "tree");
-    mkdirSync(join(tree, "a", "b"), { recursive: true });
-    writeFileSync(join(tree, "top.txt"), "top\n");
-    writeFileSync(join(tree, "a", "run.sh"), "#!/bin/sh\necho hi\n");
-    chmodSync(join(tree, "a", "run.sh"), 0o755);
-    writeFileSync(join(tree, "a", "b", "data.bin"), randomBytes(300_000));
-    chmodSync(join(tree, "a", "b", "data.bin"), 0o600);
-    chmodSync(join(tree, "a", "b"), 0o750);
+    writeSampleTree(tree);
     const up = await cli(["cp", tree, "vm_one:/tmp/"]);
     assert.equal(up.code, 0, up.stderr);
     const ran = await exec(["vm_one", "--", "/tmp/tree/a/run.sh"]);

@@ -19,6 +19,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   input?: string;
   timeoutMs?: number;
+  /** Options for node itself, before the CLI (e.g. --import of a recorder). */
+  nodeArgs?: string[];
 }
 
 /** Spawns the real CLI (argv array, no shell) and collects its output. */
@@ -26,7 +28,7 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   return new Promise((resolvePromise, reject) => {
     const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...opts.env };
     if (opts.dataDir) env.MVM_DATA_DIR = opts.dataDir;
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
       cwd: opts.cwd ?? process.cwd(),
       env: env as NodeJS.ProcessEnv,
       stdio: ["pipe", "pipe", "pipe"],

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { type CliResult, runCli, tempDir } from "./cli.js";
 
@@ -67,4 +67,18 @@ export function treeManifest(root: string): string[] {
   };
   walk(root);
   return out;
+}
+
+/**
+ * A small tree for copy tests at `root`: a text file, an executable script (a/run.sh prints "hi"), a
+ * 300 KB binary of mode 0600 and a directory of mode 0750.
+ */
+export function writeSampleTree(root: string): void {
+  mkdirSync(join(root, "a", "b"), { recursive: true });
+  writeFileSync(join(root, "top.txt"), "top\n");
+  writeFileSync(join(root, "a", "run.sh"), "#!/bin/sh\necho hi\n");
+  chmodSync(join(root, "a", "run.sh"), 0o755);
+  writeFileSync(join(root, "a", "b", "data.bin"), randomBytes(300_000));
+  chmodSync(join(root, "a", "b", "data.bin"), 0o600);
+  chmodSync(join(root, "a", "b"), 0o750);
 }

@@ -15,10 +15,10 @@ import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Mvm } from "../../src/sdk/index.js";
-import { CLI, type CliResult, tempDir } from "../helpers/cli.js";
+import { CLI, type CliResult, runCli, tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { createOfflineTemplate } from "../helpers/offline-template.js";
-import { cliFor, sha256, treeManifest } from "../helpers/scratch.js";
+import { cliFor, sha256, treeManifest, writeSampleTree } from "../helpers/scratch.js";
 
 // `mvmctl cp` and `mvmctl logs` while a daemon runs for the data dir, on QEMU (TCG): one template
 // built and snapshotted, one VM restored for the whole file. Each command runs as a user runs it, with
@@ -84,43 +84,26 @@ describe("cp and logs through a running daemon", () => {
   let logPath = "";
 
   /** The CLI with the module recorder and the peak-RSS probe. */
-  const traced = (args: string[]): Promise<Traced> =>
-    new Promise((done, fail) => {
-      const trace = tempDir("mvm-trace-");
-      const log = join(trace, "modules.log");
-      const rss = join(trace, "rss");
-      const child = spawn(process.execPath, ["--import", RECORDER, "--import", PEAK_RSS, CLI, ...args], {
-        env: {
-          ...process.env,
-          ...accel,
-          NO_COLOR: "1",
-          MVM_DATA_DIR: data,
-          MVM_TEST_MODULE_LOG: log,
-          MVM_TEST_PEAK_RSS: rss,
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => {
-        stdout += d;
-      });
-      child.stderr.on("data", (d) => {
-        stderr += d;
-      });
-      child.on("error", fail);
-      child.on("close", (code, signal) => {
-        const dist = `${resolve(import.meta.dirname, "..", "..")}/`;
-        const modules = readFileSync(log, "utf8")
-          .split("\n")
-          .filter((u) => u.startsWith("file:"))
-          .map((u) => decodeURIComponent(new URL(u).pathname))
-          .map((p) => (p.startsWith(dist) ? p.slice(dist.length) : p));
-        const peakRss = Number(readFileSync(rss, "utf8"));
-        rmSync(trace, { recursive: true, force: true });
-        done({ code, signal, stdout, stderr, modules, peakRss });
-      });
+  const traced = async (args: string[]): Promise<Traced> => {
+    const trace = tempDir("mvm-trace-");
+    const log = join(trace, "modules.log");
+    const rss = join(trace, "rss");
+    const r = await runCli(args, {
+      dataDir: data,
+      env: { ...accel, MVM_TEST_MODULE_LOG: log, MVM_TEST_PEAK_RSS: rss },
+      nodeArgs: ["--import", RECORDER, "--import", PEAK_RSS],
+      timeoutMs: 180_000,
     });
+    const dist = `${resolve(import.meta.dirname, "..", "..")}/`;
+    const modules = readFileSync(log, "utf8")
+      .split("\n")
+      .filter((u) => u.startsWith("file:"))
+      .map((u) => decodeURIComponent(new URL(u).pathname))
+      .map((p) => (p.startsWith(dist) ? p.slice(dist.length) : p));
+    const peakRss = Number(readFileSync(rss, "utf8"));
+    rmSync(trace, { recursive: true, force: true });
+    return { ...r, modules, peakRss };
+  };
 
   const viaDaemon = (r: Traced) => {
     assert.ok(r.modules.includes("src/sdk/transport.js"), "the CLI spoke to the daemon");
@@ -189,13 +172,7 @@ describe("cp and logs through a running daemon", () => {
 
   test("cp a directory tree in and out through the daemon: same files, contents and modes", async () => {
     const tree = join(root, "tree");
-    mkdirSync(join(tree, "a", "b"), { recursive: true });
-    writeFileSync(join(tree, "top.txt"), "top\n");
-    writeFileSync(join(tree, "a", "run.sh"), "#!/bin/sh\necho hi\n");
-    chmodSync(join(tree, "a", "run.sh"), 0o755);
-    writeFileSync(join(tree, "a", "b", "data.bin"), randomBytes(300_000));
-    chmodSync(join(tree, "a", "b", "data.bin"), 0o600);
-    chmodSync(join(tree, "a", "b"), 0o750);
+    writeSampleTree(tree);
     const up = await traced(["cp", tree, "vm1:/tmp/"]);
     assert.equal(up.code, 0, up.stderr);
     viaDaemon(up);
