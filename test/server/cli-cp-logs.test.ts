@@ -19,6 +19,7 @@ import { CLI, type CliResult, runCli, tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { createOfflineTemplate } from "../helpers/offline-template.js";
 import { cliFor, sha256, treeManifest, writeSampleTree } from "../helpers/scratch.js";
+import { waitFor } from "../helpers/wait.js";
 
 // `mvmctl cp` and `mvmctl logs` while a daemon runs for the data dir, on QEMU (TCG): one template
 // built and snapshotted, one VM restored for the whole file. Each command runs as a user runs it, with
@@ -57,18 +58,6 @@ function reads(pid: number, file: string): boolean {
     });
   } catch {
     return false;
-  }
-}
-
-async function waitFor(
-  what: string,
-  cond: () => boolean | Promise<boolean>,
-  limitMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`gave up waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

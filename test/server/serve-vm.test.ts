@@ -1,25 +1,19 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ExecFrame, Mvm, MvmError } from "../../src/sdk/index.js";
 import { cliFor, readJson } from "../helpers/scratch.js";
-import { pidAlive, processArgv } from "../../src/host/process.js";
+import { pidAlive } from "../../src/host/process.js";
 import { QmpClient } from "../../src/hypervisor/qemu/qmp.js";
 import { tempDir } from "../helpers/cli.js";
 import { errorCode, http, startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { ensureTestKit } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/qemu-boot.js";
+import { waitFor } from "../helpers/wait.js";
+import { processesMentioning } from "../hypervisor/firecracker/helpers.js";
 
 // The daemon on QEMU (TCG), driven only through the SDK and plain HTTP: one template is built and
 // snapshotted, and two sandboxes are restored from it for the whole file.
@@ -28,22 +22,6 @@ import { freePort } from "../helpers/qemu-boot.js";
 function parentOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
-/** Every process one of whose arguments names `path`. */
-function processesMentioning(path: string): number[] {
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => processArgv(pid).some((a) => a.includes(path)));
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, limitMs = 60_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`gave up waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe("mvmctl serve with VMs", () => {

@@ -18,6 +18,7 @@ import { pidAlive } from "../../src/host/process.js";
 import { createOfflineTemplate } from "../helpers/offline-template.js";
 import { freePort } from "../helpers/qemu-boot.js";
 import { cliFor, readJson, sha256 } from "../helpers/scratch.js";
+import { waitFor } from "../helpers/wait.js";
 
 // The run side end to end on QEMU (TCG), with templates built offline by the real `template build`:
 // a snapshot is taken once and shared by every test below. Cold boots are the expensive part here
@@ -31,14 +32,6 @@ interface UpJson {
   ready_ms: number;
   ports: Array<{ host: number; guest: number; host_address: string }>;
   pid: number;
-}
-
-async function waitFor(what: string, pred: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function httpStatus(port: number): Promise<number> {
