@@ -35,6 +35,13 @@ interface KeptState {
   cfg: KeeperConfig;
 }
 
+/** This process's command line as /proc shows it (what another daemon compares), read once. */
+let ownArgv: string[] | undefined;
+const selfArgv = (): string[] => {
+  ownArgv ??= processArgv(process.pid);
+  return ownArgv;
+};
+
 /** The same process as when it was kept: alive, with the argv it was started with (not a recycled pid). */
 function sameProcess(pid: number, argv: string[]): boolean {
   return pidAlive(pid) && processArgv(pid).join("\0") === argv.join("\0");
@@ -142,7 +149,7 @@ class KeptVm implements KeptProcess {
       writeState(this.cfg.cwd, {
         owner: OWNER,
         keeper_pid: process.pid,
-        keeper_argv: processArgv(process.pid),
+        keeper_argv: selfArgv(),
         pid: this.pid,
         detached: this.detached,
         cfg: this.cfg,
